@@ -1,0 +1,80 @@
+"""One configuration object, built once per cold start from the environment and validated."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ENVIRONMENTS = ("sandbox", "production")
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is missing or has a bad setting (a deployment fault)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    table_name: str
+    event_bus_name: str
+    dwolla_secret_id: str
+    dwolla_environment: str
+    dwolla_api_base_url: str  # empty: Dwolla's host for the environment
+    public_base_url: str  # empty: read once from the SSM parameter below
+    public_base_url_parameter: str
+    callback_url: str  # empty: public_base_url + /reauth/callback
+    return_url_allowlist: tuple[str, ...]
+    session_ttl_minutes: int
+    event_source: str
+    secret_cache_seconds: int
+    sweep_batch_size: int
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigError(f"environment variable {name} is required")
+            return value
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = env.get(name, "").strip() or str(default)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"environment variable {name} must be an integer") from None
+            if not low <= value <= high:
+                raise ConfigError(f"environment variable {name} must be between {low} and {high}")
+            return value
+
+        environment = env.get("DWOLLA_ENVIRONMENT", "sandbox").strip() or "sandbox"
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(
+                f"environment variable DWOLLA_ENVIRONMENT must be one of {ENVIRONMENTS}"
+            )
+        public_base_url = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+        parameter = env.get("PUBLIC_BASE_URL_PARAMETER", "").strip()
+        if not public_base_url and not parameter:
+            raise ConfigError(
+                "environment variable PUBLIC_BASE_URL or PUBLIC_BASE_URL_PARAMETER is required"
+            )
+        allowlist = tuple(
+            url.strip() for url in env.get("RETURN_URL_ALLOWLIST", "").split(",") if url.strip()
+        )
+        return cls(
+            table_name=required("TABLE_NAME"),
+            event_bus_name=required("EVENT_BUS_NAME"),
+            dwolla_secret_id=required("DWOLLA_SECRET_ID"),
+            dwolla_environment=environment,
+            dwolla_api_base_url=env.get("DWOLLA_API_BASE_URL", "").strip().rstrip("/"),
+            public_base_url=public_base_url,
+            public_base_url_parameter=parameter,
+            callback_url=env.get("CALLBACK_URL", "").strip(),
+            return_url_allowlist=allowlist,
+            session_ttl_minutes=integer("SESSION_TTL_MINUTES", 30, 1, 24 * 60),
+            event_source=env.get("EVENT_SOURCE", "").strip() or "dwolla-reauth",
+            secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 24 * 3600),
+            sweep_batch_size=integer("SWEEP_BATCH_SIZE", 100, 1, 1000),
+        )

@@ -1,0 +1,190 @@
+"""Every error a caller can see: a stable code, an HTTP status and a human message.
+
+`ErrorCode` is the one table of codes. `from_dwolla` maps Dwolla's answers onto it
+(through `DWOLLA_ERROR_TABLE`).
+Messages never carry secrets, tokens or Dwolla's raw bodies; they name the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .dwolla import DwollaError
+
+
+class ErrorCode(Enum):
+    # code (stable, documented)          HTTP  message
+    INVALID_REQUEST = ("InvalidRequest", 400, "The request is malformed.")
+    INVALID_EXCHANGE_ID = ("InvalidExchangeId", 400, "The exchange id must be a UUID.")
+    INVALID_SESSION_ID = ("InvalidSessionId", 400, "The session id must be a UUID.")
+    INVALID_CUSTOMER_ID = ("InvalidCustomerId", 400, "The customer id must be a UUID.")
+    INVALID_IDEMPOTENCY_KEY = (
+        "InvalidIdempotencyKey",
+        400,
+        "The Idempotency-Key header must be 1-255 printable ASCII characters.",
+    )
+    RETURN_URL_NOT_ALLOWED = (
+        "ReturnUrlNotAllowed",
+        400,
+        "The returnUrl is not on the service's allow-list of return URLs.",
+    )
+    INVALID_COMPLETION = (
+        "InvalidCompletion",
+        400,
+        'The body must be {} or {"error": "AUTHENTICATION_ERROR" | "USER_CANCELLED" | '
+        '"TEMPORARY_ERROR"}.',
+    )
+    INVALID_SIGNATURE = ("InvalidSignature", 401, "The webhook signature is missing or wrong.")
+    NOT_FOUND = ("NotFound", 404, "No such route.")
+    METHOD_NOT_ALLOWED = ("MethodNotAllowed", 405, "The method is not allowed on this route.")
+    SESSION_NOT_FOUND = ("SessionNotFound", 404, "No re-authentication session has this id.")
+    EXCHANGE_NOT_FOUND = ("ExchangeNotFound", 404, "Dwolla knows no exchange with this id.")
+    EXCHANGE_RECORD_NOT_FOUND = (
+        "ExchangeRecordNotFound",
+        404,
+        "This service has no re-authentication record for the exchange.",
+    )
+    IDEMPOTENCY_KEY_REUSED = (
+        "IdempotencyKeyReused",
+        409,
+        "The Idempotency-Key was already used with a different request.",
+    )
+    SESSION_NOT_PENDING = (
+        "SessionNotPending",
+        409,
+        "The session is no longer pending (reauthorized, failed, expired or superseded).",
+    )
+    HANDOFF_NOT_TOKEN = (
+        "HandoffNotToken",
+        409,
+        "Only token handoffs are completed through this route; redirect handoffs use the callback.",
+    )
+    CONFLICT = ("Conflict", 409, "The session changed concurrently; retry the request.")
+    PAYLOAD_TOO_LARGE = ("PayloadTooLarge", 413, "The request body is too large.")
+    UNSUPPORTED_MEDIA_TYPE = ("UnsupportedMediaType", 415, "The body must be application/json.")
+    INTERNAL_ERROR = ("InternalError", 500, "An internal error occurred.")
+    DWOLLA_REDIRECT_URL_INVALID = (
+        "DwollaRedirectUrlInvalid",
+        502,
+        "Dwolla rejected the configured callback URL as invalid (check CallbackUrl).",
+    )
+    DWOLLA_REDIRECT_URL_NOT_REGISTERED = (
+        "DwollaRedirectUrlNotRegistered",
+        502,
+        "The callback URL is not registered with Dwolla for this account (ask Dwolla to add it).",
+    )
+    DWOLLA_SCOPE_MISSING = (
+        "DwollaScopeMissing",
+        502,
+        "The Dwolla application lacks the open-banking scopes for re-authentication.",
+    )
+    DWOLLA_CREDENTIALS_INVALID = (
+        "DwollaCredentialsInvalid",
+        502,
+        "Dwolla rejected the key/secret stored in the Dwolla credentials secret.",
+    )
+    DWOLLA_FORBIDDEN = (
+        "DwollaForbidden",
+        502,
+        "Dwolla does not allow this application to re-authenticate the exchange.",
+    )
+    DWOLLA_REQUEST_REJECTED = (
+        "DwollaRequestRejected",
+        502,
+        "Dwolla rejected the request.",
+    )
+    DWOLLA_BAD_RESPONSE = ("DwollaBadResponse", 502, "Dwolla's answer could not be used.")
+    DWOLLA_UNAVAILABLE = (
+        "DwollaUnavailable",
+        503,
+        "Dwolla is unavailable or rate-limiting; retry later with the same Idempotency-Key.",
+    )
+    DWOLLA_TIMEOUT = (
+        "DwollaTimeout",
+        504,
+        "Dwolla did not answer in time; retry later with the same Idempotency-Key.",
+    )
+
+    def __init__(self, code: str, status: int, message: str) -> None:
+        self.code = code
+        self.status = status
+        self.message = message
+
+
+class ServiceError(Exception):
+    """An error with a stable code; the handlers turn it into `{"code", "message", "requestId"}`."""
+
+    def __init__(self, error: ErrorCode, message: str | None = None) -> None:
+        super().__init__(message or error.message)
+        self.error = error
+        self.code = error.code
+        self.status = error.status
+        self.message = message or error.message
+
+
+def _redirect_url_message(message: str, errors: tuple[dict, ...]) -> bool:
+    texts = [message] + [f"{e.get('path', '')} {e.get('message', '')}" for e in errors]
+    return any("redirect-url" in text or "redirect URL" in text for text in texts)
+
+
+def _not_registered(message: str, errors: tuple[dict, ...]) -> bool:
+    texts = [message] + [str(e.get("message", "")) for e in errors]
+    return any("exactly match" in text for text in texts)
+
+
+# Dwolla's 4xx answers other than 404, first match wins. Each row: HTTP status, Dwolla codes
+# (None: any), an extra test on (message, embedded errors) (None: none), the caller-facing code.
+DWOLLA_ERROR_TABLE: tuple[tuple[int | None, frozenset[str] | None, object, ErrorCode], ...] = (
+    (
+        400,
+        frozenset({"ValidationError"}),
+        _not_registered,
+        ErrorCode.DWOLLA_REDIRECT_URL_NOT_REGISTERED,
+    ),
+    (
+        400,
+        frozenset({"ValidationError"}),
+        _redirect_url_message,
+        ErrorCode.DWOLLA_REDIRECT_URL_INVALID,
+    ),
+    (401, frozenset({"InvalidScope", "InvalidScopes"}), None, ErrorCode.DWOLLA_SCOPE_MISSING),
+    (401, frozenset({"InvalidCredentials"}), None, ErrorCode.DWOLLA_CREDENTIALS_INVALID),
+    (401, None, None, ErrorCode.DWOLLA_CREDENTIALS_INVALID),
+    (403, None, None, ErrorCode.DWOLLA_FORBIDDEN),
+    (409, None, None, ErrorCode.DWOLLA_UNAVAILABLE),  # idempotent request still processing
+    (429, None, None, ErrorCode.DWOLLA_UNAVAILABLE),
+)
+
+
+def from_dwolla(
+    exc: DwollaError, not_found: ErrorCode = ErrorCode.EXCHANGE_NOT_FOUND
+) -> ServiceError:
+    """Map a Dwolla client error (after its retries) onto the caller-facing error table.
+
+    `not_found` names what a 404 means for the call that failed (an unknown exchange, by default).
+    """
+    from .dwolla import DwollaApiError, DwollaBadResponse, DwollaConnectionError, DwollaTimeout
+
+    if isinstance(exc, DwollaTimeout):
+        return ServiceError(ErrorCode.DWOLLA_TIMEOUT)
+    if isinstance(exc, DwollaConnectionError):
+        return ServiceError(ErrorCode.DWOLLA_UNAVAILABLE)
+    if isinstance(exc, DwollaBadResponse):
+        return ServiceError(ErrorCode.DWOLLA_BAD_RESPONSE)
+    if isinstance(exc, DwollaApiError):
+        if exc.status >= 500:
+            return ServiceError(ErrorCode.DWOLLA_UNAVAILABLE)
+        if exc.status == 404:
+            return ServiceError(not_found)
+        for status, codes, test, error in DWOLLA_ERROR_TABLE:
+            if status is not None and status != exc.status:
+                continue
+            if codes is not None and exc.code not in codes:
+                continue
+            if test is not None and not test(exc.message or "", tuple(exc.errors or ())):
+                continue
+            return ServiceError(error)
+        return ServiceError(ErrorCode.DWOLLA_REQUEST_REJECTED)
+    return ServiceError(ErrorCode.DWOLLA_BAD_RESPONSE)

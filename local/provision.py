@@ -1,0 +1,182 @@
+"""Build the service's AWS resources on moto from template.yaml's own definitions.
+
+moto's CloudFormation does not understand the SAM transform, so the resources the functions use
+are created with boto3 from the very properties in template.yaml: the table (keys, index, TTL),
+the event bus, the Dwolla secret, plus a "tap" (a rule on the bus → an SQS queue) through which
+tests and the demo read the events the functions publish. The functions' environment is taken
+from the template's Globals too, with local values filled in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+FUNCTIONS = ("ApiFunction", "CallbackFunction")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form intrinsics (!Ref, !Sub, ...) as plain dicts."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+def table_definition(template: dict, table_name: str) -> dict:
+    """create_table arguments from the template's ReauthTable (plus its TTL setting)."""
+    props = template["Resources"]["ReauthTable"]["Properties"]
+    definition = {
+        "TableName": table_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props["BillingMode"],
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return definition
+
+
+def ttl_attribute(template: dict) -> str:
+    return template["Resources"]["ReauthTable"]["Properties"]["TimeToLiveSpecification"][
+        "AttributeName"
+    ]
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    table_name: str
+    event_bus_name: str
+    secret_id: str
+    tap_queue_url: str
+    event_source: str
+
+
+@dataclass(frozen=True)
+class DwollaSecretValue:
+    key: str
+    secret: str
+    webhook_secret: str
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"key": self.key, "secret": self.secret, "webhookSecret": self.webhook_secret}
+        )
+
+
+def provision(
+    session,
+    *,
+    prefix: str = "dwolla-reauth-local",
+    dwolla: DwollaSecretValue,
+    template: dict | None = None,
+) -> LocalResources:
+    """Create (or reuse) the table, bus, secret and event tap. Idempotent."""
+    template = template or load_template()
+    dynamodb = session.client("dynamodb")
+    events = session.client("events")
+    secrets = session.client("secretsmanager")
+    sqs = session.client("sqs")
+
+    table_name = f"{prefix}-table"
+    if table_name not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(**table_definition(template, table_name))
+        dynamodb.get_waiter("table_exists").wait(TableName=table_name)
+        dynamodb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"AttributeName": ttl_attribute(template), "Enabled": True},
+        )
+
+    bus_name = f"{prefix}-reauth"
+    if not any(b["Name"] == bus_name for b in events.list_event_buses()["EventBuses"]):
+        events.create_event_bus(Name=bus_name)
+
+    secret_name = f"{prefix}/dwolla"
+    try:
+        secret_id = secrets.describe_secret(SecretId=secret_name)["ARN"]
+        secrets.put_secret_value(SecretId=secret_name, SecretString=dwolla.as_json())
+    except secrets.exceptions.ResourceNotFoundException:
+        secret_id = secrets.create_secret(Name=secret_name, SecretString=dwolla.as_json())["ARN"]
+
+    event_source = template["Parameters"]["EventSource"]["Default"]
+    queue_url = sqs.create_queue(QueueName=f"{prefix}-event-tap")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name=f"{prefix}-event-tap",
+        EventBusName=bus_name,
+        EventPattern=json.dumps({"source": [event_source]}),
+    )
+    events.put_targets(
+        Rule=f"{prefix}-event-tap",
+        EventBusName=bus_name,
+        Targets=[{"Id": "tap", "Arn": queue_arn}],
+    )
+    return LocalResources(table_name, bus_name, secret_id, queue_url, event_source)
+
+
+def function_environment(resources: LocalResources, overrides: dict[str, str]) -> dict[str, str]:
+    """The functions' environment: the template's Globals, with local values for each variable."""
+    template_vars = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    local = {
+        "TABLE_NAME": resources.table_name,
+        "EVENT_BUS_NAME": resources.event_bus_name,
+        "DWOLLA_SECRET_ID": resources.secret_id,
+        "DWOLLA_ENVIRONMENT": "sandbox",
+        "DWOLLA_API_BASE_URL": "",
+        "PUBLIC_BASE_URL": "",
+        "PUBLIC_BASE_URL_PARAMETER": "/dwolla-reauth-local/public-base-url",
+        "CALLBACK_URL": "",
+        "RETURN_URL_ALLOWLIST": "",
+        "SESSION_TTL_MINUTES": "30",
+        "EVENT_SOURCE": resources.event_source,
+        "SECRET_CACHE_SECONDS": "300",
+        "POWERTOOLS_SERVICE_NAME": "dwolla-reauth",
+        "POWERTOOLS_METRICS_NAMESPACE": "DwollaReauth",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    missing = set(template_vars) - set(local)
+    if missing:
+        raise KeyError(f"no local value for template variables: {sorted(missing)}")
+    env = {name: local[name] for name in template_vars}
+    env.update(overrides)
+    return env
+
+
+def drain_events(session, queue_url: str, wait_seconds: int = 0) -> list[dict]:
+    """Every event waiting in the tap queue (EventBridge envelopes, detail parsed)."""
+    sqs = session.client("sqs")
+    found = []
+    while True:
+        answer = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        wait_seconds = 0
