@@ -1,0 +1,586 @@
+"""The Dwolla API adapter: the only module that knows Dwolla's wire format.
+
+It does three things for the re-authentication flow, and the plumbing they need:
+
+    client = DwollaClient(base_url_for("sandbox", None), credentials=load_dwolla_credentials)
+    client.set_time_budget(lambda: context.get_remaining_time_in_millis() / 1000)
+    session_id = client.create_reauth_exchange_session(exchange_id, callback_url, idempotency_key)
+    handoff = client.get_exchange_session(session_id)  # Handoff("redirect", url=...) or "token"
+    exchange = client.get_exchange(exchange_id)        # DwollaExchange(id, status="active")
+
+The plumbing:
+- **Access token.** Minted with the OAuth client-credentials grant (`POST /token`), cached and
+  reused until 60 s before it expires, minted once however many threads ask at the same time,
+  and minted again (once per call) when Dwolla answers 401 `InvalidAccessToken` /
+  `ExpiredAccessToken`.
+- **Retries.** 429, 5xx, timeouts and dropped connections are retried with exponential backoff and
+  full jitter (429 honours `Retry-After`); 409 too on the session POST, which carries the same
+  `Idempotency-Key` on every attempt. Retries stop at `RetryPolicy.max_attempts`, or earlier when
+  the next attempt could not finish inside the caller's time budget (`set_time_budget`).
+- **Errors.** Whatever goes wrong surfaces as one `DwollaError` subclass: `DwollaApiError` (Dwolla
+  answered with an error), `DwollaTimeout`, `DwollaConnectionError`, `DwollaBadResponse`.
+
+Secrets never leave this module: the application secret, the access token, the Authorization
+header and the Plaid Link token appear in no log line, no exception message and no repr.
+
+Built once per Lambda container (one urllib3 PoolManager, one cached token) and imported at cold
+start, so it needs nothing beyond the standard library and urllib3.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+from urllib3.exceptions import TimeoutError as UrllibTimeoutError
+
+logger = logging.getLogger(__name__)
+
+BASE_URLS = {
+    "sandbox": "https://api-sandbox.dwolla.com",
+    "production": "https://api.dwolla.com",
+}
+HAL_JSON = "application/vnd.dwolla.v1.hal+json"
+DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.05, read=10.0)
+TOKEN_RENEWAL_MARGIN = 60.0  # seconds before expiry at which a cached token is replaced
+DEFAULT_TOKEN_LIFETIME = 3600.0  # Dwolla's documented lifetime, used if /token omits expires_in
+
+_TOKEN_REJECTED = frozenset({"InvalidAccessToken", "ExpiredAccessToken"})
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID_RE = re.compile(rf"{_UUID}\Z")
+_SESSION_LOCATION_RE = re.compile(rf"/exchange-sessions/({_UUID})\Z")
+
+
+def base_url_for(environment: str, override: str | None) -> str:
+    """Dwolla's API host for `environment` ("sandbox" | "production"); a non-empty `override`
+    (e.g. the local Dwolla sandbox) wins. Unknown environments are a configuration error."""
+    if environment not in BASE_URLS:
+        raise ValueError(
+            f"unknown Dwolla environment {environment!r}: use one of {sorted(BASE_URLS)}"
+        )
+    if override and override.strip():
+        override = override.strip().rstrip("/")
+        if not override.startswith(("https://", "http://")):
+            raise ValueError("the Dwolla base URL override must start with https:// or http://")
+        return override
+    return BASE_URLS[environment]
+
+
+# --- What the domain sees -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DwollaCredentials:
+    """The Dwolla application's key and secret (the secret never shows in a repr)."""
+
+    key: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """How the customer reaches their bank: a URL to send the browser to (MX), or a token for the
+    provider's front-end SDK (Plaid Link). The token is a credential: it never shows in a repr."""
+
+    type: Literal["redirect", "token"]
+    url: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.type not in ("redirect", "token"):
+            raise ValueError(f"unknown handoff type {self.type!r}")
+        if self.type == "redirect" and not self.url:
+            raise ValueError("a redirect handoff needs a url")
+        if self.type == "token" and not self.token:
+            raise ValueError("a token handoff needs a token")
+
+
+@dataclass(frozen=True)
+class DwollaExchange:
+    """An exchange as Dwolla reports it; status is "active", "deactivated" or "removed"."""
+
+    id: str
+    status: str
+
+
+class DwollaError(Exception):
+    """Anything that went wrong talking to Dwolla (after the retries)."""
+
+
+class DwollaApiError(DwollaError):
+    """Dwolla answered with an HTTP error: its status, code, message and embedded errors."""
+
+    def __init__(self, status: int, code: str, message: str, errors: tuple[dict, ...] = ()) -> None:
+        super().__init__(f"Dwolla answered {status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+
+
+class DwollaTimeout(DwollaError):
+    """Dwolla did not answer in time, on every attempt."""
+
+
+class DwollaConnectionError(DwollaError):
+    """The connection to Dwolla was refused or dropped, on every attempt."""
+
+
+class DwollaBadResponse(DwollaError):
+    """Dwolla said yes (2xx) but the answer cannot be used: no Location, no handoff, not JSON."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. `max_attempts` counts the first attempt; waits grow as
+    `base_delay * 2**(attempt - 1)`, capped at `max_delay`, with full jitter."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("delays cannot be negative")
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based): uniform in
+        [0, min(max_delay, base_delay * 2**(attempt - 1))] ("full jitter")."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+class DwollaStats:
+    """Counters for the benchmark. `requests` counts every HTTP attempt by "METHOD /path/template";
+    `retries` counts the waits between attempts; `token_mints` the access tokens obtained."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.token_mints = 0
+        self.retries = 0
+        self.requests: dict[str, int] = {}
+
+    def count_request(self, method: str, template: str) -> None:
+        with self._lock:
+            key = f"{method} {template}"
+            self.requests[key] = self.requests.get(key, 0) + 1
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def count_token_mint(self) -> None:
+        with self._lock:
+            self.token_mints += 1
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "token_mints": self.token_mints,
+                "retries": self.retries,
+                "requests": dict(self.requests),
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self.token_mints = 0
+            self.retries = 0
+            self.requests = {}
+
+
+# --- The client -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _AccessToken:
+    value: str = field(repr=False)
+    renew_at: float  # a `clock()` reading; from then on a new token is minted
+
+
+class DwollaClient:
+    """Dwolla's API for the re-authentication flow. Build one per container and reuse it.
+
+    `credentials` is called each time a token is minted (it should cache on its side).
+    `clock` and `sleep` are there for tests; `clock` only drives token expiry.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Callable[[], DwollaCredentials],
+        *,
+        pool: urllib3.PoolManager | None = None,
+        timeout: urllib3.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._retry = retry or RetryPolicy()
+        self._pool = pool or urllib3.PoolManager(num_pools=2, maxsize=8, retries=False)
+        self._clock = clock
+        self._sleep = sleep
+        self._remaining_time: Callable[[], float] | None = None
+        self._token: _AccessToken | None = None
+        self._token_lock = threading.Lock()
+        self.stats = DwollaStats()
+
+    def set_time_budget(self, remaining_seconds: Callable[[], float] | None) -> None:
+        """Bound retries by the caller's deadline, e.g. the Lambda invocation's remaining time.
+        No wait is started that would leave too little time for one more full attempt
+        (connect + read timeout). None: only `max_attempts` bounds the retries."""
+        self._remaining_time = remaining_seconds
+
+    # The three calls ---------------------------------------------------------------------
+
+    def create_reauth_exchange_session(
+        self, exchange_id: str, redirect_url: str | None, idempotency_key: str
+    ) -> str:
+        """Ask Dwolla for a re-authentication session on an exchange; return the session id.
+
+        `redirect_url` is where the provider sends the browser back (required by redirect
+        partners such as MX; None sends no body, as Plaid web allows). Every attempt carries
+        the same `idempotency_key`, so a retried POST never makes a second session."""
+        _require_uuid(exchange_id, "exchange_id")
+        if not idempotency_key:
+            raise ValueError("idempotency_key is required")
+        body = None
+        if redirect_url is not None:
+            links = {"_links": {"redirect-url": {"href": redirect_url}}}
+            body = json.dumps(links, separators=(",", ":")).encode()
+        response = self._call(
+            "POST",
+            f"/exchanges/{exchange_id}/exchange-sessions",
+            "/exchanges/{id}/exchange-sessions",
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+        return _session_id_from_location(response.headers.get("Location"))
+
+    def get_exchange_session(self, session_id: str) -> Handoff:
+        """Read an exchange session and return how the customer reaches the provider."""
+        _require_uuid(session_id, "session_id")
+        template = "/exchange-sessions/{id}"
+        response = self._call("GET", f"/exchange-sessions/{session_id}", template)
+        return _handoff_from(_json_object(response, f"GET {template}"))
+
+    def get_exchange(self, exchange_id: str) -> DwollaExchange:
+        """Read an exchange's status (to confirm a re-authentication worked)."""
+        _require_uuid(exchange_id, "exchange_id")
+        template = "/exchanges/{id}"
+        response = self._call("GET", f"/exchanges/{exchange_id}", template)
+        payload = _json_object(response, f"GET {template}")
+        status = payload.get("status")
+        if not isinstance(status, str) or not status:
+            raise DwollaBadResponse(f"GET {template}: the answer has no exchange status")
+        found_id = payload.get("id")
+        return DwollaExchange(
+            id=found_id if isinstance(found_id, str) else exchange_id, status=status
+        )
+
+    # One authenticated API call ----------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        template: str,
+        *,
+        body: bytes | None = None,
+        idempotency_key: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send an API call with the bearer token and retries; return the 2xx answer or raise.
+        A rejected token (expired, revoked) is replaced once and the call sent once more."""
+        token = self._access_token()
+        response = self._send_api(method, path, template, token, body, idempotency_key)
+        if response.status == 401 and _api_error(response).code in _TOKEN_REJECTED:
+            logger.info("Dwolla rejected the access token; minting a new one")
+            self._discard_token(token)
+            token = self._access_token()
+            response = self._send_api(method, path, template, token, body, idempotency_key)
+        return _require_success(response, method, template)
+
+    def _send_api(
+        self,
+        method: str,
+        path: str,
+        template: str,
+        token: str,
+        body: bytes | None,
+        idempotency_key: str | None,
+    ) -> urllib3.BaseHTTPResponse:
+        headers = {"Accept": HAL_JSON, "Authorization": f"Bearer {token}"}
+        if method == "POST":
+            headers["Content-Type"] = HAL_JSON
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        # With an Idempotency-Key, 409 means "the same request is still being processed".
+        return self._send(
+            method, path, template, headers, body, retry_conflict=idempotency_key is not None
+        )
+
+    # The access token --------------------------------------------------------------------
+
+    def _access_token(self) -> str:
+        token = self._token
+        if token is not None and self._clock() < token.renew_at:
+            return token.value
+        with self._token_lock:  # concurrent callers wait here for the one mint
+            token = self._token
+            if token is None or self._clock() >= token.renew_at:
+                token = self._token = self._mint_token()
+            return token.value
+
+    def _discard_token(self, rejected: str) -> None:
+        with self._token_lock:  # only if nobody replaced it meanwhile
+            if self._token is not None and self._token.value == rejected:
+                self._token = None
+
+    def _mint_token(self) -> _AccessToken:
+        credentials = self._credentials()
+        basic = base64.b64encode(f"{credentials.key}:{credentials.secret}".encode()).decode()
+        headers = {
+            "Accept": HAL_JSON,
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        minted_at = self._clock()
+        response = self._send("POST", "/token", "/token", headers, b"grant_type=client_credentials")
+        payload = _json_object(_require_success(response, "POST", "/token"), "POST /token")
+        value = payload.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise DwollaBadResponse("POST /token: the answer has no access_token")
+        lifetime = payload.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        self.stats.count_token_mint()
+        logger.info("Minted a Dwolla access token", extra={"expires_in": lifetime})
+        return _AccessToken(value, renew_at=minted_at + lifetime - TOKEN_RENEWAL_MARGIN)
+
+    # HTTP with retries -------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        template: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        *,
+        retry_conflict: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send one request, retrying what is safe to retry, and return Dwolla's last answer
+        (which may still be an error status). Raise DwollaTimeout / DwollaConnectionError if the
+        network never produced an answer."""
+        url = self._base_url + path
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.count_request(method, template)
+            started = time.perf_counter()
+            retry_after = None
+            try:
+                response = self._pool.request(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=self._timeout,
+                    retries=False,
+                    redirect=False,
+                )
+            except HTTPError as exc:
+                self._log_attempt(method, template, None, attempt, started, type(exc).__name__)
+                if _transport_error_type(exc) is None:  # e.g. TLS or URL trouble: retry won't help
+                    raise DwollaConnectionError(f"Dwolla {method} {template} failed") from exc
+                outcome: urllib3.BaseHTTPResponse | HTTPError = exc
+                delay = self._retry.backoff(attempt)
+            else:
+                self._log_attempt(method, template, response.status, attempt, started)
+                if not _is_retryable(response.status, retry_conflict):
+                    return response
+                outcome = response
+                retry_after = _retry_after_seconds(response)
+                if retry_after is None:
+                    delay = self._retry.backoff(attempt)
+                else:
+                    delay = min(retry_after, self._retry.max_delay)
+            if attempt >= self._retry.max_attempts or not self._may_wait(delay, retry_after):
+                break
+            self.stats.count_retry()
+            self._sleep(delay)
+
+        if isinstance(outcome, HTTPError):
+            error_type = _transport_error_type(outcome) or DwollaConnectionError
+            what = (
+                "timed out" if error_type is DwollaTimeout else "could not connect or was cut off"
+            )
+            raise error_type(
+                f"Dwolla {method} {template} {what} ({attempt} attempt(s))"
+            ) from outcome
+        return outcome
+
+    def _may_wait(self, delay: float, retry_after: float | None) -> bool:
+        """True if waiting `delay` still leaves time for one more full attempt in the budget."""
+        if self._remaining_time is None:
+            return True
+        remaining = self._remaining_time()
+        if retry_after is not None and retry_after > remaining:
+            logger.warning("Giving up: Dwolla's Retry-After is beyond the time budget")
+            return False
+        if delay + _attempt_seconds(self._timeout) > remaining:
+            logger.warning("Giving up: no time left in the budget for another attempt")
+            return False
+        return True
+
+    @staticmethod
+    def _log_attempt(
+        method: str,
+        template: str,
+        status: int | None,
+        attempt: int,
+        started: float,
+        failure: str | None = None,
+    ) -> None:
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        fields = {
+            "dwolla_method": method,
+            "dwolla_path": template,
+            "dwolla_status": status,
+            "attempt": attempt,
+            "elapsed_ms": elapsed_ms,
+        }
+        healthy = failure is None and status is not None and status < 500 and status != 429
+        level = logging.INFO if healthy else logging.WARNING
+        logger.log(
+            level,
+            "Dwolla %s %s -> %s (attempt %d, %d ms)",
+            method,
+            template,
+            failure or status,
+            attempt,
+            elapsed_ms,
+            extra=fields,
+        )
+
+
+# --- Reading Dwolla's answers ---------------------------------------------------------------
+
+
+def _require_uuid(value: str, name: str) -> None:
+    # Ids go into URL paths: anything but a UUID (Dwolla's only id form) is refused.
+    if not isinstance(value, str) or not _UUID_RE.match(value):
+        raise ValueError(f"{name} must be a UUID")
+
+
+def _is_retryable(status: int, retry_conflict: bool) -> bool:
+    return status == 429 or status >= 500 or (retry_conflict and status == 409)
+
+
+def _transport_error_type(exc: HTTPError) -> type[DwollaError] | None:
+    """Which error a failed attempt becomes, or None if it is not worth retrying."""
+    if isinstance(exc, NewConnectionError):  # checked first: urllib3 makes it a TimeoutError
+        return DwollaConnectionError
+    if isinstance(exc, UrllibTimeoutError):
+        return DwollaTimeout
+    if isinstance(exc, ProtocolError):  # reset, RemoteDisconnected, broken body
+        return DwollaConnectionError
+    return None
+
+
+def _retry_after_seconds(response: urllib3.BaseHTTPResponse) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date: Dwolla sends seconds; fall back to backoff
+    if seconds is None or not 0 <= seconds < float("inf"):
+        return None
+    return seconds
+
+
+def _attempt_seconds(timeout: urllib3.Timeout) -> float:
+    """The longest one attempt can take under `timeout` (unset parts count as 0)."""
+    if isinstance(timeout.total, int | float):
+        return float(timeout.total)
+    parts = (timeout.connect_timeout, timeout.read_timeout)
+    return float(sum(part for part in parts if isinstance(part, int | float)))
+
+
+def _require_success(
+    response: urllib3.BaseHTTPResponse, method: str, template: str
+) -> urllib3.BaseHTTPResponse:
+    if response.status >= 400:
+        raise _api_error(response)
+    if not 200 <= response.status < 300:
+        raise DwollaBadResponse(f"{method} {template}: unexpected HTTP {response.status}")
+    return response
+
+
+def _api_error(response: urllib3.BaseHTTPResponse) -> DwollaApiError:
+    """Dwolla's error body `{"code", "message", "_embedded": {"errors": [...]}}` as an exception.
+    /token speaks OAuth (`{"error", "error_description"}`); anything else is code "Unknown"."""
+    try:
+        payload = json.loads(response.data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return DwollaApiError(response.status, "Unknown", "the error body is not Dwolla's JSON")
+    code = payload.get("code") or payload.get("error") or "Unknown"
+    message = payload.get("message") or payload.get("error_description") or ""
+    embedded = payload.get("_embedded")
+    errors = embedded.get("errors") if isinstance(embedded, dict) else None
+    errors = tuple(e for e in errors if isinstance(e, dict)) if isinstance(errors, list) else ()
+    return DwollaApiError(response.status, str(code), str(message), errors)
+
+
+def _json_object(response: urllib3.BaseHTTPResponse, what: str) -> dict:
+    try:
+        payload = json.loads(response.data)
+    except ValueError:
+        raise DwollaBadResponse(f"{what}: the answer is not JSON") from None
+    if not isinstance(payload, dict):
+        raise DwollaBadResponse(f"{what}: the answer is not a JSON object")
+    return payload
+
+
+def _session_id_from_location(location: str | None) -> str:
+    """`https://api.dwolla.com/exchange-sessions/{id}` → id."""
+    if not location:
+        raise DwollaBadResponse("POST /exchanges/{id}/exchange-sessions: no Location header")
+    match = _SESSION_LOCATION_RE.search(location)
+    if match is None:
+        raise DwollaBadResponse(
+            "POST /exchanges/{id}/exchange-sessions: Location does not name an exchange session"
+        )
+    return match.group(1)
+
+
+def _handoff_from(session: dict) -> Handoff:
+    """A redirect URL (`_links.external-provider-session.href`) or else a provider session
+    token (`externalProviderSessionToken`)."""
+    links = session.get("_links")
+    provider = links.get("external-provider-session") if isinstance(links, dict) else None
+    url = provider.get("href") if isinstance(provider, dict) else None
+    if isinstance(url, str) and url:
+        return Handoff("redirect", url=url)
+    token = session.get("externalProviderSessionToken")
+    if isinstance(token, str) and token:
+        return Handoff("token", token=token)
+    raise DwollaBadResponse(
+        "GET /exchange-sessions/{id}: the answer has neither a provider URL nor a provider token"
+    )

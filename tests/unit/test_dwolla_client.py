@@ -1,0 +1,857 @@
+"""The Dwolla client against a tiny scripted stand-in for Dwolla (stdlib http.server on 127.0.0.1).
+
+`ScriptedDwolla` mints tokens on POST /token by itself and plays the replies a test scripts for
+any route, recording every request it sees. Tests inject `sleep` (to record waits instead of
+waiting) and `clock` (to move token expiry along).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import urllib3
+
+from reauth.dwolla import (
+    DEFAULT_TIMEOUT,
+    DwollaApiError,
+    DwollaBadResponse,
+    DwollaClient,
+    DwollaConnectionError,
+    DwollaCredentials,
+    DwollaError,
+    DwollaExchange,
+    DwollaTimeout,
+    Handoff,
+    RetryPolicy,
+    base_url_for,
+)
+
+HAL = "application/vnd.dwolla.v1.hal+json"
+KEY = "app-key-123"
+SECRET = "app-secret-do-not-leak"
+BASIC = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+EXCHANGE_ID = "036c8a60-fa45-45d4-8f5d-181d348c6ec8"
+SESSION_ID = "fcd15e5f-8d13-4570-a9b7-7fb49e55941d"
+IDEMPOTENCY_KEY = "reauth-7d1c1c0e-4f1e-4c55-9d1e-0f0b8d3c2a11"
+CALLBACK = "https://example.test/reauth/callback"
+PLAID_TOKEN = "link-sandbox-0b5f1c2e-secret-link-token"
+SESSIONS = f"/exchanges/{EXCHANGE_ID}/exchange-sessions"
+SESSIONS_TEMPLATE = "/exchanges/{id}/exchange-sessions"
+SESSION = f"/exchange-sessions/{SESSION_ID}"
+EXCHANGE = f"/exchanges/{EXCHANGE_ID}"
+FAST = urllib3.Timeout(connect=1.0, read=1.0)
+
+
+# --- The scripted Dwolla ----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: dict | bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (to provoke read timeouts)
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+def api_error(status: int, code: str, message: str = "", **extra) -> Reply:
+    return Reply(status, {"code": code, "message": message, **extra})
+
+
+def created(location: str) -> Reply:
+    return Reply(201, None, {"Location": location})
+
+
+class ScriptedDwolla:
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.scripts: dict[tuple[str, str], deque[Reply]] = {}
+        self.always: dict[tuple[str, str], Reply] = {}
+        self.tokens_issued = 0
+        self.token_delay = 0.0
+        self.token_lifetime = 3600
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._server.handle_error = lambda request, address: None  # clients hang up on purpose
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+
+    def script(self, method: str, path: str, *replies: Reply) -> None:
+        """Answer the next requests to this route with these replies, in order."""
+        self.scripts.setdefault((method, path), deque()).extend(replies)
+
+    def answer_always(self, method: str, path: str, reply: Reply) -> None:
+        self.always[(method, path)] = reply
+
+    def requests_to(self, method: str, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and s.path == path]
+
+    def _reply_for(self, method: str, path: str) -> Reply:
+        with self._lock:
+            queue = self.scripts.get((method, path))
+            if queue:
+                return queue.popleft()
+            if (method, path) in self.always:
+                return self.always[(method, path)]
+            if (method, path) == ("POST", "/token"):
+                self.tokens_issued += 1
+                token = {
+                    "access_token": f"token-{self.tokens_issued}",
+                    "token_type": "bearer",
+                    "expires_in": self.token_lifetime,
+                }
+                return Reply(200, token, delay=self.token_delay)
+            return api_error(404, "NotFound", "The requested resource was not found.")
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        dwolla = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                with dwolla._lock:
+                    dwolla.seen.append(Seen(self.command, self.path, headers, body))
+                reply = dwolla._reply_for(self.command, self.path)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                payload = reply.body
+                if isinstance(payload, dict):
+                    payload = json.dumps(payload).encode()
+                payload = payload or b""
+                self.send_response(reply.status)
+                if payload:
+                    self.send_header("Content-Type", HAL)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler
+
+    def start(self) -> ScriptedDwolla:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def dwolla():
+    server = ScriptedDwolla().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def credential_fetches() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def make_client(dwolla, sleeps, credential_fetches):
+    def credentials() -> DwollaCredentials:
+        credential_fetches.append(1)
+        return DwollaCredentials(KEY, SECRET)
+
+    def make(**options) -> DwollaClient:
+        options.setdefault("timeout", FAST)
+        options.setdefault("sleep", sleeps.append)
+        base_url = options.pop("base_url", dwolla.base_url)
+        return DwollaClient(base_url, credentials, **options)
+
+    return make
+
+
+@pytest.fixture
+def client(make_client) -> DwollaClient:
+    return make_client()
+
+
+def session_location(dwolla: ScriptedDwolla, session_id: str = SESSION_ID) -> str:
+    return f"{dwolla.base_url}/exchange-sessions/{session_id}"
+
+
+def redirect_session(url: str = "https://provider.example/connect?x=1") -> Reply:
+    return Reply(
+        200,
+        {
+            "created": "2024-11-18T18:48:11.357Z",
+            "_links": {
+                "self": {"href": f"https://api.dwolla.com{SESSION}"},
+                "external-provider-session": {"href": url, "resource-type": "text/html"},
+            },
+        },
+    )
+
+
+def token_session(token: str = PLAID_TOKEN) -> Reply:
+    return Reply(
+        200,
+        {
+            "created": "2024-11-18T18:48:11.357Z",
+            "_links": {"self": {"href": f"https://api.dwolla.com{SESSION}"}},
+            "externalProviderSessionToken": token,
+        },
+    )
+
+
+# --- Configuration --------------------------------------------------------------------------
+
+
+def test_base_url_follows_the_environment_and_the_override_wins():
+    assert base_url_for("sandbox", None) == "https://api-sandbox.dwolla.com"
+    assert base_url_for("production", None) == "https://api.dwolla.com"
+    assert base_url_for("production", "") == "https://api.dwolla.com"
+    assert base_url_for("sandbox", "http://127.0.0.1:8787/") == "http://127.0.0.1:8787"
+
+
+@pytest.mark.parametrize("environment", ["prod", "Sandbox", "", "uat"])
+def test_base_url_rejects_unknown_environments(environment):
+    with pytest.raises(ValueError, match="environment"):
+        base_url_for(environment, None)
+
+
+def test_default_timeouts_and_retry_policy():
+    assert DEFAULT_TIMEOUT.connect_timeout == 3.05
+    assert DEFAULT_TIMEOUT.read_timeout == 10.0
+    assert RetryPolicy() == RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0)
+
+
+# --- Headers and bodies ---------------------------------------------------------------------
+
+
+def test_create_session_sends_dwollas_headers_and_returns_the_session_id(dwolla, client):
+    dwolla.script("POST", SESSIONS, created(session_location(dwolla)))
+
+    session_id = client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert session_id == SESSION_ID
+    (post,) = dwolla.requests_to("POST", SESSIONS)
+    assert post.headers["accept"] == HAL
+    assert post.headers["content-type"] == HAL
+    assert post.headers["authorization"] == "Bearer token-1"
+    assert post.headers["idempotency-key"] == IDEMPOTENCY_KEY
+    assert json.loads(post.body) == {"_links": {"redirect-url": {"href": CALLBACK}}}
+
+
+def test_create_session_without_redirect_url_sends_no_body(dwolla, client):
+    dwolla.script("POST", SESSIONS, created(session_location(dwolla)))
+
+    assert client.create_reauth_exchange_session(EXCHANGE_ID, None, IDEMPOTENCY_KEY) == SESSION_ID
+    (post,) = dwolla.requests_to("POST", SESSIONS)
+    assert post.body == b""
+
+
+def test_token_is_minted_with_basic_auth_and_the_client_credentials_grant(dwolla, client):
+    dwolla.script("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+
+    client.get_exchange(EXCHANGE_ID)
+
+    (mint,) = dwolla.requests_to("POST", "/token")
+    assert mint.headers["authorization"] == f"Basic {BASIC}"
+    assert mint.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert mint.headers["accept"] == HAL
+    assert mint.body == b"grant_type=client_credentials"
+
+
+def test_get_requests_carry_accept_and_bearer_but_no_body_headers(dwolla, client):
+    dwolla.script("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+
+    client.get_exchange(EXCHANGE_ID)
+
+    (get,) = dwolla.requests_to("GET", EXCHANGE)
+    assert get.headers["accept"] == HAL
+    assert get.headers["authorization"] == "Bearer token-1"
+    assert "content-type" not in get.headers
+    assert "idempotency-key" not in get.headers
+
+
+@pytest.mark.parametrize("bad_id", ["../token", "not-a-uuid", "", f"{EXCHANGE_ID}/x"])
+def test_ids_that_are_not_uuids_are_refused_before_any_request(dwolla, client, bad_id):
+    with pytest.raises(ValueError):
+        client.get_exchange(bad_id)
+    with pytest.raises(ValueError):
+        client.get_exchange_session(bad_id)
+    with pytest.raises(ValueError):
+        client.create_reauth_exchange_session(bad_id, CALLBACK, IDEMPOTENCY_KEY)
+    assert dwolla.seen == []
+
+
+# --- The access token -----------------------------------------------------------------------
+
+
+def test_token_is_reused_across_calls(dwolla, client, credential_fetches):
+    dwolla.answer_always("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+
+    for _ in range(3):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert len(dwolla.requests_to("POST", "/token")) == 1
+    assert [r.headers["authorization"] for r in dwolla.requests_to("GET", EXCHANGE)] == [
+        "Bearer token-1"
+    ] * 3
+    assert client.stats.token_mints == 1
+    assert len(credential_fetches) == 1
+
+
+def test_token_is_renewed_60_seconds_before_expiry(dwolla, make_client, credential_fetches):
+    clock = FakeClock()
+    client = make_client(clock=clock)
+    dwolla.answer_always("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+
+    client.get_exchange(EXCHANGE_ID)
+    clock.advance(3600 - 60 - 1)  # one second before the renewal point: still reused
+    client.get_exchange(EXCHANGE_ID)
+    clock.advance(1)  # 60 s before expiry: renewed
+    client.get_exchange(EXCHANGE_ID)
+
+    bearer = [r.headers["authorization"] for r in dwolla.requests_to("GET", EXCHANGE)]
+    assert bearer == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+    assert client.stats.token_mints == 2
+    assert len(credential_fetches) == 2  # the credentials callable is asked at every mint
+
+
+@pytest.mark.parametrize("code", ["ExpiredAccessToken", "InvalidAccessToken"])
+def test_a_rejected_token_is_reminted_once_and_the_call_retried(dwolla, client, code):
+    dwolla.script(
+        "GET",
+        EXCHANGE,
+        api_error(401, code, "Invalid access token."),
+        Reply(200, {"id": EXCHANGE_ID, "status": "active"}),
+    )
+
+    assert client.get_exchange(EXCHANGE_ID) == DwollaExchange(EXCHANGE_ID, "active")
+
+    bearer = [r.headers["authorization"] for r in dwolla.requests_to("GET", EXCHANGE)]
+    assert bearer == ["Bearer token-1", "Bearer token-2"]
+    assert client.stats.token_mints == 2
+
+
+def test_a_token_rejected_again_after_the_remint_raises_instead_of_looping(dwolla, client):
+    dwolla.answer_always("GET", EXCHANGE, api_error(401, "ExpiredAccessToken", "Expired."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert (raised.value.status, raised.value.code) == (401, "ExpiredAccessToken")
+    assert len(dwolla.requests_to("GET", EXCHANGE)) == 2
+    assert len(dwolla.requests_to("POST", "/token")) == 2
+
+
+def test_other_401s_do_not_remint_the_token(dwolla, client):
+    dwolla.script("POST", SESSIONS, api_error(401, "InvalidScope", "Missing or invalid scopes."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert raised.value.code == "InvalidScope"
+    assert len(dwolla.requests_to("POST", "/token")) == 1
+    assert len(dwolla.requests_to("POST", SESSIONS)) == 1
+
+
+def test_invalid_credentials_surface_as_an_api_error_without_retries(dwolla, client, sleeps):
+    dwolla.script("POST", "/token", api_error(401, "InvalidCredentials", "Invalid credentials."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert (raised.value.status, raised.value.code) == (401, "InvalidCredentials")
+    assert len(dwolla.requests_to("POST", "/token")) == 1
+    assert dwolla.requests_to("GET", EXCHANGE) == []
+    assert sleeps == []
+
+
+def test_an_oauth_style_token_error_keeps_its_code(dwolla, client):
+    dwolla.script("POST", "/token", Reply(401, {"error": "invalid_client"}))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert (raised.value.status, raised.value.code) == (401, "invalid_client")
+
+
+def test_a_token_answer_without_access_token_is_a_bad_response(dwolla, client):
+    dwolla.script("POST", "/token", Reply(200, {"token_type": "bearer", "expires_in": 3600}))
+
+    with pytest.raises(DwollaBadResponse):
+        client.get_exchange(EXCHANGE_ID)
+
+
+def test_concurrent_callers_mint_the_token_once(dwolla, client):
+    dwolla.token_delay = 0.3  # every caller arrives while the first mint is in flight
+    dwolla.answer_always("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+    start = threading.Barrier(8)
+    results: list[object] = []
+
+    def call() -> None:
+        start.wait()
+        try:
+            results.append(client.get_exchange(EXCHANGE_ID))
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert results == [DwollaExchange(EXCHANGE_ID, "active")] * 8
+    assert len(dwolla.requests_to("POST", "/token")) == 1
+    assert client.stats.token_mints == 1
+
+
+# --- Retries --------------------------------------------------------------------------------
+
+
+def test_429_is_retried_after_retry_after_with_the_same_idempotency_key(dwolla, client, sleeps):
+    dwolla.script(
+        "POST",
+        SESSIONS,
+        Reply(429, {"code": "TooManyRequests", "message": "Slow down."}, {"Retry-After": "1"}),
+        created(session_location(dwolla)),
+    )
+
+    assert client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert sleeps == [1.0]
+    posts = dwolla.requests_to("POST", SESSIONS)
+    assert [p.headers["idempotency-key"] for p in posts] == [IDEMPOTENCY_KEY] * 2
+    assert posts[0].body == posts[1].body
+    assert client.stats.retries == 1
+
+
+def test_retry_after_is_capped_by_max_delay(dwolla, client, sleeps):
+    dwolla.script(
+        "GET",
+        EXCHANGE,
+        Reply(429, {"code": "TooManyRequests"}, {"Retry-After": "30"}),
+        Reply(200, {"id": EXCHANGE_ID, "status": "active"}),
+    )
+
+    client.get_exchange(EXCHANGE_ID)
+
+    assert sleeps == [2.0]
+
+
+def test_retry_after_beyond_the_time_budget_gives_up_at_once(dwolla, client, sleeps):
+    client.set_time_budget(lambda: 20.0)
+    dwolla.answer_always(
+        "POST",
+        SESSIONS,
+        Reply(429, {"code": "TooManyRequests", "message": "Slow down."}, {"Retry-After": "300"}),
+    )
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert (raised.value.status, raised.value.code) == (429, "TooManyRequests")
+    assert sleeps == []
+    assert len(dwolla.requests_to("POST", SESSIONS)) == 1
+
+
+def test_503_is_retried_with_jittered_exponential_backoff(dwolla, client, sleeps):
+    dwolla.script(
+        "POST",
+        SESSIONS,
+        api_error(503, "ServerError", "A server error occurred."),
+        api_error(503, "ServerError", "A server error occurred."),
+        created(session_location(dwolla)),
+    )
+
+    assert client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 0.2
+    assert 0 <= sleeps[1] <= 0.4
+    posts = dwolla.requests_to("POST", SESSIONS)
+    assert {p.headers["idempotency-key"] for p in posts} == {IDEMPOTENCY_KEY}
+
+
+def test_409_on_the_session_post_is_retried_with_the_same_key(dwolla, client, sleeps):
+    dwolla.script(
+        "POST",
+        SESSIONS,
+        api_error(409, "Conflict", "The request is still being processed."),
+        created(session_location(dwolla)),
+    )
+
+    assert client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    posts = dwolla.requests_to("POST", SESSIONS)
+    assert [p.headers["idempotency-key"] for p in posts] == [IDEMPOTENCY_KEY] * 2
+    assert len(sleeps) == 1
+
+
+def test_max_attempts_bounds_the_retries(dwolla, make_client, sleeps):
+    client = make_client(retry=RetryPolicy(max_attempts=3))
+    dwolla.answer_always("GET", EXCHANGE, api_error(503, "ServerError", "Try later."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert (raised.value.status, raised.value.code, raised.value.message) == (
+        503,
+        "ServerError",
+        "Try later.",
+    )
+    assert len(dwolla.requests_to("GET", EXCHANGE)) == 3
+    assert len(sleeps) == 2
+    assert client.stats.snapshot()["requests"]["GET /exchanges/{id}"] == 3
+
+
+def test_the_time_budget_stops_retries_before_the_deadline(dwolla, client, sleeps):
+    remaining = iter([30.0, 1.5])  # enough for one more attempt, then not (FAST needs 2 s)
+    client.set_time_budget(lambda: next(remaining))
+    dwolla.answer_always("GET", EXCHANGE, api_error(503, "ServerError", "Try later."))
+
+    with pytest.raises(DwollaApiError):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert len(dwolla.requests_to("GET", EXCHANGE)) == 2
+    assert len(sleeps) == 1
+
+
+def test_clearing_the_time_budget_leaves_only_max_attempts(dwolla, client, sleeps):
+    client.set_time_budget(lambda: 0.0)
+    client.set_time_budget(None)
+    dwolla.answer_always("GET", EXCHANGE, api_error(502, "ServerError"))
+
+    with pytest.raises(DwollaApiError):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert len(dwolla.requests_to("GET", EXCHANGE)) == 4
+    assert len(sleeps) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "ValidationError"), (403, "forbidden"), (404, "NotFound")]
+)
+def test_client_errors_are_not_retried(dwolla, client, sleeps, status, code):
+    dwolla.answer_always("POST", SESSIONS, api_error(status, code, "No."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert (raised.value.status, raised.value.code) == (status, code)
+    assert len(dwolla.requests_to("POST", SESSIONS)) == 1
+    assert sleeps == []
+
+
+def test_a_read_timeout_is_retried(dwolla, make_client, sleeps):
+    client = make_client(timeout=urllib3.Timeout(connect=1.0, read=0.2))
+    dwolla.script("POST", SESSIONS, Reply(201, delay=0.6), created(session_location(dwolla)))
+
+    assert client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    posts = dwolla.requests_to("POST", SESSIONS)
+    assert [p.headers["idempotency-key"] for p in posts] == [IDEMPOTENCY_KEY] * 2
+    assert len(sleeps) == 1
+
+
+def test_timeouts_on_every_attempt_raise_dwolla_timeout(dwolla, make_client, sleeps):
+    client = make_client(
+        timeout=urllib3.Timeout(connect=1.0, read=0.2), retry=RetryPolicy(max_attempts=2)
+    )
+    dwolla.answer_always("GET", EXCHANGE, Reply(200, {"status": "active"}, delay=0.6))
+
+    with pytest.raises(DwollaTimeout, match="2 attempt"):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert len(dwolla.requests_to("GET", EXCHANGE)) == 2
+    assert len(sleeps) == 1
+
+
+def test_a_dropped_connection_is_retried(dwolla, client, sleeps):
+    dwolla.script("POST", SESSIONS, Reply(drop=True), created(session_location(dwolla)))
+
+    assert client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert len(dwolla.requests_to("POST", SESSIONS)) == 2
+    assert len(sleeps) == 1
+
+
+def test_connections_dropped_every_time_raise_dwolla_connection_error(dwolla, client, sleeps):
+    dwolla.answer_always("GET", SESSION, Reply(drop=True))
+
+    with pytest.raises(DwollaConnectionError, match="4 attempt"):
+        client.get_exchange_session(SESSION_ID)
+
+    assert len(dwolla.requests_to("GET", SESSION)) == 4
+    assert len(sleeps) == 3
+
+
+def test_a_refused_connection_raises_dwolla_connection_error(make_client, sleeps):
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(base_url=f"http://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=2))
+
+    with pytest.raises(DwollaConnectionError):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert len(sleeps) == 1
+    assert client.stats.snapshot()["requests"] == {"POST /token": 2}
+
+
+# --- Reading Dwolla's answers ---------------------------------------------------------------
+
+
+def test_validation_errors_carry_the_embedded_errors(dwolla, client):
+    embedded = [
+        {
+            "code": "Invalid",
+            "message": "The provided redirect URL must exactly match one of the configured URLs.",
+            "path": "/_links/redirect-url/href",
+            "_links": {},
+        }
+    ]
+    dwolla.script(
+        "POST",
+        SESSIONS,
+        api_error(
+            400,
+            "ValidationError",
+            "Validation error(s) present. See embedded errors list for more details.",
+            _embedded={"errors": embedded},
+        ),
+    )
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    error = raised.value
+    assert (error.status, error.code) == (400, "ValidationError")
+    assert error.message.startswith("Validation error(s) present")
+    assert error.errors == tuple(embedded)
+    assert isinstance(error, DwollaError)
+
+
+def test_a_non_json_error_body_is_an_api_error_with_code_unknown(dwolla, make_client):
+    client = make_client(retry=RetryPolicy(max_attempts=1))
+    dwolla.script("GET", EXCHANGE, Reply(502, b"<html>Bad Gateway</html>"))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert (raised.value.status, raised.value.code, raised.value.errors) == (502, "Unknown", ())
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"https://api.dwolla.com/exchange-sessions/{SESSION_ID}",
+        f"https://api-sandbox.dwolla.com/exchange-sessions/{SESSION_ID.upper()}",
+        f"/exchange-sessions/{SESSION_ID}",
+    ],
+)
+def test_the_session_id_comes_from_the_location_header(dwolla, client, location):
+    dwolla.script("POST", SESSIONS, created(location))
+
+    session_id = client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    assert session_id.lower() == SESSION_ID
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(201),  # no Location
+        created("https://api.dwolla.com/exchange-sessions/not-a-uuid"),
+        created(f"https://api.dwolla.com/exchange-sessions/{SESSION_ID}/extra"),
+        created(f"https://api.dwolla.com/exchanges/{SESSION_ID}"),
+    ],
+    ids=["missing", "not-a-uuid", "trailing-segment", "other-resource"],
+)
+def test_an_unusable_location_is_a_bad_response(dwolla, client, reply):
+    dwolla.script("POST", SESSIONS, reply)
+
+    with pytest.raises(DwollaBadResponse):
+        client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+
+def test_a_redirect_partner_session_hands_off_a_url(dwolla, client):
+    dwolla.script("GET", SESSION, redirect_session("https://provider.example/connect?s=1"))
+
+    handoff = client.get_exchange_session(SESSION_ID)
+
+    assert handoff == Handoff("redirect", url="https://provider.example/connect?s=1")
+
+
+def test_a_plaid_session_hands_off_a_link_token(dwolla, client):
+    dwolla.script("GET", SESSION, token_session(PLAID_TOKEN))
+
+    handoff = client.get_exchange_session(SESSION_ID)
+
+    assert (handoff.type, handoff.token, handoff.url) == ("token", PLAID_TOKEN, None)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, {"created": "2024-11-18T18:48:11.357Z", "_links": {"self": {"href": "x"}}}),
+        Reply(
+            200, {"_links": {"external-provider-session": {}}, "externalProviderSessionToken": ""}
+        ),
+        Reply(200, b"not json"),
+        Reply(200, b"[1, 2]"),
+        Reply(204),
+    ],
+    ids=["no-handoff", "empty-handoff", "not-json", "not-an-object", "no-content"],
+)
+def test_a_session_without_a_usable_handoff_is_a_bad_response(dwolla, client, reply):
+    dwolla.script("GET", SESSION, reply)
+
+    with pytest.raises(DwollaBadResponse):
+        client.get_exchange_session(SESSION_ID)
+
+
+def test_the_exchange_status_is_read(dwolla, client):
+    dwolla.script("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "deactivated"}))
+
+    assert client.get_exchange(EXCHANGE_ID) == DwollaExchange(EXCHANGE_ID, "deactivated")
+
+
+def test_an_exchange_without_status_is_a_bad_response(dwolla, client):
+    dwolla.script("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID}))
+
+    with pytest.raises(DwollaBadResponse):
+        client.get_exchange(EXCHANGE_ID)
+
+
+# --- Logs, stats and secrets ----------------------------------------------------------------
+
+
+def test_each_attempt_is_logged_with_method_path_status_attempt_and_time(dwolla, client, caplog):
+    caplog.set_level(logging.DEBUG, logger="reauth.dwolla")
+    dwolla.script(
+        "POST", SESSIONS, api_error(503, "ServerError"), created(session_location(dwolla))
+    )
+
+    client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    attempts = [r for r in caplog.records if getattr(r, "dwolla_path", None) == SESSIONS_TEMPLATE]
+    assert [(r.dwolla_method, r.dwolla_status, r.attempt) for r in attempts] == [
+        ("POST", 503, 1),
+        ("POST", 201, 2),
+    ]
+    assert all(isinstance(r.elapsed_ms, int) for r in attempts)
+    assert EXCHANGE_ID not in caplog.text  # paths are logged as templates
+
+
+def test_stats_count_mints_requests_and_retries(dwolla, client):
+    dwolla.script(
+        "POST", SESSIONS, api_error(500, "ServerError"), created(session_location(dwolla))
+    )
+    dwolla.script("GET", SESSION, redirect_session())
+
+    session_id = client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+    client.get_exchange_session(session_id)
+
+    assert client.stats.snapshot() == {
+        "token_mints": 1,
+        "retries": 1,
+        "requests": {
+            "POST /token": 1,
+            "POST /exchanges/{id}/exchange-sessions": 2,
+            "GET /exchange-sessions/{id}": 1,
+        },
+    }
+    client.stats.reset()
+    assert client.stats.snapshot() == {"token_mints": 0, "retries": 0, "requests": {}}
+
+
+def test_secrets_never_reach_logs_exceptions_or_reprs(dwolla, make_client, caplog):
+    caplog.set_level(logging.DEBUG)  # urllib3's own debug lines included
+    clock = FakeClock()
+    client = make_client(clock=clock)
+    secrets = (SECRET, BASIC, "token-1", "token-2", PLAID_TOKEN)
+    dwolla.script("GET", SESSION, api_error(401, "ExpiredAccessToken"), token_session())
+    dwolla.script("GET", EXCHANGE, api_error(403, "forbidden", "Not authorized."))
+    dwolla.answer_always("POST", SESSIONS, Reply(drop=True))
+
+    handoff = client.get_exchange_session(SESSION_ID)
+    failures: list[Exception] = []
+    for call in (
+        lambda: client.get_exchange(EXCHANGE_ID),
+        lambda: client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY),
+    ):
+        with pytest.raises(DwollaError) as raised:
+            call()
+        failures.append(raised.value)
+    dwolla.script("POST", "/token", api_error(401, "InvalidCredentials", "Invalid credentials."))
+    clock.advance(3600)  # the next call mints, and the mint fails
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+    failures.append(raised.value)
+
+    exposed = [
+        caplog.text,
+        repr(handoff),
+        str(handoff),
+        repr(DwollaCredentials(KEY, SECRET)),
+        repr(client.__dict__),
+        *(str(e) for e in failures),
+        *(repr(e) for e in failures),
+        *(repr(e.__cause__) for e in failures),
+    ]
+    for text in exposed:
+        for secret in secrets:
+            assert secret not in text
+    assert handoff.token == PLAID_TOKEN  # hidden from repr, not lost
