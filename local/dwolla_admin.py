@@ -1,0 +1,55 @@
+"""A small client for the local Dwolla sandbox's admin API (seeding, faults, request log)."""
+
+from __future__ import annotations
+
+import requests
+
+
+class SandboxAdmin:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = requests.Session()
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        answer = self._http.request(method, f"{self.base_url}/_admin{path}", json=body, timeout=10)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def seed_exchange(self, partner: str = "mx", **fields) -> dict:
+        return self._call("POST", "/exchanges", {"partner": partner, **fields})
+
+    def exchange(self, exchange_id: str) -> dict:
+        return self._call("GET", f"/exchanges/{exchange_id}")
+
+    def set_redirect_urls(self, *urls: str) -> None:
+        self._call("PUT", "/redirect-urls", {"urls": list(urls)})
+
+    def set_open_banking_scope(self, granted: bool) -> None:
+        self._call("PUT", "/scopes", {"openBanking": granted})
+
+    def complete_exchange_session(self, session_id: str, outcome: str = "success") -> None:
+        self._call("POST", f"/exchange-sessions/{session_id}/complete", {"outcome": outcome})
+
+    def expire_tokens(self) -> None:
+        self._call("POST", "/tokens/expire")
+
+    def inject_fault(self, path: str, method: str | None = None, times: int = 1, **fault) -> None:
+        body = {"path": path, "times": times, **fault}
+        if method:
+            body["method"] = method
+        self._call("POST", "/faults", body)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def requests(self) -> list[dict]:
+        return self._call("GET", "/requests")
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def exchange_sessions(self) -> list[dict]:
+        return self._call("GET", "/exchange-sessions")

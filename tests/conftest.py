@@ -1,0 +1,172 @@
+"""Shared fixtures: the local Dwolla sandbox (a real HTTP server), AWS on moto built from
+template.yaml's own definitions, and the two functions' handlers wired to both."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local.dwolla_admin import SandboxAdmin
+from local.provision import DwollaSecretValue, function_environment, provision
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENAPI = Path(os.environ.get("DWOLLA_OPENAPI", ROOT.parent / "shared" / "dwolla" / "openapi.yml"))
+
+DWOLLA_KEY = "sandbox-key-7f3c9a"
+DWOLLA_SECRET = "sandbox-secret-0d94be1f5a"
+WEBHOOK_SECRET = "webhook-secret-55aa21c0"
+PUBLIC_BASE_URL = "https://reauth.example.test/v1"
+CALLBACK_URL = f"{PUBLIC_BASE_URL}/reauth/callback"
+RETURN_URL = "https://app.example.test/settings/bank"
+OTHER_RETURN_URL = "https://app.example.test/onboarding?step=bank"
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The local Dwolla sandbox on 127.0.0.1, one per test session."""
+    from local.dwolla_sandbox import DwollaSandbox
+
+    server = DwollaSandbox(host="127.0.0.1", port=0, key=DWOLLA_KEY, secret=DWOLLA_SECRET)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dwolla(sandbox) -> SandboxAdmin:
+    """The sandbox's admin API, reset, with this service's callback URL registered."""
+    admin = SandboxAdmin(sandbox.base_url)
+    admin.reset()
+    admin.set_redirect_urls(CALLBACK_URL)
+    return admin
+
+
+def _aws_env(monkeypatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto (in-process) with the table, bus, secret and event tap from template.yaml."""
+    from moto import mock_aws
+
+    _aws_env(monkeypatch)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        session = boto3.session.Session()
+        resources = provision(
+            session, dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET)
+        )
+        yield session, resources
+
+
+def reset_runtime() -> None:
+    from reauth import runtime
+
+    runtime.service.cache_clear()
+    runtime.config.cache_clear()
+    runtime._boto_session.cache_clear()
+
+
+def load_function(name: str):
+    """functions/<name>/app.py as its own module (both functions' modules are called app)."""
+    module_name = f"function_{name}_app"
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Functions:
+    def __init__(self, session, resources) -> None:
+        self.session = session
+        self.resources = resources
+        self.api = load_function("api")
+        self.callback = load_function("callback")
+
+
+@pytest.fixture
+def service_env(aws, dwolla, sandbox, monkeypatch):
+    """The functions' environment, pointing at moto and the sandbox."""
+    session, resources = aws
+    env = function_environment(
+        resources,
+        {
+            "DWOLLA_API_BASE_URL": sandbox.base_url,
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "RETURN_URL_ALLOWLIST": f"{RETURN_URL},{OTHER_RETURN_URL}",
+            "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        },
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    yield env
+    reset_runtime()
+
+
+@pytest.fixture
+def functions(aws, service_env) -> Functions:
+    session, resources = aws
+    return Functions(session, resources)
+
+
+@pytest.fixture
+def api(functions):
+    from tests.support.flow import Api
+
+    return Api(functions.api)
+
+
+@pytest.fixture
+def browser(functions):
+    from tests.support.flow import Browser
+
+    return Browser(functions.callback)
+
+
+@pytest.fixture
+def published(functions):
+    """Events the functions published, read through the tap rule → SQS queue."""
+    from local.provision import drain_events
+
+    def read() -> list[dict]:
+        return drain_events(functions.session, functions.resources.tap_queue_url)
+
+    return read
+
+
+@pytest.fixture
+def clock(functions):
+    """Move the service's clock: clock.advance(minutes=31)."""
+    from datetime import timedelta
+
+    from reauth import runtime
+    from reauth.model import utcnow
+
+    class Clock:
+        offset = timedelta()
+
+        def now(self):
+            return utcnow() + self.offset
+
+        def advance(self, **delta) -> None:
+            self.offset += timedelta(**delta)
+
+    moved = Clock()
+    runtime.service()._clock = moved.now
+    return moved
