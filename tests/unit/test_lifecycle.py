@@ -1,0 +1,114 @@
+"""Expiry (on read and by the scheduled sweep) and Dwolla's webhooks."""
+
+import hashlib
+import hmac
+import json
+import uuid
+
+from tests.conftest import WEBHOOK_SECRET
+from tests.support.apigw import LambdaContext, rest_event, scheduled_event
+
+
+def test_expiry_is_enforced_on_read(api, dwolla, clock):
+    exchange = dwolla.seed_exchange("mx")
+    _, session, _ = api.create(exchange["id"])
+    clock.advance(minutes=31)
+    assert api.session(session["id"])[1]["status"] == "expired"
+
+
+def test_sweep_marks_overdue_sessions_expired_once_and_announces_it(
+    functions, api, dwolla, clock, published
+):
+    overdue = [api.create(dwolla.seed_exchange("mx")["id"])[1] for _ in range(3)]
+    published()
+    clock.advance(minutes=31)
+    fresh = api.create(dwolla.seed_exchange("mx")["id"])[1]
+    published()
+
+    first = functions.api.handler(scheduled_event(), LambdaContext())
+    second = functions.api.handler(scheduled_event(), LambdaContext())
+
+    assert (first, second) == ({"expired": 3}, {"expired": 0})
+    events = published()
+    assert sorted(e["detail"]["sessionId"] for e in events) == sorted(s["id"] for s in overdue)
+    assert {e["detail-type"] for e in events} == {"Reauth Session Expired"}
+    assert api.session(fresh["id"])[1]["status"] == "pending"
+    record = api.status(overdue[0]["exchangeId"])[1]
+    assert record["pendingSessionId"] is None
+
+
+def test_sweep_is_bounded_per_run(functions, api, dwolla, clock, monkeypatch):
+    from reauth import runtime
+
+    for _ in range(3):
+        api.create(dwolla.seed_exchange("mx")["id"])
+    clock.advance(minutes=31)
+    monkeypatch.setattr(runtime.service(), "_sweep_batch_size", 2)
+
+    assert functions.api.handler(scheduled_event(), LambdaContext()) == {"expired": 2}
+    assert functions.api.handler(scheduled_event(), LambdaContext()) == {"expired": 1}
+
+
+def _webhook(body: dict, secret: str = WEBHOOK_SECRET, signature: str | None = None) -> dict:
+    raw = json.dumps(body)
+    signature = signature or hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
+    return rest_event(
+        "POST",
+        "/webhooks/dwolla",
+        body=raw,
+        headers={
+            "Content-Type": "application/json",
+            "X-Request-Signature-SHA-256": signature,
+            "X-Dwolla-Topic": body.get("topic", ""),
+        },
+    )
+
+
+def _reauth_required(exchange_id: str, customer_id: str) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": "customer_exchange_reauth_required",
+        "resourceId": exchange_id,
+        "created": "2026-11-25T01:02:03.000Z",
+        "_links": {
+            "self": {"href": f"https://api.dwolla.com/events/{uuid.uuid4()}"},
+            "account": {"href": f"https://api.dwolla.com/accounts/{uuid.uuid4()}"},
+            "resource": {"href": f"https://api.dwolla.com/exchanges/{exchange_id}"},
+            "customer": {"href": f"https://api.dwolla.com/customers/{customer_id}"},
+        },
+    }
+
+
+def test_signed_reauth_required_webhook_marks_the_exchange_and_announces_it(
+    functions, api, published
+):
+    exchange_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
+    event = _webhook(_reauth_required(exchange_id, customer_id))
+
+    answer = functions.callback.handler(event, LambdaContext())
+    again = functions.callback.handler(event, LambdaContext())
+
+    assert answer["statusCode"] == 200
+    assert json.loads(again["body"]) == {"outcome": "duplicate"}
+    record = api.status(exchange_id)[1]
+    assert (record["status"], record["customerId"]) == ("reauth_required", customer_id)
+    events = published()
+    assert [e["detail-type"] for e in events] == ["Exchange Reauth Required"]
+
+
+def test_bad_signature_is_401_and_records_nothing(functions, api, published):
+    exchange_id = str(uuid.uuid4())
+    body = _reauth_required(exchange_id, str(uuid.uuid4()))
+    for event in (_webhook(body, secret="not-the-secret"), _webhook(body, signature="00")):
+        answer = functions.callback.handler(event, LambdaContext())
+        assert answer["statusCode"] == 401
+        assert json.loads(answer["body"])["code"] == "InvalidSignature"
+    assert api.status(exchange_id)[1]["code"] == "ExchangeRecordNotFound"
+    assert published() == []
+
+
+def test_other_topics_are_acknowledged_and_ignored(functions, published):
+    body = {"id": str(uuid.uuid4()), "topic": "customer_created", "_links": {}}
+    answer = functions.callback.handler(_webhook(body), LambdaContext())
+    assert json.loads(answer["body"]) == {"outcome": "ignored"}
+    assert published() == []
