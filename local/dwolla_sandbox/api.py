@@ -1,0 +1,574 @@
+"""What the sandbox answers: Dwolla's endpoints, the bank's page and the admin API.
+
+Everything here turns a `Request` into an `Answer` (or `DROP`); the HTTP plumbing is in server.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from . import errors
+from .errors import HAL_JSON, OAUTH_JSON
+from .state import (
+    OUTCOMES,
+    PARTNER_IDS,
+    REDIRECT_PARTNERS,
+    Exchange,
+    Fault,
+    SandboxState,
+    SeedError,
+)
+
+ADMIN_JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+DROP = object()  # close the connection without answering
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # as received, case-insensitive lookups via header()
+    body: bytes
+    base_url: str  # for Location and _links hrefs
+    delay: float = 0.0  # a delay fault: slept while "processing"
+    sleep: Callable[[float], None] = time.sleep
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+    def query_value(self, name: str) -> str | None:
+        values = parse_qs(self.query).get(name)
+        return values[0] if values else None
+
+    def pause(self) -> None:
+        if self.delay > 0:
+            self.sleep(self.delay)
+            self.delay = 0.0
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict | list | str | None = None
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def hal(status: int, body: dict) -> Answer:
+    return Answer(status, body, HAL_JSON)
+
+
+def dwolla_error(name: str) -> Answer:
+    return hal(*errors.dwolla_error(name))
+
+
+def admin(status: int, body: object) -> Answer:
+    return Answer(status, body, ADMIN_JSON)  # type: ignore[arg-type]
+
+
+def html(status: int, title: str, text: str) -> Answer:
+    page = (
+        f"<!doctype html><html><head><title>{escape(title)}</title></head>"
+        f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>"
+    )
+    return Answer(status, page, HTML)
+
+
+def link(href: str, resource_type: str) -> dict:
+    return {"href": href, "type": HAL_JSON, "resource-type": resource_type}
+
+
+# Dwolla-side routes: (method, pattern, name). The name picks the handler `SandboxApp.<name>`.
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/token"), "token"),
+    ("POST", re.compile(r"/exchanges/(?P<id>[^/]+)/exchange-sessions"), "create_exchange_session"),
+    ("GET", re.compile(r"/exchange-sessions/(?P<id>[^/]+)"), "get_exchange_session"),
+    ("GET", re.compile(r"/exchanges/(?P<id>[^/]+)"), "get_exchange"),
+    ("GET", re.compile(r"/funding-sources/(?P<id>[^/]+)/balance"), "get_balance"),
+    ("GET", re.compile(r"/_provider/(?P<id>[^/]+)"), "provider_page"),
+]
+UNAUTHENTICATED = {"token", "provider_page"}
+
+ADMIN_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/_admin/reset"), "admin_reset"),
+    ("POST", re.compile(r"/_admin/exchanges"), "admin_seed_exchange"),
+    ("GET", re.compile(r"/_admin/exchanges"), "admin_list_exchanges"),
+    ("GET", re.compile(r"/_admin/exchanges/(?P<id>[^/]+)"), "admin_get_exchange"),
+    ("PUT", re.compile(r"/_admin/redirect-urls"), "admin_set_redirect_urls"),
+    ("GET", re.compile(r"/_admin/redirect-urls"), "admin_get_redirect_urls"),
+    ("PUT", re.compile(r"/_admin/scopes"), "admin_set_scopes"),
+    ("GET", re.compile(r"/_admin/scopes"), "admin_get_scopes"),
+    ("GET", re.compile(r"/_admin/exchange-sessions"), "admin_list_sessions"),
+    (
+        "POST",
+        re.compile(r"/_admin/exchange-sessions/(?P<id>[^/]+)/complete"),
+        "admin_complete_session",
+    ),
+    ("POST", re.compile(r"/_admin/tokens/expire"), "admin_expire_tokens"),
+    ("POST", re.compile(r"/_admin/faults"), "admin_add_fault"),
+    ("GET", re.compile(r"/_admin/faults"), "admin_list_faults"),
+    ("DELETE", re.compile(r"/_admin/faults"), "admin_clear_faults"),
+    ("GET", re.compile(r"/_admin/requests"), "admin_list_requests"),
+    ("DELETE", re.compile(r"/_admin/requests"), "admin_clear_requests"),
+]
+
+
+def match_route(
+    routes: list[tuple[str, re.Pattern[str], str]], method: str, path: str
+) -> tuple[str | None, dict[str, str], bool]:
+    """(route name, path params, path known for another method)."""
+    other_method = False
+    for route_method, pattern, name in routes:
+        found = pattern.fullmatch(path)
+        if found:
+            if route_method == method:
+                return name, found.groupdict(), False
+            other_method = True
+    return None, {}, other_method
+
+
+def accepts_hal(accept: str | None) -> bool:
+    if not accept:
+        return False
+    media_types = (part.split(";")[0].strip().lower() for part in accept.split(","))
+    return HAL_JSON in media_types
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    if not authorization:
+        return None
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    key, sep, secret = decoded.partition(":")
+    return (key, secret) if sep else None
+
+
+def is_valid_redirect_url(href: object) -> bool:
+    """An absolute http(s) URL with a host and no whitespace."""
+    if not isinstance(href, str) or not href or any(c.isspace() for c in href):
+        return False
+    try:
+        parts = urlsplit(href)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def canonical_body(body: bytes) -> str:
+    """The request body as compared for Idempotency-Key replays (JSON key order is ignored)."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return text
+
+
+def redirect_with(url: str, params: dict[str, str]) -> str:
+    base, hash_mark, fragment = url.partition("#")
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{urlencode(params)}{hash_mark}{fragment}"
+
+
+class SandboxApp:
+    def __init__(
+        self,
+        state: SandboxState,
+        *,
+        key: str,
+        secret: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.state = state
+        self.key = key
+        self.secret = secret
+        self.sleep = sleep
+
+    # --- entry point -------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Answer | object:
+        if request.path == "/_admin" or request.path.startswith("/_admin/"):
+            return self.handle_admin(request)
+        route, params, other_method = match_route(ROUTES, request.method, request.path)
+        fault = self.state.take_fault(request.method, request.path)
+        if fault and (fault.drop or fault.status is not None):
+            self.sleep(fault.delay)
+            answer = DROP if fault.drop else self.fault_answer(fault, route)
+        else:
+            request.delay = fault.delay if fault else 0.0
+            request.sleep = self.sleep
+            answer = self.route(request, route, params, other_method)
+        self.log(request, answer)
+        return answer
+
+    def route(
+        self, request: Request, route: str | None, params: dict[str, str], other_method: bool
+    ) -> Answer:
+        if route is None:
+            request.pause()
+            return dwolla_error("MethodNotAllowed" if other_method else "NotFound")
+        if route not in UNAUTHENTICATED:
+            refusal = self.refuse_version_or_token(request)
+            if refusal:
+                return refusal
+        if route != "create_exchange_session":  # that one pauses while holding its key
+            request.pause()
+        return getattr(self, route)(request, **params)
+
+    def refuse_version_or_token(self, request: Request) -> Answer | None:
+        if not accepts_hal(request.header("Accept")):
+            return dwolla_error("InvalidVersion")
+        token = bearer_token(request.header("Authorization"))
+        if token is None:
+            return dwolla_error("InvalidCredentials")
+        problem = self.state.token_problem(token)
+        return dwolla_error(problem) if problem else None
+
+    def fault_answer(self, fault: Fault, route: str | None) -> Answer:
+        """The injected status, with Dwolla's body for it unless the fault brings its own."""
+        status = fault.status or 500
+        if route == "provider_page" and fault.body is None:
+            answer = html(status, f"Error {status}", "The bank is unavailable (injected fault).")
+        else:
+            body = fault.body if fault.body is not None else errors.fault_error(status, route)
+            answer = Answer(status, body, OAUTH_JSON if route == "token" else HAL_JSON)
+        retry_after = fault.retry_after
+        if retry_after is None and status == 429:
+            retry_after = 1
+        if retry_after is not None:
+            seconds = float(retry_after)
+            answer.headers["Retry-After"] = f"{seconds:g}"
+        return answer
+
+    def log(self, request: Request, answer: Answer | object) -> None:
+        headers = {
+            name: _redact(value) if name.lower() == "authorization" else value
+            for name, value in request.headers.items()
+        }
+        self.state.log_request(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query,
+                "headers": headers,
+                "idempotencyKey": request.header("Idempotency-Key"),
+                "status": answer.status if isinstance(answer, Answer) else None,
+            }
+        )
+
+    # --- POST /token -------------------------------------------------------------------------
+
+    def token(self, request: Request) -> Answer:
+        form = _token_form(request)
+        credentials = basic_credentials(request.header("Authorization"))
+        if credentials is None and "client_id" in form:
+            credentials = (form.get("client_id", ""), form.get("client_secret", ""))
+        if credentials != (self.key, self.secret):
+            status, body = errors.token_error("invalid_client")
+            return Answer(status, body, OAUTH_JSON, {"WWW-Authenticate": 'Basic realm="Dwolla"'})
+        grant_type = form.get("grant_type")
+        if grant_type != "client_credentials":
+            status, body = errors.token_error(
+                "invalid_request" if not grant_type else "unsupported_grant_type"
+            )
+            return Answer(status, body, OAUTH_JSON)
+        body = {
+            "access_token": self.state.issue_token(),
+            "token_type": "bearer",
+            "expires_in": self.state.token_ttl,
+        }
+        return Answer(200, body, OAUTH_JSON, {"Cache-Control": "no-store"})
+
+    # --- POST /exchanges/{id}/exchange-sessions ----------------------------------------------
+
+    def create_exchange_session(self, request: Request, id: str) -> Answer:
+        if not self.state.has_open_banking_scope():
+            return dwolla_error("InvalidScope")
+        key = request.header("Idempotency-Key")
+        claim = self.state.claim_idempotency_key(key, (request.path, canonical_body(request.body)))
+        if claim.kind == "replay":
+            return Answer(201, headers={"Location": claim.location or ""})
+        if claim.kind == "in_progress":
+            return dwolla_error("IdempotencyKeyInProgress")
+        if claim.kind == "mismatch":
+            return hal(*errors.validation_error("Invalid", errors.IDEMPOTENCY_KEY_REUSED, ""))
+        answer = None
+        try:
+            request.pause()  # "still processing": a second POST with this key now gets 409
+            answer = self._create_session(request, id, key)
+            return answer
+        finally:
+            if answer is None or answer.status != 201:
+                self.state.release_idempotency_key(key)
+
+    def _create_session(self, request: Request, exchange_id: str, key: str | None) -> Answer:
+        exchange = self.state.exchange(exchange_id)
+        if exchange is None:
+            return dwolla_error("NotFound")
+        try:
+            body = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return dwolla_error("BadRequest")
+        if not isinstance(body, dict):
+            return dwolla_error("BadRequest")
+        present, href = _redirect_href(body)
+        problem = self._redirect_url_problem(exchange, present, href)
+        if problem:
+            return problem
+        session = self.state.create_session(exchange, href if present else None, key)
+        location = f"{request.base_url}/exchange-sessions/{session.id}"
+        self.state.finish_idempotency_key(key, location)
+        return Answer(201, headers={"Location": location})
+
+    def _redirect_url_problem(
+        self, exchange: Exchange, present: bool, href: object
+    ) -> Answer | None:
+        if not present:
+            if exchange.partner in REDIRECT_PARTNERS:
+                return _redirect_url_error("Required", errors.REDIRECT_URL_REQUIRED)
+            return None
+        if not is_valid_redirect_url(href):
+            return _redirect_url_error("Invalid", errors.REDIRECT_URL_INVALID)
+        if not self.state.redirect_url_configured(str(href)):
+            return _redirect_url_error("Invalid", errors.REDIRECT_URL_NOT_CONFIGURED)
+        return None
+
+    # --- GET /exchange-sessions/{id} ---------------------------------------------------------
+
+    def get_exchange_session(self, request: Request, id: str) -> Answer:
+        session = self.state.session(id)
+        if session is None:
+            return dwolla_error("ExchangeSessionNotFound")
+        base = request.base_url
+        links = {
+            "self": link(f"{base}/exchange-sessions/{session.id}", "exchange-sessions"),
+            "exchange-partner": link(
+                f"{base}/exchange-partners/{PARTNER_IDS[session.partner]}", "exchange-partner"
+            ),
+        }
+        body: dict = {"created": session.created, "_links": links}
+        if session.partner in REDIRECT_PARTNERS:
+            links["external-provider-session"] = link(f"{base}/_provider/{session.id}", "text/html")
+        else:
+            body["externalProviderSessionToken"] = session.plaid_token
+        return hal(200, body)
+
+    # --- GET /exchanges/{id} -----------------------------------------------------------------
+
+    def get_exchange(self, request: Request, id: str) -> Answer:
+        exchange = self.state.exchange(id)
+        if exchange is None:
+            return dwolla_error("ExchangeNotFound")
+        base = request.base_url
+        links = {
+            "self": link(f"{base}/exchanges/{exchange.id}", "exchange"),
+            "exchange-partner": link(
+                f"{base}/exchange-partners/{PARTNER_IDS[exchange.partner]}", "exchange-partner"
+            ),
+            "customer": link(f"{base}/customers/{exchange.customer_id}", "customer"),
+        }
+        body = {
+            "_links": links,
+            "id": exchange.id,
+            "status": exchange.status,
+            "created": exchange.created,
+        }
+        return hal(200, body)
+
+    # --- GET /funding-sources/{id}/balance ---------------------------------------------------
+
+    def get_balance(self, request: Request, id: str) -> Answer:
+        exchange = self.state.exchange_for_funding_source(id)
+        if exchange is None:
+            return dwolla_error("FundingSourceNotFound")
+        base = request.base_url
+        if exchange.reauth_required:
+            about = f"{base}/exchanges/{exchange.id}/exchange-sessions"
+            return hal(*errors.update_credentials(about))
+        body = {
+            "_links": {
+                "self": link(f"{base}/funding-sources/{id}/balance", "balance"),
+                "funding-source": link(f"{base}/funding-sources/{id}", "funding-source"),
+            },
+            "available": {"value": "542.00", "currency": "USD"},
+            "closing": {"value": "542.00", "currency": "USD"},
+            "lastUpdated": exchange.created,
+        }
+        return hal(200, body)
+
+    # --- GET /_provider/{sessionId}: the bank ------------------------------------------------
+
+    def provider_page(self, request: Request, id: str) -> Answer:
+        session = self.state.session(id)
+        if session is None:
+            return html(404, "Unknown session", "This bank session does not exist.")
+        if session.redirect_url is None:
+            return html(
+                400,
+                "No redirect URL",
+                "This session hands off a Plaid Link token; finish it with "
+                f"POST /_admin/exchange-sessions/{id}/complete.",
+            )
+        outcome = request.query_value("outcome")
+        if outcome is not None and outcome not in OUTCOMES:
+            return html(400, "Unknown outcome", f"outcome must be one of {', '.join(OUTCOMES)}.")
+        result, session = self.state.finish_session(id, outcome)
+        if result == "used" or session is None or session.redirect_url is None:
+            return html(410, "Session already used", "This bank session was already used.")
+        params = (
+            {"exchange": session.exchange_id}
+            if session.outcome == "success"
+            else {"error": session.outcome or "TEMPORARY_ERROR"}
+        )
+        return Answer(302, headers={"Location": redirect_with(session.redirect_url, params)})
+
+    # --- admin API ---------------------------------------------------------------------------
+
+    def handle_admin(self, request: Request) -> Answer:
+        route, params, other_method = match_route(ADMIN_ROUTES, request.method, request.path)
+        if route is None:
+            status = 405 if other_method else 404
+            return admin(status, {"error": f"{request.method} {request.path} is not an admin call"})
+        try:
+            data = json.loads(request.body.decode("utf-8")) if request.body.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            return admin(400, {"error": "the body must be JSON"})
+        try:
+            return getattr(self, route)(data, **params)
+        except SeedError as problem:
+            return admin(400, {"error": str(problem)})
+
+    def admin_reset(self, data: dict) -> Answer:
+        self.state.reset()
+        return admin(200, {"reset": True})
+
+    def admin_seed_exchange(self, data: dict) -> Answer:
+        return admin(201, self.state.seed_exchange(data))
+
+    def admin_list_exchanges(self, data: dict) -> Answer:
+        return admin(200, self.state.list_exchanges())
+
+    def admin_get_exchange(self, data: dict, id: str) -> Answer:
+        exchange = self.state.exchange(id)
+        if exchange is None:
+            return admin(404, {"error": f"no exchange {id}"})
+        return admin(200, exchange.as_admin())
+
+    def admin_set_redirect_urls(self, data: dict) -> Answer:
+        return admin(200, {"urls": self.state.set_redirect_urls(_field(data, "urls"))})
+
+    def admin_get_redirect_urls(self, data: dict) -> Answer:
+        return admin(200, {"urls": list(self.state.redirect_urls)})
+
+    def admin_set_scopes(self, data: dict) -> Answer:
+        enabled = self.state.set_open_banking_scope(_field(data, "openBanking"))
+        return admin(200, {"openBanking": enabled})
+
+    def admin_get_scopes(self, data: dict) -> Answer:
+        return admin(200, {"openBanking": self.state.has_open_banking_scope()})
+
+    def admin_list_sessions(self, data: dict) -> Answer:
+        return admin(200, self.state.list_sessions())
+
+    def admin_complete_session(self, data: dict, id: str) -> Answer:
+        outcome = data.get("outcome") if isinstance(data, dict) else None
+        result, session = self.state.finish_session(id, outcome)
+        if result == "unknown" or session is None:
+            return admin(404, {"error": f"no exchange session {id}"})
+        if result == "used":
+            return admin(410, {"error": f"exchange session {id} was already used"})
+        if result == "bad_outcome":
+            return admin(400, {"error": f'"outcome" must be one of {", ".join(OUTCOMES)}'})
+        exchange = self.state.exchange(session.exchange_id)
+        return admin(
+            200,
+            {"session": session.as_admin(), "exchange": exchange.as_admin() if exchange else None},
+        )
+
+    def admin_expire_tokens(self, data: dict) -> Answer:
+        return admin(200, {"expired": self.state.expire_tokens()})
+
+    def admin_add_fault(self, data: dict) -> Answer:
+        return admin(201, self.state.add_fault(data))
+
+    def admin_list_faults(self, data: dict) -> Answer:
+        return admin(200, self.state.list_faults())
+
+    def admin_clear_faults(self, data: dict) -> Answer:
+        self.state.clear_faults()
+        return admin(200, [])
+
+    def admin_list_requests(self, data: dict) -> Answer:
+        return admin(200, self.state.logged_requests())
+
+    def admin_clear_requests(self, data: dict) -> Answer:
+        self.state.clear_request_log()
+        return admin(200, [])
+
+
+def _redirect_url_error(code: str, message: str) -> Answer:
+    return hal(*errors.validation_error(code, message, errors.REDIRECT_URL_PATH))
+
+
+def _redact(authorization: str) -> str:
+    scheme, _, _secret = authorization.partition(" ")
+    return f"{scheme} [REDACTED]" if scheme else "[REDACTED]"
+
+
+def _field(data: object, name: str) -> object:
+    if not isinstance(data, dict) or name not in data:
+        raise SeedError(f'the body needs "{name}"')
+    return data[name]
+
+
+def _token_form(request: Request) -> dict[str, str]:
+    text = request.body.decode("utf-8", "replace")
+    content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type.endswith("json"):
+        try:
+            data = json.loads(text or "{}")
+        except ValueError:
+            return {}
+        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {name: values[0] for name, values in parse_qs(text).items()}
+
+
+def _redirect_href(body: dict) -> tuple[bool, object]:
+    """(whether _links.redirect-url was sent, its href as sent)."""
+    links = body.get("_links")
+    if not isinstance(links, dict) or "redirect-url" not in links:
+        return False, None
+    redirect = links["redirect-url"]
+    if not isinstance(redirect, dict):
+        return True, None
+    return True, redirect.get("href")
