@@ -6,8 +6,9 @@ import requests
 
 
 class SandboxAdmin:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, key: str = "sandbox-key", secret: str = "sandbox-secret"):
         self.base_url = base_url.rstrip("/")
+        self.key, self.secret = key, secret
         self._http = requests.Session()
 
     def _call(self, method: str, path: str, body: dict | None = None):
@@ -50,6 +51,29 @@ class SandboxAdmin:
 
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
+
+    def balance_error(self, funding_source_id: str) -> dict:
+        """What Dwolla answers a balance check while the exchange needs re-authentication
+        (the body a platform forwards as a "Dwolla UpdateCredentials" event)."""
+        answer = self._http.get(
+            f"{self.base_url}/funding-sources/{funding_source_id}/balance",
+            headers={
+                "Accept": "application/vnd.dwolla.v1.hal+json",
+                "Authorization": f"Bearer {self._token()}",
+            },
+            timeout=10,
+        )
+        return answer.json()
+
+    def _token(self) -> str:
+        answer = self._http.post(
+            f"{self.base_url}/token",
+            auth=(self.key, self.secret),
+            data={"grant_type": "client_credentials"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return answer.json()["access_token"]
 
     def exchange_sessions(self) -> list[dict]:
         return self._call("GET", "/exchange-sessions")

@@ -40,7 +40,7 @@ def sandbox():
 @pytest.fixture
 def dwolla(sandbox) -> SandboxAdmin:
     """The sandbox's admin API, reset, with this service's callback URL registered."""
-    admin = SandboxAdmin(sandbox.base_url)
+    admin = SandboxAdmin(sandbox.base_url, DWOLLA_KEY, DWOLLA_SECRET)
     admin.reset()
     admin.set_redirect_urls(CALLBACK_URL)
     return admin

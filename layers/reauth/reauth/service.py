@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange
 MAX_QUERY_VALUE = 256
 _ABOUT_HREF_RE = re.compile(
-    r"^https://[^/]+/exchanges/(?P<id>[0-9a-fA-F-]{36})/exchange-sessions/?$"
+    r"^https?://[^/]+/exchanges/(?P<id>[0-9a-fA-F-]{36})/exchange-sessions/?$"
 )
 _LINK_ID_RE = {
     "resource": re.compile(r"/exchanges/(?P<id>[0-9a-fA-F-]{36})/?$"),

@@ -1,0 +1,71 @@
+"""Integration: the handlers in this process, everything they talk to over real HTTP on
+127.0.0.1 — moto server (DynamoDB, EventBridge, Secrets Manager, SQS) and the Dwolla sandbox."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+
+from local import servers
+from local.provision import DwollaSecretValue, function_environment, provision
+from tests.conftest import (
+    DWOLLA_KEY,
+    DWOLLA_SECRET,
+    OTHER_RETURN_URL,
+    PUBLIC_BASE_URL,
+    RETURN_URL,
+    WEBHOOK_SECRET,
+    Functions,
+    _aws_env,
+    reset_runtime,
+)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    port = servers.free_port()
+    process = servers.start_moto_server(
+        "127.0.0.1", port, tmp_path_factory.mktemp("moto") / "moto.log"
+    )
+    yield f"http://127.0.0.1:{port}"
+    servers.stop(process)
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """Overrides the unit-test fixture: the same resources, on moto server over HTTP."""
+    _aws_env(monkeypatch)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    session = boto3.session.Session()
+    resources = provision(
+        session,
+        prefix=f"it-{uuid.uuid4().hex[:8]}",
+        dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET),
+    )
+    return session, resources
+
+
+@pytest.fixture
+def service_env(aws, dwolla, sandbox, monkeypatch):
+    _, resources = aws
+    env = function_environment(
+        resources,
+        {
+            "DWOLLA_API_BASE_URL": sandbox.base_url,
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "RETURN_URL_ALLOWLIST": f"{RETURN_URL},{OTHER_RETURN_URL}",
+        },
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    yield env
+    reset_runtime()
+
+
+@pytest.fixture
+def functions(aws, service_env) -> Functions:
+    session, resources = aws
+    return Functions(session, resources)
