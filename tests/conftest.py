@@ -26,6 +26,26 @@ RETURN_URL = "https://app.example.test/settings/bank"
 OTHER_RETURN_URL = "https://app.example.test/onboarding?step=bank"
 
 
+# Skips that CI must not accept: when the variable is "1", a test skipped for that reason fails.
+REQUIRED_WHEN = {
+    "REQUIRE_E2E": "Docker",  # .ci/run: the end-to-end tests must run (SAM CLI in Docker)
+    "REQUIRE_DWOLLA_OPENAPI": "openapi.yml",  # .ci/run: check the sandbox against Dwolla's spec
+}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return
+    reason = report.longrepr[2]
+    for variable, needle in REQUIRED_WHEN.items():
+        if os.environ.get(variable) == "1" and needle in reason:
+            report.outcome = "failed"
+            report.longrepr = f"{variable}=1 but the test was skipped: {reason}"
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     """The local Dwolla sandbox on 127.0.0.1, one per test session."""
