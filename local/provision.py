@@ -156,6 +156,7 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "POWERTOOLS_SERVICE_NAME": "dwolla-reauth",
         "POWERTOOLS_METRICS_NAMESPACE": "DwollaReauth",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "AWS_ENDPOINT_URL": "",
     }
     missing = set(template_vars) - set(local)
     if missing:

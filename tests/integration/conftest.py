@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import boto3
@@ -56,6 +57,7 @@ def service_env(aws, dwolla, sandbox, monkeypatch):
             "DWOLLA_API_BASE_URL": sandbox.base_url,
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "RETURN_URL_ALLOWLIST": f"{RETURN_URL},{OTHER_RETURN_URL}",
+            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
         },
     )
     for name, value in env.items():
