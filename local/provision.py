@@ -166,6 +166,45 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
     return env
 
 
+def subscribe_to_requests(session, resources: LocalResources, name: str) -> str:
+    """An SQS queue behind a rule with the template's own pattern for ApiFunction's EventBridge
+    trigger: what the platform puts on the bus arrives there exactly as the function gets it.
+    Returns the queue URL (moto runs no Lambda; the queue stands in for the function)."""
+    events, sqs = session.client("events"), session.client("sqs")
+    trigger = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]
+    pattern = json.dumps(trigger["ReauthRequested"]["Properties"]["Pattern"]).replace(
+        json.dumps({"Ref": "EventSource"}), json.dumps(resources.event_source)
+    )
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    events.put_rule(Name=name, EventBusName=resources.event_bus_name, EventPattern=pattern)
+    events.put_targets(
+        Rule=name,
+        EventBusName=resources.event_bus_name,
+        Targets=[{"Id": "requests", "Arn": arn["Attributes"]["QueueArn"]}],
+    )
+    return queue_url
+
+
+def put_platform_event(
+    session,
+    resources: LocalResources,
+    detail_type: str,
+    detail: dict,
+    source: str = "platform.payments",
+) -> None:
+    session.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": resources.event_bus_name,
+                "Source": source,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+
+
 def drain_events(session, queue_url: str, wait_seconds: int = 0) -> list[dict]:
     """Every event waiting in the tap queue (EventBridge envelopes, detail parsed)."""
     sqs = session.client("sqs")

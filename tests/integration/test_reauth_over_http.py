@@ -1,11 +1,10 @@
 """The whole re-authentication over real HTTP: moto server and the Dwolla sandbox on 127.0.0.1."""
 
-import json
 import uuid
 
 import pytest
 
-from local.provision import drain_events, load_template
+from local.provision import drain_events, put_platform_event, subscribe_to_requests
 from tests.conftest import CALLBACK_URL, RETURN_URL
 from tests.support.apigw import LambdaContext
 from tests.support.flow import location
@@ -45,40 +44,12 @@ def test_token_handoff_complete(api, dwolla, published):
 
 @pytest.fixture
 def inbox(functions):
-    """The template's own EventBridge rule for ApiFunction, with an SQS queue as its target:
-    what the platform puts on the bus reaches the function exactly as this queue receives it."""
+    """Put a platform event on the bus; receive it as ApiFunction's rule delivers it."""
     session, resources = functions.session, functions.resources
-    events, sqs = session.client("events"), session.client("sqs")
-    rule = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]["ReauthRequested"]
-    pattern = json.loads(
-        json.dumps(rule["Properties"]["Pattern"]).replace(
-            json.dumps({"Ref": "EventSource"}), json.dumps(resources.event_source)
-        )
-    )
-    queue_url = sqs.create_queue(QueueName=f"{resources.table_name}-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    events.put_rule(
-        Name=f"{resources.table_name}-inbox",
-        EventBusName=resources.event_bus_name,
-        EventPattern=json.dumps(pattern),
-    )
-    events.put_targets(
-        Rule=f"{resources.table_name}-inbox",
-        EventBusName=resources.event_bus_name,
-        Targets=[{"Id": "inbox", "Arn": arn["Attributes"]["QueueArn"]}],
-    )
+    queue_url = subscribe_to_requests(session, resources, f"{resources.table_name}-inbox")
 
     def put_and_receive(detail_type: str, detail: dict, source: str = "platform.payments"):
-        events.put_events(
-            Entries=[
-                {
-                    "EventBusName": resources.event_bus_name,
-                    "Source": source,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
-                }
-            ]
-        )
+        put_platform_event(session, resources, detail_type, detail, source)
         return drain_events(session, queue_url)
 
     return put_and_receive
