@@ -30,10 +30,7 @@ lint: venv
 	$(MAKE) --no-print-directory lint-template
 
 lint-template: venv
-	$(VENV)/bin/cfn-lint template.yaml
-	@if [ -x $(SAM) ]; then \
-		AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint; \
-	else echo "sam validate --lint skipped: SAM CLI not installed (make sam-local)"; fi
+	PYTHON=$(PYTHON) local/check_template.sh
 
 # REQUIRE_E2E=1 (set by .ci/run) makes a missing Docker/SAM setup a failure instead of a skip.
 test: venv
