@@ -270,7 +270,9 @@ def test_base_url_rejects_unknown_environments(environment):
 def test_default_timeouts_and_retry_policy():
     assert DEFAULT_TIMEOUT.connect_timeout == 3.05
     assert DEFAULT_TIMEOUT.read_timeout == 10.0
-    assert RetryPolicy() == RetryPolicy(max_attempts=4, base_delay=0.2, max_delay=2.0)
+    assert RetryPolicy() == RetryPolicy(
+        max_attempts=4, base_delay=0.2, max_delay=2.0, max_retry_after=5.0
+    )
 
 
 # --- Headers and bodies ---------------------------------------------------------------------
@@ -477,17 +479,29 @@ def test_429_is_retried_after_retry_after_with_the_same_idempotency_key(dwolla, 
     assert client.stats.retries == 1
 
 
-def test_retry_after_is_capped_by_max_delay(dwolla, client, sleeps):
+def test_retry_after_is_honoured_as_given_even_beyond_max_delay(dwolla, client, sleeps):
     dwolla.script(
         "GET",
         EXCHANGE,
-        Reply(429, {"code": "TooManyRequests"}, {"Retry-After": "30"}),
+        Reply(429, {"code": "TooManyRequests"}, {"Retry-After": "4"}),
         Reply(200, {"id": EXCHANGE_ID, "status": "active"}),
     )
 
     client.get_exchange(EXCHANGE_ID)
 
-    assert sleeps == [2.0]
+    assert sleeps == [4.0]
+
+
+def test_retry_after_longer_than_max_retry_after_gives_up_at_once(dwolla, client, sleeps):
+    dwolla.answer_always(
+        "GET", EXCHANGE, Reply(429, {"code": "TooManyRequests"}, {"Retry-After": "30"})
+    )
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert raised.value.status == 429
+    assert sleeps == []
 
 
 def test_retry_after_beyond_the_time_budget_gives_up_at_once(dwolla, client, sleeps):

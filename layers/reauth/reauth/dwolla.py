@@ -143,11 +143,14 @@ class DwollaBadResponse(DwollaError):
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try. `max_attempts` counts the first attempt; waits grow as
-    `base_delay * 2**(attempt - 1)`, capped at `max_delay`, with full jitter."""
+    `base_delay * 2**(attempt - 1)`, capped at `max_delay`, with full jitter. A `Retry-After`
+    is honoured as given when it is at most `max_retry_after`; a longer one (Dwolla's volume
+    limits last minutes) ends the retries at once: the caller is told to come back later."""
 
     max_attempts: int = 4
     base_delay: float = 0.2
     max_delay: float = 2.0
+    max_retry_after: float = 5.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -415,10 +418,7 @@ class DwollaClient:
                     return response
                 outcome = response
                 retry_after = _retry_after_seconds(response)
-                if retry_after is None:
-                    delay = self._retry.backoff(attempt)
-                else:
-                    delay = min(retry_after, self._retry.max_delay)
+                delay = self._retry.backoff(attempt) if retry_after is None else retry_after
             if attempt >= self._retry.max_attempts or not self._may_wait(delay, retry_after):
                 break
             self.stats.count_retry()
@@ -436,6 +436,9 @@ class DwollaClient:
 
     def _may_wait(self, delay: float, retry_after: float | None) -> bool:
         """True if waiting `delay` still leaves time for one more full attempt in the budget."""
+        if retry_after is not None and retry_after > self._retry.max_retry_after:
+            logger.warning("Giving up: Dwolla's Retry-After is longer than max_retry_after")
+            return False
         if self._remaining_time is None:
             return True
         remaining = self._remaining_time()
