@@ -18,7 +18,7 @@ from reauth.service import BrowserRejected
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-web.install_error_handlers(app, metrics)
+web.install_error_handlers(app, metrics, browser_paths=("/reauth-sessions/", "/reauth/"))
 
 
 @app.exception_handler(BrowserRejected)

@@ -137,3 +137,19 @@ def test_exchange_not_active_at_dwolla_fails_the_session(api, dwolla, browser, p
     assert landed["statusCode"] == 302
     _, body, _ = api.session(session["id"])
     assert (body["status"], body["failureReason"]) == ("failed", "EXCHANGE_NOT_ACTIVE")
+
+
+def test_dwolla_outage_at_the_callback_shows_a_retry_page_and_a_reload_then_works(
+    api, dwolla, browser
+):
+    exchange, session, started = _begin(api, dwolla, browser)
+    back = browser.visit_bank(location(started))
+    dwolla.inject_fault("/exchanges/*", method="GET", times=10, status=503)
+
+    answer = browser.get(back)
+
+    assert answer["statusCode"] == 503
+    assert "reload" in answer["body"] and answer["body"].startswith("<!doctype html>")
+    assert api.session(session["id"])[1]["status"] == "pending"
+    dwolla.clear_faults()
+    assert location(browser.get(back)).startswith("https://reauth.example.test/v1/reauth/done")

@@ -51,12 +51,18 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
     )
 
 
-def install_error_handlers(app, metrics) -> None:
+def install_error_handlers(app, metrics, *, browser_paths: tuple[str, ...] = ()) -> None:
     """One exception-handler table: domain errors, unknown routes, everything else.
+    Requests under `browser_paths` get an HTML page instead of the JSON error body.
     Dwolla failures also count in the DwollaErrors metric (the template alarms on it)."""
 
     def request_id() -> str | None:
         return app.current_event.request_context.request_id
+
+    def answer(error: ServiceError) -> Response:
+        if browser_paths and app.current_event.path.startswith(browser_paths):
+            return error_page(error)
+        return error_response(error, request_id())
 
     @app.exception_handler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
@@ -64,16 +70,16 @@ def install_error_handlers(app, metrics) -> None:
         logger.log(level, "request refused", extra={"errorCode": error.code})
         if error.code.startswith("Dwolla"):
             metrics.add_metric("DwollaErrors", "Count", 1)
-        return error_response(error, request_id())
+        return answer(error)
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
-        return error_response(ServiceError(ErrorCode.NOT_FOUND), request_id())
+        return answer(ServiceError(ErrorCode.NOT_FOUND))
 
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response:
         logger.exception("unexpected error")
-        return error_response(ServiceError(ErrorCode.INTERNAL_ERROR), request_id())
+        return answer(ServiceError(ErrorCode.INTERNAL_ERROR))
 
 
 def json_body(event, *, required: bool = False) -> dict:
@@ -141,6 +147,18 @@ def page(status: int, title: str, message: str, headers: dict | None = None) -> 
         body=body,
         headers={**BROWSER_HEADERS, **(headers or {})},
     )
+
+
+def error_page(error: ServiceError) -> Response:
+    """A browser's view of a service error: try again later for faults, else the refusal."""
+    if error.status >= 500:
+        return page(
+            503 if error.status in (502, 503, 504) else 500,
+            "Temporarily unavailable",
+            "We could not finish connecting your bank just now. Please reload this page in a "
+            "moment.",
+        )
+    return refused_page()
 
 
 def refused_page() -> Response:
