@@ -4,13 +4,13 @@
 
 Why: moto server answers requests in threads, and its `TransactWriteItems` checks every
 condition, then writes, and on failure restores a deep copy of the whole table. Two concurrent
-transactions can therefore both pass a condition that only one may pass, and a rolled-back one can
-undo the other's committed write. Seen here: 24 concurrent two-item transactions against a
-table of 400 items, both conditioned on attribute_not_exists of one item: two succeeded. Real DynamoDB makes
-every request atomic and transactions serializable. This server serves moto's own application
-behind one lock, so each request is atomic, as in DynamoDB, while callers still interleave
-freely between their requests: the races the service must survive (read, then conditional write)
-stay real, and the conditions are what decides them.
+transactions can therefore both pass a condition that only one may pass, and a rolled-back one
+can undo the other's committed write. Seen here: 24 concurrent two-item transactions on a table of
+400 items, each conditioned on attribute_not_exists of one shared item: two succeeded.
+Real DynamoDB makes every request atomic and transactions serializable. This server serves moto's
+own application behind one lock, so each request is atomic, as in DynamoDB, while callers still
+interleave freely between their requests: the races the service must survive (read, then
+conditional write) stay real, and the conditions are what decides them.
 """
 
 from __future__ import annotations
