@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .security import check_allowlist_entry
+
 ENVIRONMENTS = ("sandbox", "production")
 
 
@@ -63,6 +65,9 @@ class Config:
         allowlist = tuple(
             url.strip() for url in env.get("RETURN_URL_ALLOWLIST", "").split(",") if url.strip()
         )
+        for url in allowlist:
+            if problem := check_allowlist_entry(url):
+                raise ConfigError(f"RETURN_URL_ALLOWLIST entry {url!r} {problem}")
         return cls(
             table_name=required("TABLE_NAME"),
             event_bus_name=required("EVENT_BUS_NAME"),
