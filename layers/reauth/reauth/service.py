@@ -28,11 +28,12 @@ from .model import (
     iso,
     utcnow,
 )
-from .repository import ConcurrentChange, SessionRepository
+from .repository import ConcurrentChange, SessionRepository, StartRefused
 from .security import (
     binding_cookie,
     digest,
     is_allowed_return_url,
+    is_well_formed_secret,
     matches,
     new_secret,
     normalize_uuid,
@@ -233,7 +234,9 @@ class ReauthService:
         elif detail_type == events.DWOLLA_UPDATE_CREDENTIALS:
             if detail.get("code") != "UpdateCredentials":
                 raise ServiceError(ErrorCode.INVALID_REQUEST, "Not an UpdateCredentials error.")
-            href = ((detail.get("_links") or {}).get("about") or {}).get("href")
+            links = detail.get("_links")
+            about = links.get("about") if isinstance(links, dict) else None
+            href = about.get("href") if isinstance(about, dict) else None
             match = _ABOUT_HREF_RE.match(href) if isinstance(href, str) else None
             if not match:
                 raise ServiceError(
@@ -274,21 +277,19 @@ class ReauthService:
 
     # ---- the browser -------------------------------------------------------------------------
     def start(self, session_id: str, key: str | None) -> BrowserRedirect:
-        """Spend the one-time start key, bind this browser with a cookie, send it to the bank."""
+        """Spend the one-time start key, bind this browser with a cookie, send it to the bank.
+        One conditional write checks the key and the session and returns the session."""
         session_id = normalize_uuid(session_id)
         if session_id is None or not key:
             raise BrowserRejected("malformed start link")
-        session = self._repo.get_session(session_id)
-        now = self._clock()
-        if session is None or session.handoff_type is not HandoffType.REDIRECT:
-            raise BrowserRejected("no redirect session with this id")
-        if not matches(key, session.start_key_hash):
+        if not is_well_formed_secret(key):
             raise BrowserRejected("wrong start key")
-        if session.effective_status(now) is not SessionStatus.PENDING or session.start_key_used:
-            raise BrowserRejected("session not startable")
+        now = self._clock()
         token = new_secret()
-        if not self._repo.bind_browser(session.id, digest(key), digest(token), now):
-            raise BrowserRejected("start key already spent or session closed")
+        try:
+            session = self._repo.bind_browser(session_id, digest(key), digest(token), now)
+        except StartRefused as refused:
+            raise BrowserRejected(_start_refusal(refused.current, key, now)) from None
         max_age = int((session.expires_at - now).total_seconds())
         cookie = binding_cookie(session.id, token, path_of(self._links.callback_url()), max_age)
         return BrowserRedirect(location=session.handoff_url, set_cookie=cookie)
@@ -487,6 +488,17 @@ def _callback_outcome(query: dict[str, list[str]]) -> tuple[str, str]:
     if value not in PROVIDER_ERRORS:
         raise BrowserRejected("unknown error value")
     return "error", value
+
+
+def _start_refusal(session: ReauthSession | None, key: str, now: datetime) -> str:
+    """Why a start key was not spent, for the log (the browser sees one generic page)."""
+    if session is None or session.handoff_type is not HandoffType.REDIRECT:
+        return "no redirect session with this id"
+    if not matches(key, session.start_key_hash):
+        return "wrong start key"
+    if session.effective_status(now) is not SessionStatus.PENDING or session.start_key_used:
+        return "session not startable"
+    return "start key already spent or session closed"
 
 
 def _same_outcome(session: ReauthSession, error: str | None) -> bool:
