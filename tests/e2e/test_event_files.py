@@ -1,0 +1,124 @@
+"""The files in events/ are what API Gateway, EventBridge and Dwolla would send: checked without
+Docker (shape, routes in template.yaml, the webhook signature). Running them is
+test_sam_local_invoke.py."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+
+from local.provision import load_template
+from local.stack import EXCHANGES, LOCAL_DWOLLA
+from tests.e2e.sam_cli import EVENTS_DIR, FUNCTION_BY_PREFIX, function_for
+
+EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
+PROXY_FILES = [f for f in EVENT_FILES if "httpMethod" in json.loads(f.read_text())]
+MX = EXCHANGES["mx"]
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def routes_of(function: str) -> set[tuple[str, str]]:
+    events = load_template()["Resources"][function]["Properties"]["Events"]
+    return {
+        (e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+        for e in events.values()
+        if e["Type"] == "Api"
+    }
+
+
+def test_there_is_an_event_for_every_entry_point():
+    assert {f.name for f in EVENT_FILES} >= {
+        "api-create-session.json",
+        "api-get-session.json",
+        "api-complete-session.json",
+        "api-get-reauth-status.json",
+        "callback-start.json",
+        "callback-success.json",
+        "callback-error.json",
+        "callback-done.json",
+        "webhook-dwolla.json",
+        "eventbridge-reauth-requested.json",
+        "eventbridge-update-credentials.json",
+        "schedule-expiry-sweep.json",
+    }
+    covered = {(load(f)["httpMethod"], load(f)["resource"]) for f in PROXY_FILES}
+    assert routes_of("ApiFunction") | routes_of("CallbackFunction") <= covered
+
+
+@pytest.mark.parametrize("event_file", EVENT_FILES, ids=lambda p: p.name)
+def test_the_file_name_says_which_function_takes_it(event_file):
+    assert function_for(event_file), f"name it {' / '.join(FUNCTION_BY_PREFIX)}<what>.json"
+
+
+@pytest.mark.parametrize("event_file", PROXY_FILES, ids=lambda p: p.name)
+def test_api_gateway_events_are_rest_proxy_events_of_a_real_route(event_file):
+    event = load(event_file)
+    resource, method = event["resource"], event["httpMethod"]
+    assert (method, resource) in routes_of(function_for(event_file))
+
+    path = resource
+    for name, value in (event["pathParameters"] or {}).items():
+        path = path.replace(f"{{{name}}}", value)
+    assert event["path"] == path and "{" not in path
+
+    context = event["requestContext"]
+    assert context["resourcePath"] == resource
+    assert context["httpMethod"] == method
+    assert context["path"] == f"/{context['stage']}{path}"
+    assert context["requestId"] and context["identity"]["sourceIp"]
+
+    assert event["multiValueHeaders"] == {k: [v] for k, v in event["headers"].items()}
+    single, multi = event["queryStringParameters"], event["multiValueQueryStringParameters"]
+    assert (single is None) == (multi is None)
+    if multi is not None:
+        assert single == {k: v[-1] for k, v in multi.items()}
+    assert event["isBase64Encoded"] is False
+    assert event["body"] is None or isinstance(event["body"], str)
+
+
+def test_create_session_event_asks_for_the_seeded_mx_exchange():
+    event = load(EVENTS_DIR / "api-create-session.json")
+    assert event["pathParameters"] == {"exchangeId": MX}
+    assert json.loads(event["body"]) == {"returnUrl": "http://127.0.0.1:3000/reauth/done"}
+    assert event["headers"]["Idempotency-Key"]
+
+
+def test_webhook_event_is_signed_with_the_local_stack_webhook_secret():
+    event = load(EVENTS_DIR / "webhook-dwolla.json")
+    expected = hmac.new(
+        LOCAL_DWOLLA.webhook_secret.encode(), event["body"].encode(), hashlib.sha256
+    ).hexdigest()
+    assert event["headers"]["X-Request-Signature-SHA-256"] == expected
+    body = json.loads(event["body"])
+    assert body["topic"] == event["headers"]["X-Dwolla-Topic"]
+    assert body["_links"]["resource"]["href"].endswith(f"/exchanges/{MX}")
+
+
+@pytest.mark.parametrize(
+    "name", ["eventbridge-reauth-requested.json", "eventbridge-update-credentials.json"]
+)
+def test_eventbridge_events_match_the_template_rule(name):
+    event = load(EVENTS_DIR / name)
+    rule = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]["ReauthRequested"]
+    assert event["detail-type"] in rule["Properties"]["Pattern"]["detail-type"]
+    own_source = load_template()["Parameters"]["EventSource"]["Default"]
+    assert event["source"] != own_source  # the rule ignores the service's own events
+    assert {"version", "id", "account", "time", "region", "resources"} <= set(event)
+
+
+def test_update_credentials_event_carries_dwollas_body():
+    detail = load(EVENTS_DIR / "eventbridge-update-credentials.json")["detail"]
+    assert detail["code"] == "UpdateCredentials"
+    assert detail["_links"]["about"]["href"].endswith(f"/exchanges/{MX}/exchange-sessions")
+
+
+def test_schedule_event_is_the_expiry_sweep():
+    event = load(EVENTS_DIR / "schedule-expiry-sweep.json")
+    assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")

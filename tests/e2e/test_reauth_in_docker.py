@@ -1,0 +1,182 @@
+"""The re-authentication, end to end: both functions under `sam local start-api` in Docker, moto
+server and the Dwolla sandbox on the Docker bridge, and a test browser over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+import pytest
+
+from local.stack import EXCHANGES
+from tests.e2e.clients import Browser
+
+MX = EXCHANGES["mx"]
+PLAID = EXCHANGES["plaid"]
+REFUSAL_TITLE = "This link can&#x27;t be used"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean")]
+
+
+def _key() -> str:
+    return f"e2e-{uuid.uuid4()}"
+
+
+def assert_error(answer, status: int, code: str) -> None:
+    """The documented error shape: {"code", "message", "requestId"} with the code's status."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["Content-Type"].startswith("application/json")
+    body = answer.json()
+    assert set(body) == {"code", "message", "requestId"}
+    assert body["code"] == code
+    assert body["message"]
+
+
+def assert_refused(answer) -> None:
+    """The one generic page a refused browser request gets."""
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert REFUSAL_TITLE in answer.text
+    assert "Set-Cookie" not in answer.headers
+
+
+def test_customer_reauthorizes_in_the_browser(stack, api, browser, dwolla, published, table):
+    created = api.create(MX, {"returnUrl": stack.return_url}, key=_key())
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert (session["exchangeId"], session["status"]) == (MX, "pending")
+    assert session["handoff"]["type"] == "redirect"
+    assert created.headers["Location"] == f"/reauth-sessions/{session['id']}"
+    assert session["startUrl"].startswith(f"{stack.api_url}/reauth-sessions/{session['id']}/start")
+
+    started = browser.get(session["startUrl"])
+    assert started.status_code == 302, started.text
+    assert started.headers["Location"] == session["handoff"]["url"]
+    cookie = started.headers["Set-Cookie"]
+    assert cookie.startswith(f"reauth_binding={session['id']}.")
+    for attribute in ("Path=/reauth/callback", "HttpOnly", "Secure", "SameSite=Lax"):
+        assert attribute in cookie
+
+    at_bank = browser.get(started.headers["Location"])  # the sandbox's bank page (302 back)
+    assert at_bank.status_code == 302, at_bank.text
+    assert at_bank.headers["Location"] == f"{stack.callback_url}?exchange={MX}"
+    assert not at_bank.request.headers.get("Cookie")  # the binding stays with our host
+
+    back = browser.get(at_bank.headers["Location"])
+    assert back.request.headers["Cookie"].startswith("reauth_binding=")
+    assert back.status_code == 302, back.text
+    done_url = f"{stack.return_url}?status=reauthorized&session={session['id']}"
+    assert back.headers["Location"] == done_url
+
+    landed = browser.get(back.headers["Location"])
+    assert landed.status_code == 200
+    assert "Your bank connection is working again" in landed.text
+
+    assert api.session(session["id"]).json()["status"] == "reauthorized"
+    record = api.status(MX).json()
+    assert (record["status"], record["lastSessionId"]) == ("reauthorized", session["id"])
+    assert record["pendingSessionId"] is None
+    assert dwolla.exchange(MX)["status"] == "active"
+
+    events = published(expect="Exchange Reauthorized")
+    assert [e["detail-type"] for e in events] == ["Reauth Session Created", "Exchange Reauthorized"]
+    assert all(e["source"] == "dwolla-reauth" for e in events)
+    reauthorized = events[1]["detail"]
+    assert (reauthorized["sessionId"], reauthorized["exchangeId"]) == (session["id"], MX)
+
+    item = table(f"SESSION#{session['id']}", "SESSION")
+    assert item["status"]["S"] == "reauthorized"
+    assert "gsi1pk" not in item  # out of the pending-by-expiry index
+    assert {"bindingHash", "startKeyHash", "startKeyUsedAt"} <= set(item)
+    token = cookie.split(";", 1)[0].split(".", 1)[1]
+    start_key = session["startUrl"].split("key=", 1)[1]
+    assert token not in json.dumps(item) and start_key not in json.dumps(item)  # digests only
+    exchange = table(f"EXCHANGE#{MX}", "EXCHANGE")
+    assert exchange["status"]["S"] == "reauthorized"
+    assert exchange["lastSessionId"]["S"] == session["id"]
+    assert "pendingSessionId" not in exchange
+
+    # A reload of the callback answers the same and tells nobody twice.
+    again = browser.get(at_bank.headers["Location"])
+    assert (again.status_code, again.headers["Location"]) == (302, done_url)
+    assert [e["detail-type"] for e in published(timeout=1)] == [
+        "Reauth Session Created",
+        "Exchange Reauthorized",
+    ]
+
+
+def test_forged_callback_without_the_binding_cookie_changes_nothing(
+    stack, api, browser, published, table
+):
+    session = api.create(MX, {"returnUrl": stack.return_url}, key=_key()).json()
+    started = browser.get(session["startUrl"])  # the customer's browser is bound
+    bank_page = started.headers["Location"]
+    callback = f"{stack.callback_url}?exchange={MX}"
+
+    attacker = Browser()
+    assert_refused(attacker.get(callback))
+    forged = f"reauth_binding={session['id']}.{secrets.token_urlsafe(32)}"
+    assert_refused(attacker.get(callback, headers={"Cookie": forged}))
+
+    assert api.session(session["id"]).json()["status"] == "pending"
+    assert table(f"SESSION#{session['id']}", "SESSION")["status"]["S"] == "pending"
+    assert api.status(MX).json()["pendingSessionId"] == session["id"]
+    assert "Exchange Reauthorized" not in [e["detail-type"] for e in published(timeout=1)]
+
+    # The refusals did not burn the session: the real customer still gets through.
+    back = browser.get(browser.get(bank_page).headers["Location"])
+    assert back.headers["Location"].startswith(f"{stack.return_url}?status=reauthorized")
+
+
+def test_unknown_exchange_is_404_exchange_not_found(api):
+    assert_error(api.create(str(uuid.uuid4()), key=_key()), 404, "ExchangeNotFound")
+
+
+def test_missing_open_banking_scope_is_502_dwolla_scope_missing(api, dwolla):
+    dwolla.set_open_banking_scope(False)
+    assert_error(api.create(MX, key=_key()), 502, "DwollaScopeMissing")
+
+
+def test_dwolla_outage_is_503_and_the_same_key_succeeds_later(api, dwolla):
+    dwolla.clear_requests()
+    dwolla.inject_fault("/exchanges/*/exchange-sessions", method="POST", times=20, status=503)
+    key = _key()
+
+    assert_error(api.create(MX, key=key), 503, "DwollaUnavailable")
+    posts = [
+        r
+        for r in dwolla.requests()
+        if r["method"] == "POST" and r["path"].endswith("/exchange-sessions")
+    ]
+    assert len(posts) >= 2  # retried inside the invocation, with one Idempotency-Key
+    assert len({r["idempotencyKey"] for r in posts}) == 1
+
+    dwolla.clear_faults()
+    later = api.create(MX, key=key)
+    assert later.status_code == 201, later.text
+
+
+def test_token_session_is_completed_by_the_platform(api, dwolla, published):
+    created = api.create(PLAID, key=_key())
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert session["handoff"]["type"] == "token"
+    assert session["handoff"]["token"].startswith("link-sandbox-")
+    assert session["startUrl"] is None
+
+    dwolla.complete_exchange_session(session["id"])  # Plaid Link's onSuccess, Dwolla's side
+    completed = api.complete(session["id"], {})
+
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["status"] == "reauthorized"
+    assert api.status(PLAID).json()["status"] == "reauthorized"
+    events = published(expect="Exchange Reauthorized")
+    assert [e["detail-type"] for e in events] == ["Reauth Session Created", "Exchange Reauthorized"]
+    repeated = api.complete(session["id"], {})  # the platform retries: same answer
+    assert (repeated.status_code, repeated.json()["status"]) == (200, "reauthorized")
+
+
+def test_redirect_session_cannot_be_completed_by_the_platform(api):
+    session = api.create(MX, key=_key()).json()
+    assert_error(api.complete(session["id"], {}), 409, "HandoffNotToken")

@@ -1,0 +1,125 @@
+"""Every file in events/ through `sam local invoke`, against this session's local stack.
+
+The list is the directory's: a new file is invoked without touching this module (its name's
+prefix picks the function, see conftest.FUNCTION_BY_PREFIX). Files known here also get their
+specific answer checked; session ids in them are placeholders (404 / the refusal page).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local.stack import EXCHANGES
+from tests.e2e.sam_cli import EVENTS_DIR, MAKE_UP_RETURN_URL, function_for
+
+MX = EXCHANGES["mx"]
+REFUSAL_TITLE = "This link can&#x27;t be used"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean")]
+
+
+def http_answer(result: dict) -> tuple[int, str, str]:
+    """(status, content type, body) of an API Gateway proxy answer."""
+    headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.setdefault(name.lower(), values[-1] if values else "")
+    return result["statusCode"], headers.get("content-type", ""), result.get("body") or ""
+
+
+def check_http(event_file: Path, result: object) -> tuple[int, str, str]:
+    """Any API answer: no server error; a JSON error in the documented shape, or (for the
+    browser routes) the generic refusal page."""
+    assert isinstance(result, dict) and "statusCode" in result, result
+    status, content_type, body = http_answer(result)
+    assert status < 500, body
+    if status >= 400:
+        if content_type.startswith("text/html"):
+            assert function_for(event_file) == "CallbackFunction"
+            assert REFUSAL_TITLE in body
+        else:
+            assert content_type.startswith("application/json"), content_type
+            error = json.loads(body)
+            assert set(error) == {"code", "message", "requestId"}, error
+            assert error["code"] and error["message"]
+    return status, content_type, body
+
+
+def refused(status, content_type, body):
+    assert status == 400 and content_type.startswith("text/html") and REFUSAL_TITLE in body
+
+
+def error_code(code: str, status: int):
+    def check(got_status, _content_type, body):
+        assert (got_status, json.loads(body)["code"]) == (status, code)
+
+    return check
+
+
+def created_session(status, _content_type, body):
+    assert status in (201, 200), body  # 200: the same Idempotency-Key replayed
+    session = json.loads(body)
+    assert (session["exchangeId"], session["returnUrl"]) == (MX, MAKE_UP_RETURN_URL)
+    assert session["handoff"]["type"] == "redirect"
+
+
+def reauth_status(status, _content_type, body):
+    if status == 404:  # no session was ever made for the exchange on this stack
+        assert json.loads(body)["code"] == "ExchangeRecordNotFound"
+    else:
+        assert status == 200 and json.loads(body)["exchangeId"] == MX
+
+
+def done_page(status, content_type, body):
+    assert status == 200 and content_type.startswith("text/html")
+    assert "working again" in body
+
+
+def webhook_taken(status, _content_type, body):
+    assert status == 200 and json.loads(body)["outcome"] in ("recorded", "duplicate")
+
+
+def session_from_event(result):
+    assert isinstance(result["sessionId"], str) and isinstance(result["replayed"], bool)
+
+
+def sweep(result):
+    assert isinstance(result["expired"], int)
+
+
+HTTP_EXPECTATIONS = {
+    "api-create-session.json": created_session,
+    "api-get-session.json": error_code("SessionNotFound", 404),
+    "api-complete-session.json": error_code("SessionNotFound", 404),
+    "api-get-reauth-status.json": reauth_status,
+    "callback-start.json": refused,
+    "callback-success.json": refused,  # placeholder binding cookie: nothing matches it
+    "callback-error.json": refused,
+    "callback-done.json": done_page,
+    "webhook-dwolla.json": webhook_taken,
+}
+EVENT_EXPECTATIONS = {
+    "eventbridge-reauth-requested.json": session_from_event,
+    "eventbridge-update-credentials.json": session_from_event,
+    "schedule-expiry-sweep.json": sweep,
+}
+
+
+@pytest.mark.parametrize("event_file", sorted(EVENTS_DIR.glob("*.json")), ids=lambda p: p.name)
+def test_sam_local_invoke_answers_the_event(event_file, sam_invoke):
+    function = function_for(event_file)
+    assert function, f"{event_file.name}: no function for this name (see FUNCTION_BY_PREFIX)"
+
+    result = sam_invoke(function, event_file).result
+
+    if "httpMethod" in json.loads(event_file.read_text()):
+        answer = check_http(event_file, result)
+        if event_file.name in HTTP_EXPECTATIONS:
+            HTTP_EXPECTATIONS[event_file.name](*answer)
+    else:
+        assert isinstance(result, dict), result
+        assert "errorType" not in result and "errorMessage" not in result, result
+        if event_file.name in EVENT_EXPECTATIONS:
+            EVENT_EXPECTATIONS[event_file.name](result)
