@@ -296,6 +296,21 @@ def _alive(stack: Stack) -> bool:
     return False
 
 
+def _running(pid: int) -> bool:
+    """Whether the process still runs. When up() ran in this process the servers are its
+    children: an exited one stays a zombie (and answers kill 0) until reaped, so reap it."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (`make down`): init reaps it
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
 def down(stack: Stack | None = None, log=print) -> None:
     """Stop everything the stack started (SAM first: it removes its warm containers)."""
     stack = stack or Stack.load()
@@ -312,9 +327,7 @@ def down(stack: Stack | None = None, log=print) -> None:
             continue
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
+            if not _running(pid):
                 break
             time.sleep(0.2)
         else:
