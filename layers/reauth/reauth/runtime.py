@@ -6,6 +6,7 @@ never pays for that client. Locally, AWS_ENDPOINT_URL points boto3 at moto serve
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from functools import cache
@@ -29,10 +30,17 @@ class LazyClient:
         return getattr(self._client, name)
 
 
+# At DEBUG, botocore logs wire bodies and signing material: Secrets Manager's answer (the Dwolla
+# key and secret) and the role's session token. Held at INFO whatever the function's log level.
+WIRE_LOGGERS = ("botocore", "boto3")
+
+
 @cache
 def _boto_session():
     import boto3
 
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     return boto3.session.Session()
 
 
