@@ -38,6 +38,14 @@ class ConcurrentChange(Exception):
     """The exchange's pending session changed under us; re-read and try again."""
 
 
+class StartRefused(Exception):
+    """A start key was not spent. `current` is the session as it is (None: no such session)."""
+
+    def __init__(self, current: ReauthSession | None) -> None:
+        super().__init__("start refused")
+        self.current = current
+
+
 @dataclass(frozen=True)
 class ExpiredCandidate:
     session_id: str
@@ -338,11 +346,13 @@ class SessionRepository:
 
     def bind_browser(
         self, session_id: str, start_key_hash: str, binding_hash: str, now: datetime
-    ) -> bool:
-        """Spend the one-time start key and record the browser binding. False: key wrong, spent,
-        or the session is not pending and unexpired."""
+    ) -> ReauthSession:
+        """Spend the one-time start key and record the browser binding, in one conditional write
+        that answers with the session as it now is. Raises StartRefused (with the session as it
+        is, if there is one) when the key is wrong or spent, or the session is not pending and
+        unexpired: nothing changed. (Only redirect sessions have a start key.)"""
         try:
-            self._db.update_item(
+            answer = self._db.update_item(
                 TableName=self._table,
                 Key=_session_key(session_id),
                 UpdateExpression="SET bindingHash = :binding, startKeyUsedAt = :now",
@@ -357,10 +367,13 @@ class SessionRepository:
                     ":pending": {"S": SessionStatus.PENDING.value},
                     ":now": _n(now.timestamp()),
                 },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            item = exc.response.get("Item")
+            raise StartRefused(_session_from(item) if item else None) from None
+        return _session_from(answer["Attributes"])
 
     def rotate_start_key(self, session_id: str, start_key_hash: str, now: datetime) -> bool:
         """Replace a not-yet-used start key (an idempotent replay hands out a fresh link)."""

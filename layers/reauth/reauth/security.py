@@ -45,9 +45,14 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def is_well_formed_secret(value: str) -> bool:
+    """Could `value` be one of our secrets (start keys, binding tokens)? Checked before any I/O."""
+    return bool(_TOKEN_RE.match(value))
+
+
 def matches(value: str | None, expected_digest: str | None) -> bool:
     """Constant-time check of a presented secret against a stored digest."""
-    if not value or not expected_digest or not _TOKEN_RE.match(value):
+    if not value or not expected_digest or not is_well_formed_secret(value):
         return False
     return hmac.compare_digest(digest(value), expected_digest)
 
