@@ -405,7 +405,8 @@ class ReauthService:
         if self._webhook_secret is None:
             raise ServiceError(ErrorCode.INVALID_SIGNATURE)
         expected = hmac.new(self._webhook_secret().encode(), raw_body, hashlib.sha256).hexdigest()
-        if not signature or not hmac.compare_digest(signature.strip().lower(), expected):
+        presented = (signature or "").strip().lower().encode()  # bytes: any header compares
+        if not presented or not hmac.compare_digest(presented, expected.encode()):
             raise ServiceError(ErrorCode.INVALID_SIGNATURE)
         try:
             payload = json.loads(raw_body)
