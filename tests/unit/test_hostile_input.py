@@ -7,6 +7,9 @@ shape with a documented code. The case tables are module-level; their lengths ar
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import uuid
 
@@ -14,7 +17,7 @@ import pytest
 
 from reauth import web
 from reauth.config import Config, ConfigError
-from tests.conftest import CALLBACK_URL, OTHER_RETURN_URL, RETURN_URL
+from tests.conftest import CALLBACK_URL, OTHER_RETURN_URL, RETURN_URL, WEBHOOK_SECRET
 from tests.support.apigw import LambdaContext, eventbridge_event, query_of, rest_event
 from tests.support.flow import Browser, header, location
 
@@ -388,3 +391,101 @@ def test_an_unsafe_allow_list_entry_is_a_configuration_error(service_env, entry)
 def test_safe_allow_list_entries_are_accepted(service_env, entry):
     config = Config.from_environment({**service_env, "RETURN_URL_ALLOWLIST": entry})
     assert config.return_url_allowlist == (entry,)
+
+
+# ---- Dwolla webhooks ----------
+def _webhook_body(exchange_id: str) -> str:
+    return json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "topic": "customer_exchange_reauth_required",
+            "_links": {"resource": {"href": f"https://api.dwolla.com/exchanges/{exchange_id}"}},
+        }
+    )
+
+
+def _sign(raw: str, secret: str = WEBHOOK_SECRET) -> str:
+    return hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
+
+
+# (case id, how to build (body sent, headers) from the body Dwolla signed)
+FORGED_WEBHOOKS = [
+    ("no-signature", lambda raw: (raw, {})),
+    ("empty-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": ""})),
+    ("blank-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": "   "})),
+    ("non-hex-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": "zz" * 32})),
+    (
+        "prefixed-signature",
+        lambda raw: (raw, {"X-Request-Signature-SHA-256": "sha256=" + _sign(raw)}),
+    ),
+    ("truncated-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign(raw)[:32]})),
+    ("extended-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign(raw) + "00"})),
+    (
+        "base64-signature",
+        lambda raw: (
+            raw,
+            {"X-Request-Signature-SHA-256": base64.b64encode(bytes.fromhex(_sign(raw))).decode()},
+        ),
+    ),
+    ("other-secret", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign(raw, "guess")})),
+    ("empty-body-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign("")})),
+    ("other-header", lambda raw: (raw, {"X-Request-Signature": _sign(raw)})),
+    (
+        "body-tampered-after-signing",
+        lambda raw: (
+            raw.replace("exchanges/", "exchanges/0"),
+            {"X-Request-Signature-SHA-256": _sign(raw)},
+        ),
+    ),
+    (
+        "exchange-swapped-after-signing",
+        lambda raw: (_webhook_body(str(uuid.uuid4())), {"X-Request-Signature-SHA-256": _sign(raw)}),
+    ),
+    ("whitespace-appended", lambda raw: (raw + " ", {"X-Request-Signature-SHA-256": _sign(raw)})),
+    (
+        "re-serialized",
+        lambda raw: (
+            json.dumps(json.loads(raw), indent=1),
+            {"X-Request-Signature-SHA-256": _sign(raw)},
+        ),
+    ),
+    ("unicode-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": "\u0661" * 64})),
+]
+
+
+@pytest.mark.parametrize(
+    "forge", [case[1] for case in FORGED_WEBHOOKS], ids=[case[0] for case in FORGED_WEBHOOKS]
+)
+def test_forged_webhook_is_401_and_changes_nothing(functions, published, forge):
+    exchange_id = str(uuid.uuid4())
+    body, headers = forge(_webhook_body(exchange_id))
+    event = rest_event(
+        "POST",
+        "/webhooks/dwolla",
+        body=body,
+        headers={"Content-Type": "application/json", **headers},
+    )
+
+    answer = functions.callback.handler(event, LambdaContext())
+
+    assert answer["statusCode"] == 401
+    assert json.loads(answer["body"])["code"] == "InvalidSignature"
+    assert set(json.loads(answer["body"])) == {"code", "message", "requestId"}
+    db = functions.session.client("dynamodb")
+    assert db.scan(TableName=functions.resources.table_name)["Items"] == []
+    assert published() == []
+
+
+def test_a_redelivered_webhook_is_acknowledged_once(functions, published):
+    raw = _webhook_body(str(uuid.uuid4()))
+    event = rest_event(
+        "POST",
+        "/webhooks/dwolla",
+        body=raw,
+        headers={"Content-Type": "application/json", "X-Request-Signature-SHA-256": _sign(raw)},
+    )
+    outcomes = [
+        json.loads(functions.callback.handler(event, LambdaContext())["body"]) for _ in range(3)
+    ]
+    assert outcomes == [{"outcome": "recorded"}] + [{"outcome": "duplicate"}] * 2
+    assert [e["detail-type"] for e in published()] == ["Exchange Reauth Required"]

@@ -333,8 +333,12 @@ def test_webhooks_answer_an_outcome_or_the_json_error_shape(functions, pool, tri
     )
 
     @PROPERTY
-    @given(raw=payloads, signed=st.sampled_from(["right", "wrong", "missing", "upper"]))
-    def deliver(raw, signed):
+    @given(
+        raw=payloads,
+        signed=st.sampled_from(["right", "wrong", "missing", "upper", "junk"]),
+        junk=st.text(min_size=1, max_size=70),
+    )
+    def deliver(raw, signed, junk):
         tried.append(1)
         signature = hmac.new(WEBHOOK_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
         headers_ = {"Content-Type": "application/json"}
@@ -343,11 +347,12 @@ def test_webhooks_answer_an_outcome_or_the_json_error_shape(functions, pool, tri
                 "right": signature,
                 "upper": signature.upper(),
                 "wrong": hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+                "junk": junk,
             }[signed]
         event = rest_event("POST", "/webhooks/dwolla", headers=headers_)
         event["body"] = raw
         answer = assert_api_answer(functions.callback.handler(event, LambdaContext()), {200})
-        if signed in ("wrong", "missing"):
+        if signed in ("wrong", "missing", "junk"):
             assert answer["code"] == "InvalidSignature"
         elif answer.get("outcome"):
             assert answer["outcome"] in ("recorded", "duplicate", "ignored")
