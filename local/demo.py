@@ -267,7 +267,7 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
         *local_stack.sam_local_args(stack),
     ]
     s.show("sam local invoke ApiFunction -e <that event> " + " ".join(command[6:]))
-    result = _invoke(command)
+    result = _invoke(command, stack)
     s.show(f"→ {json.dumps(result)}")
     s.check(bool(result.get("sessionId")), "ApiFunction (in Docker) created a session")
     got = requests.get(f"{stack.api_url}/reauth-sessions/{result['sessionId']}", timeout=60).json()
@@ -281,16 +281,20 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
         and events[0]["detail"]["trigger"] == "event",
         "Reauth Session Created (trigger: event)",
     )
-    again = _invoke(command)
+    again = _invoke(command, stack)
     s.check(again.get("sessionId") == result["sessionId"], "a redelivery makes no second session")
     Path(handle.name).unlink()
 
 
-def _invoke(command: list[str]) -> dict:
+def _invoke(command: list[str], stack: local_stack.Stack) -> dict:
     """sam local invoke, retried once (the very first invoke on a machine can fail once)."""
     for attempt in (1, 2):
         answer = subprocess.run(
-            command, cwd=ROOT, env=local_stack.sam_environment(), capture_output=True, text=True
+            command,
+            cwd=ROOT,
+            env=local_stack.sam_environment(stack),
+            capture_output=True,
+            text=True,
         )
         lines = [line for line in answer.stdout.strip().splitlines() if line.startswith("{")]
         if answer.returncode == 0 and lines:

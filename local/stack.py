@@ -129,8 +129,13 @@ def bridge_address() -> str:
     return answer.stdout.strip()
 
 
-def sam_environment() -> dict[str, str]:
-    return {**os.environ, **AWS_ENV, "SAM_CLI_TELEMETRY": "0"}
+def sam_environment(stack: Stack | None = None) -> dict[str, str]:
+    """SAM CLI's environment: dummy credentials; with a stack, STS answered by its moto server
+    (SAM asks STS for the account id on every invoke; unanswered, botocore retries ~10 s)."""
+    env = {**os.environ, **AWS_ENV, "SAM_CLI_TELEMETRY": "0"}
+    if stack is not None:
+        env["AWS_ENDPOINT_URL_STS"] = stack.moto_url
+    return env
 
 
 def write_env_file(stack: Stack) -> None:
@@ -269,7 +274,7 @@ def _start(stack: Stack, log, build: bool) -> None:
         "sam-local.log",
         stack,
         cwd=ROOT,
-        env=sam_environment(),
+        env=sam_environment(stack),
     )
     stack.save()
     _wait_for_api(stack)
