@@ -17,7 +17,7 @@ from .api import DROP, Answer, Request, SandboxApp, dwolla_error
 from .state import SandboxState
 
 DEFAULT_KEY = "sandbox-key"
-DEFAULT_SECRET = "sandbox-secret"  # noqa: S105 - the sandbox's well-known local credential
+DEFAULT_SECRET = "sandbox-secret"  # the sandbox's well-known local credential
 
 
 class DwollaSandbox:
