@@ -8,26 +8,35 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 from .config import Config
 
 
-class LazyClient:
-    """A boto3 client made on first attribute access (thread-safe)."""
+class Lazy:
+    """An object made on first attribute access (thread-safe)."""
 
-    def __init__(self, service_name: str) -> None:
-        self._service_name = service_name
-        self._client = None
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made = None
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str):
-        if self._client is None:
+        if self._made is None:
             with self._lock:
-                if self._client is None:
-                    self._client = _boto_session().client(self._service_name)
-        return getattr(self._client, name)
+                if self._made is None:
+                    self._made = self._make()
+        return getattr(self._made, name)
+
+
+class LazyClient(Lazy):
+    """A boto3 client made on first attribute access (thread-safe)."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__(lambda: _boto_session().client(service_name))
 
 
 # At DEBUG, botocore logs wire bodies and signing material: Secrets Manager's answer (the Dwolla
@@ -49,10 +58,18 @@ def config() -> Config:
     return Config.from_environment()
 
 
+def _secrets_provider():
+    # Made on the first secret read (a token mint, a webhook), not at cold start: Powertools
+    # touches the client as it builds a provider, which would make a Secrets Manager client in
+    # every container, also where no route reads the secret (start, status). The parameters
+    # module is imported only where it is used, for the same reason.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=LazyClient("secretsmanager"))
+
+
 @cache
 def service():
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-
     from .dwolla import DwollaClient, base_url_for
     from .events import EventPublisher
     from .repository import SessionRepository
@@ -61,7 +78,7 @@ def service():
 
     settings = config()
     secrets = DwollaSecrets(
-        SecretsProvider(boto3_client=LazyClient("secretsmanager")),
+        Lazy(_secrets_provider),
         settings.dwolla_secret_id,
         settings.secret_cache_seconds,
     )
@@ -70,6 +87,8 @@ def service():
     def public_base_url() -> str:
         if settings.public_base_url:
             return settings.public_base_url
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+
         ssm = SSMProvider(boto3_client=LazyClient("ssm"))
         return ssm.get(settings.public_base_url_parameter).rstrip("/")
 
