@@ -1,0 +1,117 @@
+"""What both baseline functions share: settings, lazily made clients, the cached secret and token,
+one urllib3 pool for Dwolla, the DynamoDB keys and the API Gateway answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+
+import boto3
+import urllib3
+
+TABLE = os.environ["TABLE_NAME"]
+BUS = os.environ["EVENT_BUS_NAME"]
+SOURCE = os.environ.get("EVENT_SOURCE") or "dwolla-reauth"
+SECRET_ID = os.environ["DWOLLA_SECRET_ID"]
+SECRET_MAX_AGE = int(os.environ.get("SECRET_CACHE_SECONDS") or 300)
+DWOLLA = (os.environ.get("DWOLLA_API_BASE_URL") or "https://api-sandbox.dwolla.com").rstrip("/")
+PUBLIC = os.environ["PUBLIC_BASE_URL"].rstrip("/")
+CALLBACK_URL = os.environ.get("CALLBACK_URL") or f"{PUBLIC}/reauth/callback"
+HAL = "application/vnd.dwolla.v1.hal+json"
+
+pool = urllib3.PoolManager(
+    num_pools=2, maxsize=8, retries=False, timeout=urllib3.Timeout(connect=3.05, read=10.0)
+)
+_session = None
+_clients: dict = {}
+_secret: tuple[dict, float] | None = None  # (value, read at)
+_token: tuple[str, float] | None = None  # (value, renew at)
+
+
+def boto_session():
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
+
+
+def client(name: str):
+    found = _clients.get(name)
+    if found is None:
+        found = _clients[name] = boto_session().client(name)
+    return found
+
+
+def secret() -> dict:
+    global _secret
+    now = time.monotonic()
+    if _secret is None or now - _secret[1] >= SECRET_MAX_AGE:
+        value = client("secretsmanager").get_secret_value(SecretId=SECRET_ID)["SecretString"]
+        _secret = (json.loads(value), now)
+    return _secret[0]
+
+
+def token() -> str:
+    global _token
+    now = time.monotonic()
+    if _token is None or now >= _token[1]:
+        value = secret()
+        basic = base64.b64encode(f"{value['key']}:{value['secret']}".encode()).decode()
+        answer = pool.request(
+            "POST",
+            f"{DWOLLA}/token",
+            body=b"grant_type=client_credentials",
+            headers={
+                "Accept": HAL,
+                "Authorization": f"Basic {basic}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        minted = json.loads(answer.data)
+        _token = (minted["access_token"], now + minted.get("expires_in", 3600) - 60)
+    return _token[0]
+
+
+def dwolla(method: str, path: str, body: dict | None = None, idempotency_key: str | None = None):
+    headers = {"Accept": HAL, "Authorization": f"Bearer {token()}"}
+    if body is not None:
+        headers["Content-Type"] = HAL
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    data = json.dumps(body).encode() if body is not None else None
+    answer = pool.request(method, DWOLLA + path, body=data, headers=headers)
+    if answer.status >= 400:
+        raise RuntimeError(f"Dwolla {method} {path}: {answer.status}")
+    return answer
+
+
+def session_key(session_id: str) -> dict:
+    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+
+
+def exchange_key(exchange_id: str) -> dict:
+    return {"pk": {"S": f"EXCHANGE#{exchange_id}"}, "sk": {"S": "EXCHANGE"}}
+
+
+def publish(detail_type: str, detail: dict) -> None:
+    client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": BUS,
+                "Source": SOURCE,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail, separators=(",", ":")),
+            }
+        ]
+    )
+
+
+def respond(status: int, body: dict | None = None, headers: dict | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body) if body is not None else "",
+        "isBase64Encoded": False,
+    }
