@@ -1,0 +1,217 @@
+"""The local servers the benchmark runs against, all on 127.0.0.1 on free ports: moto server
+(DynamoDB, EventBridge, Secrets Manager, SQS) and the Dwolla sandbox, as child processes started
+with local/servers.py; the AWS resources built by local/provision.py from template.yaml.
+
+The sustained-concurrency phase gets a moto server of its own behind tests/support/atomic_moto.py
+(one request at a time, as DynamoDB makes each request atomic): plain moto server checks a
+transaction's conditions, writes and, on failure, restores a deep copy of the whole table without
+a lock, so concurrent transactions there fail with HTTP 500 ("dictionary changed size during
+iteration") for reasons that are moto's, not the service's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import urllib3
+
+from local import servers
+from local.dwolla_admin import SandboxAdmin
+from local.provision import DwollaSecretValue, LocalResources, function_environment, provision
+
+from .flows import CALLBACK_URL, PUBLIC_BASE_URL, RETURN_URL
+
+HOST = "127.0.0.1"
+DWOLLA_KEY = "bench-key-5c1d"
+DWOLLA_SECRET = "bench-secret-94e0a7"
+WEBHOOK_SECRET = "bench-webhook-77b2"
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@dataclass
+class Sandbox:
+    url: str
+    process: subprocess.Popen
+    admin: SandboxAdmin
+
+    def seed(self, count: int) -> list[str]:
+        """Exchanges that need re-authentication with MX (a redirect handoff)."""
+        return [self.admin.seed_exchange("mx")["id"] for _ in range(count)]
+
+
+@dataclass
+class Aws:
+    """A moto server with the service's resources on it."""
+
+    url: str
+    process: subprocess.Popen
+    resources: LocalResources
+
+    def __post_init__(self) -> None:
+        self.dynamodb = boto3.session.Session().client("dynamodb", endpoint_url=self.url)
+
+    def forget(self, sessions) -> None:
+        """Delete flows' session and exchange items (not timed): moto copies the whole table on
+        every transaction, so a growing table would slow both sides alike and hide the
+        difference being measured."""
+        keys = []
+        for session in sessions:
+            keys.append({"pk": {"S": f"SESSION#{session['session']}"}, "sk": {"S": "SESSION"}})
+            keys.append({"pk": {"S": f"EXCHANGE#{session['exchange']}"}, "sk": {"S": "EXCHANGE"}})
+        for i in range(0, len(keys), 25):
+            self.dynamodb.batch_write_item(
+                RequestItems={
+                    self.resources.table_name: [
+                        {"DeleteRequest": {"Key": key}} for key in keys[i : i + 25]
+                    ]
+                }
+            )
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    aws: Aws | None = None
+    sandbox: Sandbox | None = None
+    bank: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(maxsize=32))
+    _processes: list = field(default_factory=list)
+
+    def function_env(
+        self, *, aws: Aws | None = None, sandbox: Sandbox | None = None, **overrides: str
+    ) -> dict[str, str]:
+        """A container's whole environment: the template's variables with local values, AWS
+        pointed at moto server, bytecode cached outside the source tree."""
+        aws, sandbox = aws or self.aws, sandbox or self.sandbox
+        env = function_environment(
+            aws.resources,
+            {
+                "DWOLLA_API_BASE_URL": sandbox.url,
+                "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+                "RETURN_URL_ALLOWLIST": RETURN_URL,
+                **overrides,
+            },
+        )
+        env.update(AWS_ENV)
+        env["AWS_ENDPOINT_URL"] = aws.url
+        env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+        env["LANG"] = "C.UTF-8"
+        env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
+        return env
+
+    def start_aws(self, *, atomic: bool = False) -> Aws:
+        """moto server (local/servers.py), or the atomic one, with the resources provisioned."""
+        port = servers.free_port(HOST)
+        log = self.workdir / f"moto-{port}.log"
+        if atomic:
+            command = [sys.executable, "-m", "tests.support.atomic_moto"]
+            with open(log, "ab") as output:
+                process = subprocess.Popen(
+                    [*command, "--host", HOST, "--port", str(port)],
+                    cwd=servers.ROOT,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            servers.wait_for_port(HOST, port)
+        else:
+            process = servers.start_moto_server(HOST, port, log)
+        self._processes.append(process)
+        url = f"http://{HOST}:{port}"
+        session = boto3.session.Session()
+        with _endpoint(url):
+            resources = provision(
+                session,
+                prefix=f"bench-{uuid.uuid4().hex[:8]}",
+                dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET),
+            )
+            _remove_event_tap(session, resources)
+        return Aws(url, process, resources)
+
+    def start_sandbox(self, token_ttl: int | None = None) -> Sandbox:
+        """A Dwolla sandbox with this service's callback URL registered (local/servers.py);
+        `token_ttl` (seconds) shortens the access tokens' lifetime."""
+        port = servers.free_port(HOST)
+        log = self.workdir / f"sandbox-{port}.log"
+        if token_ttl is None:
+            process = servers.start_dwolla_sandbox(
+                HOST,
+                port,
+                key=DWOLLA_KEY,
+                secret=DWOLLA_SECRET,
+                redirect_urls=(CALLBACK_URL,),
+                log_path=log,
+            )
+        else:  # servers.start_dwolla_sandbox has no --token-ttl
+            command = [sys.executable, "-m", "local.dwolla_sandbox", "--host", HOST]
+            command += ["--port", str(port), "--key", DWOLLA_KEY, "--secret", DWOLLA_SECRET]
+            command += ["--redirect-url", CALLBACK_URL, "--token-ttl", str(token_ttl)]
+            with open(log, "ab") as output:
+                process = subprocess.Popen(command, cwd=servers.ROOT, stdout=output, stderr=output)
+            servers.wait_for_port(HOST, port)
+        self._processes.append(process)
+        url = f"http://{HOST}:{port}"
+        return Sandbox(url, process, SandboxAdmin(url, DWOLLA_KEY, DWOLLA_SECRET))
+
+    def stop(self, process: subprocess.Popen) -> None:
+        servers.stop(process)
+        if process in self._processes:
+            self._processes.remove(process)
+
+    def visit_bank(self, provider_url: str) -> str:
+        """The customer at the bank (the sandbox's provider page): where it sends them back."""
+        answer = self.bank.request("GET", provider_url, redirect=False, retries=False)
+        if answer.status != 302:
+            raise RuntimeError(f"the bank answered {answer.status}")
+        return answer.headers["Location"]
+
+
+@contextlib.contextmanager
+def _endpoint(url: str):
+    before = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = before
+
+
+def _remove_event_tap(session, resources: LocalResources) -> None:
+    """provision() adds a rule that copies every event to an SQS queue (for the tests); moto
+    delivers to it inside PutEvents (10 ms instead of 3.5 ms), which AWS does not do."""
+    events = session.client("events")
+    rule = resources.tap_queue_url.rsplit("/", 1)[1]  # the rule and the queue share a name
+    events.remove_targets(Rule=rule, EventBusName=resources.event_bus_name, Ids=["tap"])
+    events.delete_rule(Name=rule, EventBusName=resources.event_bus_name)
+
+
+@contextlib.contextmanager
+def local_stack(workdir: Path):
+    """moto server and the Dwolla sandbox, stopped (with anything started later) on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(AWS_ENV)
+    stack = Stack(workdir)
+    try:
+        stack.aws = stack.start_aws()
+        stack.sandbox = stack.start_sandbox()
+        yield stack
+    finally:
+        for process in reversed(stack._processes):
+            servers.stop(process)
