@@ -1,0 +1,174 @@
+"""python -m benchmarks.run: measure the product next to the baseline, print the table, write
+benchmarks/results.json and the results section of benchmarks/README.md.
+
+Everything runs on this machine against moto server and the Dwolla sandbox on 127.0.0.1 (started
+here on free ports, stopped at the end). The defaults meet the issue's minimums and take about
+four minutes on two cores; smaller numbers are for trying things out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import build, concurrency, measure, report
+from .measure import log
+from .stack import local_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+PHASES = ("warm", "cold", "expiry", "concurrency")
+MINIMUMS = {"cold_runs": 10, "warm": 500, "threads": 8, "seconds": 30}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--cold-runs", type=int, default=10, help="fresh processes per function")
+    parser.add_argument("--warm", type=int, default=500, help="measured invocations per route")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured flows first")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent flows")
+    parser.add_argument("--seconds", type=float, default=30, help="per side, under concurrency")
+    parser.add_argument(
+        "--concurrency-sides",
+        default="product,baseline",
+        help="which sides run the concurrency test (comma separated; empty: none)",
+    )
+    parser.add_argument(
+        "--expiry-seconds",
+        type=float,
+        default=8,
+        help="creates under a 2 s secret cache and 2 s tokens (0: skip)",
+    )
+    parser.add_argument(
+        "--no-shipped-layer",
+        action="store_true",
+        help="skip the informational cold start with the built layer and no bytecode",
+    )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help="a subset to try things out (results.json and the README need them all)",
+    )
+    parser.add_argument("--json", type=Path, default=HERE / "results.json")
+    parser.add_argument("--readme", type=Path, default=HERE / "README.md")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".local" / "bench")
+    return parser.parse_args(argv)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (e.g. make interrupted) unwinds like Ctrl-C, so the servers get stopped."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _stop_on_sigterm()
+    os.chdir(ROOT)
+    command = "python -m benchmarks.run" + "".join(
+        " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    if os.environ.get("MAKELEVEL") and argv is None and not sys.argv[1:]:
+        command = "make bench"
+    below = [
+        f"--{k.replace('_', '-')} {getattr(args, k)} < {v}"
+        for k, v in MINIMUMS.items()
+        if getattr(args, k) < v
+    ]
+    if below:
+        log("note: below the issue's minimums: " + ", ".join(below))
+    began = time.monotonic()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    log("build: layer zip (layers/reauth/Makefile) and function zips")
+    sizes = build.sizes(args.workdir / "build")
+    layer_folder, _ = build.build_layer(args.workdir / "build")
+    results: dict = {
+        "schema": 1,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": report.machine(),
+        "parameters": {
+            "cold_runs": args.cold_runs,
+            "warm_invocations": args.warm,
+            "warmup_flows": args.warmup,
+            "threads": args.threads,
+            "concurrency_seconds": args.seconds,
+            "expiry_seconds": args.expiry_seconds,
+        },
+    }
+    phases = set(args.phases.split(","))
+    warm = cold = expiry = None
+    conc: dict = {}
+    with local_stack(args.workdir) as stack:
+        pairs = {side: measure.spawn_pair(stack, side) for side in measure.SIDES}
+        try:
+            if "warm" in phases:
+                warm = measure.warm(stack, pairs, args.warm, args.warmup)
+            if "cold" in phases:
+                cold = measure.cold(
+                    stack,
+                    pairs,
+                    args.cold_runs,
+                    shipped_layer=None if args.no_shipped_layer else layer_folder / "python",
+                )
+        finally:
+            for pair in pairs.values():
+                pair.close()
+        if "expiry" in phases and args.expiry_seconds > 0:
+            expiry = measure.expiry(stack, args.expiry_seconds)
+        sides = [s for s in args.concurrency_sides.split(",") if s]
+        if "concurrency" in phases and sides:
+            aws = stack.start_aws(atomic=True)
+            for side in sides:
+                conc[side] = concurrency.run(stack, aws, side, args.threads, args.seconds)
+
+    if not (warm and cold):
+        print(
+            json.dumps(
+                {"warm": warm, "cold": cold, "expiry": expiry, "concurrency": conc}, indent=1
+            )
+        )
+        return 0
+    results.update(
+        {
+            "cold_start_ratio": {f: cold[f]["ratio"] for f in measure.FUNCTIONS},
+            "warm_p50_ratio": {r: warm["latency"][r]["p50_ratio"] for r in warm["latency"]},
+            "layer_zip_bytes": sizes["layer_zip_bytes"],
+            "cold_start": cold,
+            "warm": warm["latency"],
+            "io_per_request": warm["io_per_request"],
+            "first_invocation_io": warm["first_invocation_io"],
+            "per_1000_warm_invocations": warm["per_1000_warm_invocations"],
+            "cache_expiry": expiry,
+            "memory": warm["memory"],
+            "sizes": sizes,
+            "concurrency": conc or None,
+        }
+    )
+    results["targets"] = report.targets(results)
+    results["duration_seconds"] = round(time.monotonic() - began, 1)
+    printed = report.table(results)
+    report.write_json(results, args.json)
+    print(printed)
+    print(
+        f"\n{args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json} "
+        f"written in {results['duration_seconds']:.0f} s"
+    )
+    if report.update_readme(args.readme, results, printed):
+        print(f"{args.readme.name}: results section updated")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
