@@ -88,3 +88,33 @@ def test_dwolla_outage_raises_so_lambda_retries_the_event(functions, dwolla):
 
     with pytest.raises(Exception, match="Dwolla"):
         functions.api.handler(event, LambdaContext())
+
+
+def test_a_failed_announcement_is_retried_by_the_redelivery(functions, dwolla, published):
+    import pytest
+
+    from reauth import runtime
+
+    exchange = dwolla.seed_exchange("mx")
+    event = eventbridge_event("Exchange Reauth Requested", {"exchangeId": exchange["id"]})
+    publisher = runtime.service()._publisher
+    real_publish = publisher.publish
+    failures = {"left": 1}
+
+    def publish_failing_once(detail_type, detail):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("EventBridge refused the entry")
+        real_publish(detail_type, detail)
+
+    publisher.publish = publish_failing_once
+    with pytest.raises(RuntimeError):
+        functions.api.handler(event, LambdaContext())  # Lambda will redeliver
+    again = functions.api.handler(event, LambdaContext())
+    third = functions.api.handler(event, LambdaContext())
+
+    created = [e for e in published() if e["detail-type"] == "Reauth Session Created"]
+    assert [e["detail"]["sessionId"] for e in created] == [again["sessionId"]]
+    assert created[0]["detail"]["startUrl"]
+    assert third["sessionId"] == again["sessionId"]
+    assert len(dwolla.exchange_sessions()) == 1

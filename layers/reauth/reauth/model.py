@@ -85,6 +85,7 @@ class ReauthSession:
     start_key_used: bool = False
     binding_hash: str | None = None
     trigger: str = "api"
+    announced: bool = False  # "Reauth Session Created" delivered (tracked for event-made ones)
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at

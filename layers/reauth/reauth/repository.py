@@ -110,6 +110,8 @@ def _session_item(session: ReauthSession) -> dict:
         "failureReason": session.failure_reason,
     }
     item.update({name: {"S": value} for name, value in optional.items() if value})
+    if session.trigger == "event":
+        item["announceClaimedAt"] = _n(session.created_at.timestamp())
     if session.status is SessionStatus.PENDING:
         item["gsi1pk"] = {"S": "PENDING"}
         item["gsi1sk"] = _n(_epoch(session.expires_at))
@@ -134,6 +136,7 @@ def _session_from(item: dict) -> ReauthSession:
         start_key_used="startKeyUsedAt" in item,
         binding_hash=_s(item, "bindingHash"),
         trigger=_s(item, "trigger") or "api",
+        announced="announcedAt" in item,
     )
 
 
@@ -374,6 +377,57 @@ class SessionRepository:
             item = exc.response.get("Item")
             raise StartRefused(_session_from(item) if item else None) from None
         return _session_from(answer["Attributes"])
+
+    # An event-made session's "Reauth Session Created" is the only copy of its start link. Its
+    # creator holds a claim to announce it from the moment it is stored; a redelivered event may
+    # take the claim over (with a fresh start key) only once it is older than the lease, so
+    # concurrent duplicates never announce twice, and a crashed creator's session still is.
+    def claim_announcement(
+        self, session_id: str, now: datetime, lease: timedelta, start_key_hash: str | None
+    ) -> bool:
+        values: dict[str, Any] = {
+            ":now": _n(now.timestamp()),
+            ":stale": _n((now - lease).timestamp()),
+            ":pending": {"S": SessionStatus.PENDING.value},
+        }
+        update = "SET announceClaimedAt = :now"
+        condition = (
+            "attribute_not_exists(announcedAt) AND #status = :pending AND expiresAt > :now "
+            "AND (attribute_not_exists(announceClaimedAt) OR announceClaimedAt < :stale)"
+        )
+        if start_key_hash:
+            values[":key"] = {"S": start_key_hash}
+            update += ", startKeyHash = :key"
+            condition += " AND attribute_not_exists(startKeyUsedAt)"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_session_key(session_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_announcement(self, session_id: str) -> None:
+        """Give the claim up at once (the publish failed): the redelivery may announce."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_session_key(session_id),
+            UpdateExpression="REMOVE announceClaimedAt",
+        )
+
+    def mark_announced(self, session_id: str, now: datetime) -> None:
+        """Record that the session's "Reauth Session Created" event was delivered."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_session_key(session_id),
+            UpdateExpression="SET announcedAt = :now",
+            ExpressionAttributeValues={":now": _n(now.timestamp())},
+        )
 
     def rotate_start_key(self, session_id: str, start_key_hash: str, now: datetime) -> bool:
         """Replace a not-yet-used start key (an idempotent replay hands out a fresh link)."""

@@ -45,6 +45,9 @@ from .security import (
 
 logger = logging.getLogger(__name__)
 
+# How long an event-made session's creator may take to announce it before a redelivered event
+# takes over (well over the function's 28 s timeout; Lambda redelivers after a minute or more).
+ANNOUNCE_LEASE = timedelta(seconds=60)
 CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange
 MAX_QUERY_VALUE = 256
 _ABOUT_HREF_RE = re.compile(
@@ -193,35 +196,62 @@ class ReauthService:
             raise ServiceError(ErrorCode.CONFLICT)
 
         start_url = self._links.start_url(session.id, start_key) if start_key else None
+        self._announce(session, start_url, supersedes)
+        return Created(session, start_url, replayed=False)
+
+    def _announce(
+        self, session: ReauthSession, start_url: str | None, supersedes: str | None = None
+    ) -> None:
+        """Publish "Reauth Session Created". For an event-made session the event is the only
+        copy of its start link, so a failed publish raises (EventBridge/Lambda redeliver, and
+        the redelivery announces again) and a delivered one is recorded on the session."""
         detail = {
             "sessionId": session.id,
-            "exchangeId": exchange_id,
-            "customerId": customer_id,
+            "exchangeId": session.exchange_id,
+            "customerId": session.customer_id,
             "handoffType": session.handoff_type.value,
             "startUrl": start_url,
             "expiresAt": iso(session.expires_at),
-            "trigger": trigger,
+            "trigger": session.trigger,
         }
         if supersedes:
             detail["supersededSessionId"] = supersedes
-        self._publish(events.SESSION_CREATED, detail)
-        return Created(session, start_url, replayed=False)
+        if session.trigger != "event":
+            self._publish(events.SESSION_CREATED, detail)  # the API answer carries the link
+            return
+        try:
+            self._publisher.publish(events.SESSION_CREATED, detail)
+        except Exception:
+            self._repo.release_announcement(session.id)
+            raise
+        self._repo.mark_announced(session.id, self._clock())
 
     def _replay(self, session_id: str, trigger: str) -> Created:
         """The answer to a repeated create. An API caller gets a fresh start link (only the
-        digest of the first one was kept) as long as nobody used a link yet; a duplicate event
-        delivery changes nothing, so the link already published stays valid."""
+        digest of the first one was kept) as long as nobody used a link yet. A redelivered
+        event changes nothing once its session was announced; if the announcement was lost
+        (a crash or a failed publish), it announces again, with a fresh link."""
         session = self._repo.get_session(session_id)
         if session is None:
             raise ServiceError(ErrorCode.CONFLICT)
+        now = self._clock()
+        redirect = session.handoff_type is HandoffType.REDIRECT
+        if trigger == "event":
+            if session.announced or session.start_key_used or session.trigger != "event":
+                return Created(session, None, replayed=True)
+            key = new_secret() if redirect else None
+            claimed = self._repo.claim_announcement(
+                session.id, now, ANNOUNCE_LEASE, digest(key) if key else None
+            )
+            if not claimed:  # announced meanwhile, being announced, or no longer pending
+                return Created(session, None, replayed=True)
+            start_url = self._links.start_url(session.id, key) if key else None
+            self._announce(session, start_url)
+            return Created(session, start_url, replayed=True)
         start_url = None
-        if (
-            trigger == "api"
-            and session.handoff_type is HandoffType.REDIRECT
-            and not session.start_key_used
-        ):
+        if redirect and not session.start_key_used:
             key = new_secret()
-            if self._repo.rotate_start_key(session.id, digest(key), self._clock()):
+            if self._repo.rotate_start_key(session.id, digest(key), now):
                 start_url = self._links.start_url(session.id, key)
         return Created(session, start_url, replayed=True)
 
