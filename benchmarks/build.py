@@ -58,6 +58,9 @@ def build_layer(workdir: Path) -> tuple[Path, Path]:
             stderr=subprocess.PIPE,
         )
         zip_folder(folder, archive)
+        for stale in workdir.glob("layer-*"):  # earlier builds of other sources
+            if stale not in (folder, archive):
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     return folder, archive
 
 
