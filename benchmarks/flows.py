@@ -10,10 +10,11 @@ Between start and callback the customer's browser visits the bank (the sandbox's
 from __future__ import annotations
 
 import json
-import uuid
 from urllib.parse import parse_qs, urlsplit
 
-STAGE = "v1"
+from tests.support import apigw
+
+STAGE = apigw.STAGE
 PUBLIC_BASE_URL = f"https://reauth.example.test/{STAGE}"
 CALLBACK_URL = f"{PUBLIC_BASE_URL}/reauth/callback"
 RETURN_URL = "https://app.example.test/settings/bank"
@@ -33,32 +34,15 @@ def rest_event(
     cookies: list[str] | None = None,
     body: dict | None = None,
 ) -> dict:
-    headers = {"Host": "reauth.example.test", "User-Agent": "bench"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    if cookies:
-        headers["Cookie"] = "; ".join(cookies)
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "stage": STAGE,
-            "httpMethod": method,
-            "path": f"/{STAGE}{path}",
-            "resourcePath": path,
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
+    """The tests' API Gateway event builder, with the headers a browser would add."""
+    return apigw.rest_event(
+        method,
+        path,
+        query=query,
+        cookies=cookies,
+        body=body,
+        headers={"Host": "reauth.example.test", "User-Agent": "bench"},
+    )
 
 
 def _own_url_event(url: str, cookies: list[str] | None = None) -> dict:
