@@ -38,7 +38,6 @@ class ErrorCode(Enum):
     )
     INVALID_SIGNATURE = ("InvalidSignature", 401, "The webhook signature is missing or wrong.")
     NOT_FOUND = ("NotFound", 404, "No such route.")
-    METHOD_NOT_ALLOWED = ("MethodNotAllowed", 405, "The method is not allowed on this route.")
     SESSION_NOT_FOUND = ("SessionNotFound", 404, "No re-authentication session has this id.")
     EXCHANGE_NOT_FOUND = ("ExchangeNotFound", 404, "Dwolla knows no exchange with this id.")
     EXCHANGE_RECORD_NOT_FOUND = (
