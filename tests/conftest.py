@@ -121,8 +121,9 @@ class Functions:
 
 @pytest.fixture
 def service_env(aws, dwolla, sandbox, monkeypatch):
-    """The functions' environment, pointing at moto and the sandbox."""
-    session, resources = aws
+    """The functions' environment, pointing at moto (in process, or moto server when the `aws`
+    fixture set AWS_ENDPOINT_URL) and the sandbox."""
+    _, resources = aws
     env = function_environment(
         resources,
         {
@@ -130,6 +131,7 @@ def service_env(aws, dwolla, sandbox, monkeypatch):
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "RETURN_URL_ALLOWLIST": f"{RETURN_URL},{OTHER_RETURN_URL}",
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
+            "AWS_ENDPOINT_URL": os.environ.get("AWS_ENDPOINT_URL", ""),
         },
     )
     for name, value in env.items():

@@ -3,24 +3,18 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import boto3
 import pytest
 
 from local import servers
-from local.provision import DwollaSecretValue, function_environment, provision
+from local.provision import DwollaSecretValue, provision
 from tests.conftest import (
     DWOLLA_KEY,
     DWOLLA_SECRET,
-    OTHER_RETURN_URL,
-    PUBLIC_BASE_URL,
-    RETURN_URL,
     WEBHOOK_SECRET,
-    Functions,
     _aws_env,
-    reset_runtime,
 )
 
 
@@ -46,28 +40,3 @@ def aws(moto_server, monkeypatch):
         dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET),
     )
     return session, resources
-
-
-@pytest.fixture
-def service_env(aws, dwolla, sandbox, monkeypatch):
-    _, resources = aws
-    env = function_environment(
-        resources,
-        {
-            "DWOLLA_API_BASE_URL": sandbox.base_url,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-            "RETURN_URL_ALLOWLIST": f"{RETURN_URL},{OTHER_RETURN_URL}",
-            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        },
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_runtime()
-    yield env
-    reset_runtime()
-
-
-@pytest.fixture
-def functions(aws, service_env) -> Functions:
-    session, resources = aws
-    return Functions(session, resources)
