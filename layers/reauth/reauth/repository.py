@@ -399,18 +399,14 @@ class SessionRepository:
             values[":key"] = {"S": start_key_hash}
             update += ", startKeyHash = :key"
             condition += " AND attribute_not_exists(startKeyUsedAt)"
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_session_key(session_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._conditionally(
+            self._db.update_item,
+            Key=_session_key(session_id),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     def release_announcement(self, session_id: str) -> None:
         """Give the claim up at once (the publish failed): the redelivery may announce."""
@@ -431,25 +427,20 @@ class SessionRepository:
 
     def rotate_start_key(self, session_id: str, start_key_hash: str, now: datetime) -> bool:
         """Replace a not-yet-used start key (an idempotent replay hands out a fresh link)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=_session_key(session_id),
-                UpdateExpression="SET startKeyHash = :key",
-                ConditionExpression=(
-                    "attribute_not_exists(startKeyUsedAt) AND #status = :pending "
-                    "AND expiresAt > :now"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":key": {"S": start_key_hash},
-                    ":pending": {"S": SessionStatus.PENDING.value},
-                    ":now": _n(now.timestamp()),
-                },
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._conditionally(
+            self._db.update_item,
+            Key=_session_key(session_id),
+            UpdateExpression="SET startKeyHash = :key",
+            ConditionExpression=(
+                "attribute_not_exists(startKeyUsedAt) AND #status = :pending AND expiresAt > :now"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":key": {"S": start_key_hash},
+                ":pending": {"S": SessionStatus.PENDING.value},
+                ":now": _n(now.timestamp()),
+            },
+        )
 
     def mark_reauth_required(
         self, exchange_id: str, customer_id: str | None, now: datetime
@@ -476,25 +467,29 @@ class SessionRepository:
 
     def record_webhook(self, event_id: str, now: datetime) -> bool:
         """Remember a webhook delivery; False when it was already recorded (a redelivery)."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": f"WEBHOOK#{event_id}"},
-                    "sk": {"S": "WEBHOOK"},
-                    "ttl": _n(_epoch(now + WEBHOOK_RETENTION)),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._conditionally(
+            self._db.put_item,
+            Item={
+                "pk": {"S": f"WEBHOOK#{event_id}"},
+                "sk": {"S": "WEBHOOK"},
+                "ttl": _n(_epoch(now + WEBHOOK_RETENTION)),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def forget_webhook(self, event_id: str) -> None:
         """Undo `record_webhook` when handling failed, so Dwolla's retry is processed."""
         self._db.delete_item(
             TableName=self._table, Key={"pk": {"S": f"WEBHOOK#{event_id}"}, "sk": {"S": "WEBHOOK"}}
         )
+
+    def _conditionally(self, write, **request) -> bool:
+        """One conditional write; False when its condition did not hold (nothing changed)."""
+        try:
+            write(TableName=self._table, **request)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _transact(self, items: list[dict]) -> list[str] | None:
         """Run a transaction; None on success, else the per-item cancellation reason codes."""
