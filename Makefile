@@ -3,6 +3,7 @@
 #   make test    lint + unit + integration + end-to-end tests
 #   make up/down the local stack (moto server, Dwolla sandbox, sam local start-api)
 #   make bench   the benchmark (benchmarks/results.json)
+#   make browser Debian's chromium + Playwright for the in-browser tests
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,13 +13,17 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv sam-local lint lint-template test test-unit test-integration test-e2e build up down demo bench clean
+.PHONY: venv sam-local browser lint lint-template test test-unit test-integration test-e2e build up down demo bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
+
+# Debian's chromium (apt) and a check that Playwright imports from .venv.
+browser: venv
+	@local/browser_setup.sh
 
 # Docker engine, debootstrap, the python3.13 Lambda image and SAM CLI (.venv-sam).
 sam-local:
@@ -33,7 +38,7 @@ lint-template: venv
 	PYTHON=$(PYTHON) local/check_template.sh
 
 # REQUIRE_E2E=1 (set by .ci/run) makes a missing Docker/SAM setup a failure instead of a skip.
-test: venv
+test: venv browser
 	@if ! local/sam_local_setup.sh; then \
 		if [ "$${REQUIRE_E2E:-0}" = 1 ]; then echo "SAM CLI local setup failed and REQUIRE_E2E=1"; exit 1; fi; \
 		echo "SAM CLI local setup failed: the e2e tests will skip (set REQUIRE_E2E=1 to fail instead)"; \
@@ -47,7 +52,7 @@ test-unit: venv
 test-integration: venv
 	$(PY) -m pytest tests/integration
 
-test-e2e: venv sam-local
+test-e2e: venv browser sam-local
 	$(PY) -m pytest tests/e2e
 
 build: venv sam-local
@@ -59,7 +64,7 @@ up: venv sam-local
 down: venv
 	$(PY) -m local.stack down
 
-demo: venv sam-local
+demo: venv browser sam-local
 	$(PY) -m local.demo
 
 bench: venv
