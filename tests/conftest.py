@@ -28,8 +28,9 @@ OTHER_RETURN_URL = "https://app.example.test/onboarding?step=bank"
 
 # Skips that CI must not accept: when the variable is "1", a test skipped for that reason fails.
 REQUIRED_WHEN = {
-    "REQUIRE_E2E": "Docker",  # .ci/run: the end-to-end tests must run (SAM CLI in Docker)
-    "REQUIRE_DWOLLA_OPENAPI": "openapi.yml",  # .ci/run: check the sandbox against Dwolla's spec
+    # .ci/run: the end-to-end tests (SAM CLI in Docker) and the in-browser tests must run
+    "REQUIRE_E2E": ("Docker", "Chromium"),
+    "REQUIRE_DWOLLA_OPENAPI": ("openapi.yml",),  # .ci/run: check the sandbox against Dwolla's spec
 }
 
 
@@ -40,8 +41,8 @@ def pytest_runtest_makereport(item, call):
     if not report.skipped or not isinstance(report.longrepr, tuple):
         return
     reason = report.longrepr[2]
-    for variable, needle in REQUIRED_WHEN.items():
-        if os.environ.get(variable) == "1" and needle in reason:
+    for variable, needles in REQUIRED_WHEN.items():
+        if os.environ.get(variable) == "1" and any(needle in reason for needle in needles):
             report.outcome = "failed"
             report.longrepr = f"{variable}=1 but the test was skipped: {reason}"
 
