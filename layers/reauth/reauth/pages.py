@@ -1,0 +1,478 @@
+"""The customer-facing HTML pages, as pure functions: text in, `Page(status, html, csp)` out.
+
+Customers open these pages on their phones, from a link their platform sent them. Each page is
+one small document: mobile-first, the platform's display name shown as text, one button or
+link to act on, no external asset (Plaid's Link script on the Plaid page is the one exception).
+Every page gets a fresh nonce; its one `<style>` block (and, on the Plaid page, its scripts)
+carry it, and `Page.csp` is the Content-Security-Policy the answer must be sent with.
+
+Everything a page shows is HTML-escaped, and no page echoes request input: the callers pass
+the platform's configured name, URLs the service built, and fixed outcome / reason / kind
+words (an unknown word raises ValueError, an unknown provider reason shows a generic message).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import urlsplit
+
+DEFAULT_PLATFORM = "your app"
+
+# What the customer reads for each provider error reason (design: USER_CANCELLED and
+# TEMPORARY_ERROR are worth retrying, AUTHENTICATION_ERROR rarely is).
+PROVIDER_MESSAGES: dict[str, str] = {
+    "USER_CANCELLED": "You closed your bank's login before finishing.",
+    "TEMPORARY_ERROR": "Your bank couldn't be reached just now.",
+    "AUTHENTICATION_ERROR": "Your bank couldn't verify your login.",
+}
+GENERIC_FAILURE = "Something went wrong while connecting to your bank."
+
+OUTCOMES = ("reauthorized", "verifying", "unverified", "failed", "already_done")
+ERROR_KINDS = {"refused": 400, "closed": 410, "too_many_attempts": 429, "unavailable": 503}
+HANDOFFS = ("redirect", "token")
+
+_NONCE_RE = re.compile(r"[A-Za-z0-9+/_=-]{16,128}")
+_ORIGIN_RE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    html: str
+    csp: str
+
+
+def csp_for(nonce: str, script_origin: str | None = None) -> str:
+    """The page's Content-Security-Policy: nothing but its own nonce'd style block; with a
+    `script_origin` (the Plaid page) also its nonce'd scripts, and that origin's script, frame
+    and connections."""
+    if not _NONCE_RE.fullmatch(nonce):
+        raise ValueError("nonce must be 16-128 base64/base64url characters")
+    directives = [
+        "default-src 'none'",
+        f"style-src 'nonce-{nonce}'",
+        "img-src 'self' data:",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+    if script_origin is not None:
+        if not _ORIGIN_RE.fullmatch(script_origin):
+            raise ValueError("script_origin must be an http(s) origin: scheme://host[:port]")
+        directives += [
+            f"script-src 'nonce-{nonce}' {script_origin}",
+            f"frame-src {script_origin}",
+            f"connect-src 'self' {script_origin}",
+        ]
+    return "; ".join(directives)
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+
+def start_page(*, platform: str, action_url: str, key: str, handoff: str) -> Page:
+    """The page the link opens. Changes nothing: its one button POSTs the key back."""
+    if handoff not in HANDOFFS:
+        raise ValueError(f"handoff must be one of {HANDOFFS}")
+    name = _platform(platform)
+    where = (
+        "You'll sign in on your bank's page."
+        if handoff == "redirect"
+        else "You'll sign in to your bank in a secure Plaid window."
+    )
+    body = (
+        _paragraph(
+            f"{_sentence(name)} needs you to log in to your bank again to keep your account "
+            f"connected. {where} It takes about a minute."
+        )
+        + '<div class="actions">'
+        + f'<form method="post" action="{_attr(_url(action_url, "action_url"))}">'
+        + f'<input type="hidden" name="key" value="{_attr(key)}">'
+        + '<button class="button" type="submit">Continue to your bank</button>'
+        + "</form></div>"
+    )
+    return _page(200, name, "Reconnect your bank", "bank", "info", body)
+
+
+def to_bank_page(*, platform: str, bank_url: str) -> Page:
+    """The answer to the start button for redirect partners: off to the bank at once (a form
+    POST may not redirect cross-origin under `form-action 'self'`), with a link as fallback."""
+    name = _platform(platform)
+    url = _url(bank_url, "bank_url", absolute=True)
+    body = (
+        _paragraph("Your bank's login page is opening. If nothing happens, tap Continue.")
+        + '<div class="actions">'
+        + f'<a class="button" href="{_attr(url)}">Continue</a>'
+        + "</div>"
+    )
+    head = f'<meta http-equiv="refresh" content="{_attr("0;url=" + url)}">'
+    return _page(200, name, "Taking you to your bank…", "bank", "info", body, head=head)
+
+
+def plaid_page(*, platform: str, script_url: str, token: str, complete_url: str, csrf: str) -> Page:
+    """The answer to the start button for token partners: opens Plaid Link over the page and
+    reports how it ended to `complete_url`, then goes where the service's answer says."""
+    name = _platform(platform)
+    script_url = _url(script_url, "script_url", absolute=True)
+    origin = _origin(script_url)
+    nonce = _nonce()
+    config = {"token": token, "completeUrl": _url(complete_url, "complete_url"), "csrf": csrf}
+    body = (
+        _paragraph(
+            f"A secure Plaid window opens over this page so you can log in to your bank for "
+            f"{name}. Keep this page open until you're done."
+        )
+        + '<p id="status" class="status" role="status" aria-live="polite">'
+        + '<span class="spinner" aria-hidden="true"></span>'
+        + "<span>Opening the secure window…</span></p>"
+        + '<noscript><p class="status">This step needs JavaScript. Please turn it on, then '
+        + "reload this page.</p></noscript>"
+        + '<div class="actions">'
+        + '<button class="button" type="button" id="reopen" hidden>'
+        + "Open the secure window again</button>"
+        + '<button class="button" type="button" id="retry" hidden>'
+        + "Try again</button>"
+        + "</div>"
+        + f'<script type="application/json" id="reauth-config">{script_json(config)}</script>'
+        + f'<script src="{_attr(script_url)}" nonce="{nonce}"></script>'
+        + f'<script nonce="{nonce}">{_PLAID_SCRIPT}</script>'
+    )
+    return _page(
+        200, name, "Log in to your bank", "bank", "info", body, nonce=nonce, script_origin=origin
+    )
+
+
+def result_page(
+    *,
+    platform: str,
+    outcome: str,
+    reason: str | None = None,
+    retry_action: str | None = None,
+    return_url: str | None = None,
+) -> Page:
+    """How it ended. `reason` (a provider error reason) only matters for "failed"."""
+    name = _platform(platform)
+    if outcome == "reauthorized":
+        title, icon, tone = "Your bank is connected again", "check", "success"
+        text = f"Your bank connection for {name} is working again. You can close this window."
+    elif outcome == "already_done":
+        title, icon, tone = "Already done", "check", "success"
+        text = (
+            f"Your bank connection for {name} was already renewed. There's nothing more to do: "
+            "you can close this window."
+        )
+    elif outcome == "verifying":
+        title, icon, tone = "Almost done", "clock", "info"
+        text = (
+            "We're confirming your login with your bank. You can close this window: we'll let "
+            f"{name} know when it's done."
+        )
+    elif outcome == "unverified":
+        title, icon, tone = "Your bank didn't confirm the login", "alert", "warn"
+        text = "Your bank didn't confirm that you logged in. Please try again."
+    elif outcome == "failed":
+        title, icon, tone = "Your bank wasn't reconnected", "alert", "warn"
+        text = PROVIDER_MESSAGES.get(reason or "", GENERIC_FAILURE)
+        if retry_action is not None:
+            text += " Please try again."
+    else:
+        raise ValueError(f"outcome must be one of {OUTCOMES}")
+    if outcome in ("unverified", "failed") and retry_action is None:
+        text += f" To try again, start over from {name}."
+    actions = ""
+    if retry_action is not None:
+        actions += (
+            f'<form method="post" action="{_attr(_url(retry_action, "retry_action"))}">'
+            '<button class="button" type="submit">Try again</button></form>'
+        )
+    if return_url is not None:
+        kind = "button secondary" if retry_action is not None else "button"
+        url = _url(return_url, "return_url", absolute=True)
+        actions += f'<a class="{kind}" href="{_attr(url)}">Back to {_text(name)}</a>'
+    body = _paragraph(text) + (f'<div class="actions">{actions}</div>' if actions else "")
+    return _page(200, name, title, icon, tone, body)
+
+
+def error_page(*, platform: str, kind: str) -> Page:
+    """A request the service does not honour, or cannot right now. Never says why, never
+    echoes input."""
+    if kind not in ERROR_KINDS:
+        raise ValueError(f"kind must be one of {tuple(ERROR_KINDS)}")
+    name = _platform(platform)
+    title, icon, tone, text = {
+        "refused": (
+            "This link can't be used",
+            "block",
+            "error",
+            f"Please start again from {name}.",
+        ),
+        "closed": (
+            "This link has expired",
+            "clock",
+            "warn",
+            f"Please ask {name} for a new link.",
+        ),
+        "too_many_attempts": (
+            "Too many attempts",
+            "clock",
+            "warn",
+            f"Please wait a few minutes, then start again from {name}.",
+        ),
+        "unavailable": (
+            "Temporarily unavailable",
+            "alert",
+            "warn",
+            "We couldn't finish this step just now. Please reload this page in a moment.",
+        ),
+    }[kind]
+    return _page(ERROR_KINDS[kind], name, title, icon, tone, _paragraph(text))
+
+
+# --- building blocks --------------------------------------------------------------------------
+
+
+def script_json(value: object) -> str:
+    """JSON that is inert inside a `<script>` element: no `<`, `>` or `&` survive literally
+    (so no `</script>` or `<!--`), and U+2028/2029 are escaped too."""
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _platform(platform: str) -> str:
+    name = " ".join(str(platform or "").split())
+    return name or DEFAULT_PLATFORM
+
+
+def _sentence(name: str) -> str:
+    """The name at the start of a sentence: "your app" → "Your app"; brand names as given."""
+    return name[0].upper() + name[1:] if name.startswith("your ") else name
+
+
+def _text(value: str) -> str:
+    return escape(value, quote=True)
+
+
+_attr = _text
+
+
+def _paragraph(text: str) -> str:
+    return f"<p>{_text(text)}</p>"
+
+
+def _url(url: str, what: str, *, absolute: bool = False) -> str:
+    """A URL the service built: http(s), or (unless `absolute`) a path; nothing else (no
+    `javascript:`, no control characters or spaces)."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if (
+        parts is None
+        or not url
+        or any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in url)
+        or parts.scheme not in ("http", "https", "")
+        or (parts.scheme and not parts.netloc)
+        or (not parts.scheme and (absolute or not url.startswith("/") or url.startswith("//")))
+    ):
+        raise ValueError(f"{what} must be an http(s) URL" + ("" if absolute else " or a path"))
+    return url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+_ICONS = {
+    "bank": '<path d="M12 3 3 8h18z"/><path d="M5 11v7M9.7 11v7M14.3 11v7M19 11v7M3 21h18"/>',
+    "check": '<path d="m5 12.5 4.5 4.5L19 7.5"/>',
+    "clock": '<circle cx="12" cy="12" r="8.5"/><path d="M12 7.5V12l3 2"/>',
+    "alert": '<path d="M12 3.5 2.5 20h19z"/><path d="M12 10v4.5M12 17.5v.01"/>',
+    "block": '<circle cx="12" cy="12" r="8.5"/><path d="m6 6 12 12"/>',
+}
+
+
+def _page(
+    status: int,
+    platform: str,
+    title: str,
+    icon: str,
+    tone: str,
+    body: str,
+    *,
+    head: str = "",
+    nonce: str | None = None,
+    script_origin: str | None = None,
+) -> Page:
+    nonce = nonce or _nonce()
+    document = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        '<meta name="referrer" content="no-referrer">'
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request
+        f"{head}<title>{_text(title)} · {_text(platform)}</title>"
+        f'<style nonce="{nonce}">{_STYLE}</style></head>'
+        '<body><main><div class="card">'
+        f'<p class="platform">{_text(platform)}</p>'
+        f'<div class="badge {tone}"><svg viewBox="0 0 24 24" width="28" height="28" '
+        'fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" '
+        f'stroke-linejoin="round" aria-hidden="true" focusable="false">{_ICONS[icon]}</svg></div>'
+        f"<h1>{_text(title)}</h1>{body}</div></main></body></html>"
+    )
+    return Page(status=status, html=document, csp=csp_for(nonce, script_origin))
+
+
+# Mobile-first; light and dark schemes, each with AA contrast (tests/e2e measure it).
+_STYLE = (
+    ":root{color-scheme:light dark;--bg:#eef1f5;--card:#fff;--text:#16191d;--muted:#4a5361;"
+    "--accent:#0b57d0;--on-accent:#fff;--focus:#0b57d0;--line:#d3d9e1;"
+    "--info:#0b57d0;--info-bg:#e3ecfd;--success:#146c2e;--success-bg:#def2e3;"
+    "--warn:#8a4b00;--warn-bg:#fcefd9;--error:#b3261e;--error-bg:#fbe4e2}"
+    "@media (prefers-color-scheme:dark){:root{--bg:#101317;--card:#1b2027;--text:#eceff3;"
+    "--muted:#b6bfcb;--accent:#9cc0fa;--on-accent:#0a1a33;--focus:#9cc0fa;--line:#3a434f;"
+    "--info:#9cc0fa;--info-bg:#1f3350;--success:#8fd6a0;--success-bg:#1c3a25;"
+    "--warn:#f2c27b;--warn-bg:#43311a;--error:#f2aba5;--error-bg:#4a2220}}"
+    "*,*::before,*::after{box-sizing:border-box}"
+    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
+    "body{margin:0;min-height:100vh;min-height:100dvh;background:var(--bg);color:var(--text);"
+    'font:1.0625rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",'
+    '"Noto Sans","Liberation Sans",Arial,sans-serif}'
+    "main{max-width:30rem;margin:0 auto;padding:1rem 1rem 2rem}"
+    ".card{background:var(--card);border:1px solid var(--line);border-radius:1rem;"
+    "padding:1.5rem 1.25rem}"
+    ".platform{margin:0 0 1.25rem;color:var(--muted);font-size:.9375rem;font-weight:600;"
+    "overflow-wrap:anywhere}"
+    ".badge{display:flex;align-items:center;justify-content:center;width:3.25rem;"
+    "height:3.25rem;border-radius:50%;color:var(--info);background:var(--info-bg)}"
+    ".badge.success{color:var(--success);background:var(--success-bg)}"
+    ".badge.warn{color:var(--warn);background:var(--warn-bg)}"
+    ".badge.error{color:var(--error);background:var(--error-bg)}"
+    "h1{margin:1rem 0 .75rem;font-size:1.5rem;line-height:1.25;overflow-wrap:anywhere}"
+    "p{margin:0 0 1rem;overflow-wrap:anywhere}"
+    ".status{display:flex;align-items:center;gap:.625rem;color:var(--muted)}"
+    ".actions{display:flex;flex-direction:column;gap:.75rem;margin-top:1.5rem}"
+    ".actions form{margin:0}"
+    ".button{display:flex;align-items:center;justify-content:center;width:100%;"
+    "min-height:3rem;margin:0;padding:.75rem 1.25rem;border:2px solid var(--accent);"
+    "border-radius:.75rem;background:var(--accent);color:var(--on-accent);font:inherit;"
+    "font-weight:600;line-height:1.25;text-align:center;text-decoration:none;cursor:pointer;"
+    "overflow-wrap:anywhere;-webkit-tap-highlight-color:transparent}"
+    ".button.secondary{background:transparent;color:var(--accent)}"
+    ":focus-visible{outline:3px solid var(--focus);outline-offset:3px}"
+    ".button:focus-visible{outline:3px solid var(--focus);outline-offset:3px}"
+    "[hidden]{display:none!important}"
+    ".spinner{flex:none;width:1.25rem;height:1.25rem;border:3px solid var(--line);"
+    "border-top-color:var(--accent);border-radius:50%;animation:spin 1s linear infinite}"
+    "@keyframes spin{to{transform:rotate(1turn)}}"
+    "@media (prefers-reduced-motion:reduce){.spinner{animation:none}}"
+    "@media (min-width:40rem){main{padding-top:4rem}.card{padding:2rem}}"
+)
+
+# The Plaid page's script. Its config comes from the JSON block (never from the markup).
+_PLAID_SCRIPT = """
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("reauth-config").textContent);
+  var statusLine = document.getElementById("status");
+  var reopen = document.getElementById("reopen");
+  var retry = document.getElementById("retry");
+  var handler = null;
+  var pending = null;
+  var sending = false;
+
+  function say(message, busy) {
+    statusLine.textContent = "";
+    if (busy) {
+      var spinner = document.createElement("span");
+      spinner.className = "spinner";
+      spinner.setAttribute("aria-hidden", "true");
+      statusLine.appendChild(spinner);
+    }
+    var text = document.createElement("span");
+    text.textContent = message;
+    statusLine.appendChild(text);
+  }
+
+  function go(answer) {
+    var target = answer && typeof answer.location === "string" ? answer.location : "";
+    if (!target) { throw new Error("no location"); }
+    var url = new URL(target, window.location.href);
+    if (url.protocol !== "https:" && url.protocol !== "http:") { throw new Error("bad location"); }
+    window.location.replace(url.href);
+  }
+
+  function send() {
+    if (sending || pending === null) { return; }
+    sending = true;
+    reopen.hidden = true;
+    retry.hidden = true;
+    say("Finishing up…", true);
+    fetch(config.completeUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-Reauth-CSRF": config.csrf},
+      body: JSON.stringify(pending)
+    }).then(function (response) {
+      return response.json().then(function (answer) {
+        if (!response.ok && !(answer && answer.location)) { throw new Error("refused"); }
+        return answer;
+      });
+    }).then(go).catch(function () {
+      sending = false;
+      retry.hidden = false;
+      say("We couldn't reach our service to finish. Check your connection, then tap Try " +
+          "again, or reload this page.", false);
+    });
+  }
+
+  function report(outcome) {
+    if (pending !== null) { return; }
+    pending = outcome;
+    send();
+  }
+
+  retry.addEventListener("click", send);
+
+  if (!window.Plaid || typeof window.Plaid.create !== "function") {
+    say("The secure window couldn't be loaded. Check your connection, then reload this page.",
+        false);
+    return;
+  }
+  try {
+    handler = window.Plaid.create({
+      token: config.token,
+      onSuccess: function () { report({outcome: "success"}); },
+      onExit: function (err) {
+        var error = "USER_CANCELLED";
+        if (err) {
+          error = err.error_type === "ITEM_ERROR" ? "AUTHENTICATION_ERROR" : "TEMPORARY_ERROR";
+        }
+        report({outcome: "error", error: error});
+      },
+      onEvent: function () {}
+    });
+    reopen.addEventListener("click", function () { handler.open(); });
+    handler.open();
+    if (pending === null) {
+      say("The secure window is open. If you don't see it, tap the button below.", false);
+      reopen.hidden = false;
+    }
+  } catch (e) {
+    say("The secure window couldn't be opened. Please reload this page.", false);
+  }
+})();
+"""
