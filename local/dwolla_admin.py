@@ -32,7 +32,30 @@ class SandboxAdmin:
         self._call("PUT", "/scopes", {"openBanking": granted})
 
     def complete_exchange_session(self, session_id: str, outcome: str = "success") -> None:
+        """Finish a session as the bank would; `session_id` may also be a Plaid Link token."""
         self._call("POST", f"/exchange-sessions/{session_id}/complete", {"outcome": outcome})
+
+    def require_reauth(self, exchange_id: str) -> dict:
+        """The exchange needs re-authentication again; Dwolla records a
+        customer_exchange_reauth_required event. Returns {"exchange", "event"}."""
+        return self._call("POST", f"/exchanges/{exchange_id}/reauth-required")
+
+    def add_event(
+        self,
+        topic: str,
+        resource_id: str,
+        customer_id: str | None = None,
+        resource_path: str | None = None,
+    ) -> dict:
+        body: dict = {"topic": topic, "resourceId": resource_id}
+        if customer_id is not None:
+            body["customerId"] = customer_id
+        if resource_path is not None:
+            body["resourcePath"] = resource_path
+        return self._call("POST", "/events", body)
+
+    def events(self) -> list[dict]:
+        return self._call("GET", "/events")
 
     def expire_tokens(self) -> None:
         self._call("POST", "/tokens/expire")

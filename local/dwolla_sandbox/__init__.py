@@ -51,6 +51,26 @@ GET /funding-sources/{id}/balance
     While the exchange holding that funding source needs re-authentication: 400
     UpdateCredentials with _links.about.href = {base}/exchanges/{exchangeId}/exchange-sessions.
     Otherwise 200 (bank balance shape: available, closing, lastUpdated). Unknown: 404 notFound.
+    The flag flips only when an exchange session finishes with success (the bank page, the Plaid
+    bank UI or the admin's complete call): creating or reading a session changes nothing.
+Funding sources (one per seeded exchange, made from it: "Create Funding Source via Exchange")
+    GET /funding-sources/{id} -> 200 FundingSource {"_links": {"self", "customer", "exchange"
+    ({base}/exchanges/{exchangeId}), "balance"}, "id", "status": "verified", "type": "bank",
+    "bankAccountType": "checking", "name", "created", "removed", "channels": ["ach"],
+    "bankName"}; unknown -> 404 notFound "Funding source not found."
+    GET /customers/{id}/funding-sources[?removed=false] -> 200 FundingSources {"_links": {"self",
+    "customer"}, "_embedded": {"funding-sources": [...]}, "total"}: the funding sources of the
+    exchanges seeded with that customerId; removed ones are listed unless removed=false (the
+    spec's default is true). A customer no exchange names -> 404 notFound "Customer not found.";
+    a 403 fault answers "Not authorized to list funding sources."
+GET /events[?limit=25&offset=0], GET /events/{id}
+    Events newest first, kept 30 days (by the sandbox clock): {"_links": {"self", "first",
+    "last", "next" (when more), "prev" (when offset > 0)}, "_embedded": {"events": [{"_links":
+    {"self", "account", "resource", "customer"?}, "id", "created", "topic", "resourceId"}]},
+    "total"}. limit above 200 counts as 200; a limit < 1 or offset < 0 or not a number -> 400
+    ValidationError (sandbox wording). Unknown event -> 404 NotFound. Events are made by
+    POST /_admin/exchanges/{id}/reauth-required (topic customer_exchange_reauth_required) and
+    POST /_admin/events.
 Other paths: 404 NotFound; a known path with another method: 405 MethodNotAllowed.
 Links (Location, _links) use --public-url if given, else http://<Host header>.
 
@@ -62,19 +82,40 @@ GET /_provider/{sessionId}[?outcome=success|AUTHENTICATION_ERROR|USER_CANCELLED|
     no longer in need of re-authentication. Single use: a second visit -> 410 HTML page.
     Unknown session -> 404 HTML; a Plaid session (no redirect URL) -> 400 HTML.
 
+Plaid Link stand-in (see plaid.py; no auth, logged and faultable like the bank page)
+-------------------------------------------------------------------------------------
+GET  /_plaid/link-initialize.js   application/javascript: window.Plaid = {create(config)} with
+                                  Plaid's API ({token, onSuccess, onExit, onEvent, onLoad} ->
+                                  {open, exit, destroy}); open() shows a full-window iframe on
+GET  /_plaid/link?token=T         "Sandbox bank", a self-contained page (nonce CSP, framable by
+                                  any http(s) page) that after ~300 ms calls
+POST /_plaid/link/finish          {"token": T} (application/json, same origin) -> 200 {"outcome":
+                                  the exchange's providerOutcome, "institution", "publicToken"
+                                  on success}; unknown token 404 / used token 410 {"outcome":
+                                  "INVALID_LINK_TOKEN"}; then postMessages the outcome to the
+                                  parent, and the script calls onSuccess / onExit like Plaid.
+
 Admin API (JSON, no auth, never logged, never faulted)
 ------------------------------------------------------
 POST   /_admin/reset                       everything back to the start state
 POST   /_admin/exchanges                   {"id"?, "partner": "mx"|"plaid"|"visa",
                                            "status"?: "active", "reauthRequired"?: true,
                                            "providerOutcome"?: "success", "fundingSourceId"?,
-                                           "customerId"?} -> 201 as stored (ids generated)
+                                           "customerId"?, "fundingSourceRemoved"?: false}
+                                           -> 201 as stored (ids generated)
 GET    /_admin/exchanges[/{id}]            stored exchange(s)
+POST   /_admin/exchanges/{id}/reauth-required  the exchange needs re-authentication again
+                                           (stays "active") and a customer_exchange_reauth_required
+                                           event is recorded -> {"exchange", "event"}
+POST   /_admin/events                      {"topic", "resourceId", "resourcePath"? (else from
+                                           the topic), "customerId"?} -> 201 the event
+GET    /_admin/events                      every event kept, newest first
 PUT    /_admin/redirect-urls               {"urls": [...]} configured redirect URLs (GET reads them)
 PUT    /_admin/scopes                      {"openBanking": bool} (GET reads it)
 GET    /_admin/exchange-sessions           [{"id", "exchangeId", "partner", "redirectUrl",
                                            "idempotencyKey", "used", "outcome", "created"}]
-POST   /_admin/exchange-sessions/{id}/complete  {"outcome"?} Plaid Link finished (410 if used)
+POST   /_admin/exchange-sessions/{id}/complete  {"outcome"?} Plaid Link finished (410 if used);
+                                           {id}: the session's id or its Plaid Link token
 POST   /_admin/tokens/expire               every issued token answers 401 ExpiredAccessToken
 POST   /_admin/faults                      {"method"?, "path" (fnmatch), "times"?: 1, "status"?,
                                            "retryAfter"?, "body"?, "delay"?, "drop"?} -> 201

@@ -1,4 +1,5 @@
-"""What the sandbox answers: Dwolla's endpoints, the bank's page and the admin API.
+"""What the sandbox answers: Dwolla's endpoints, the banks' pages (redirect and Plaid Link) and
+the admin API.
 
 Everything here turns a `Request` into an `Answer` (or `DROP`); the HTTP plumbing is in server.py.
 """
@@ -10,17 +11,20 @@ import binascii
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from . import errors
+from . import errors, plaid
 from .errors import HAL_JSON, OAUTH_JSON
 from .state import (
+    ACCOUNT_ID,
     OUTCOMES,
     PARTNER_IDS,
     REDIRECT_PARTNERS,
+    Event,
     Exchange,
     Fault,
     SandboxState,
@@ -30,6 +34,19 @@ from .state import (
 ADMIN_JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 DROP = object()  # close the connection without answering
+# The sandbox's plain pages (errors, the redirect bank) need nothing: no script, no style.
+PAGE_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+# Pages the Plaid stand-in shows inside the integrator's iframe must stay framable.
+FRAMED_PAGE_CSP = (
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors http: https:"
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+EVENTS_PAGE_SIZE = 25  # Dwolla's default limit
+EVENTS_MAX_PAGE_SIZE = 200  # Dwolla's largest limit; larger asks get 200
 
 
 @dataclass
@@ -80,12 +97,15 @@ def admin(status: int, body: object) -> Answer:
     return Answer(status, body, ADMIN_JSON)  # type: ignore[arg-type]
 
 
-def html(status: int, title: str, text: str) -> Answer:
+def html(status: int, title: str, text: str, *, framable: bool = False) -> Answer:
     page = (
-        f"<!doctype html><html><head><title>{escape(title)}</title></head>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title></head>"
         f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>"
     )
-    return Answer(status, page, HTML)
+    csp = FRAMED_PAGE_CSP if framable else PAGE_CSP
+    return Answer(status, page, HTML, {"Content-Security-Policy": csp, **PAGE_HEADERS})
 
 
 def link(href: str, resource_type: str) -> dict:
@@ -99,15 +119,35 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/exchange-sessions/(?P<id>[^/]+)"), "get_exchange_session"),
     ("GET", re.compile(r"/exchanges/(?P<id>[^/]+)"), "get_exchange"),
     ("GET", re.compile(r"/funding-sources/(?P<id>[^/]+)/balance"), "get_balance"),
+    ("GET", re.compile(r"/funding-sources/(?P<id>[^/]+)"), "get_funding_source"),
+    (
+        "GET",
+        re.compile(r"/customers/(?P<id>[^/]+)/funding-sources"),
+        "list_customer_funding_sources",
+    ),
+    ("GET", re.compile(r"/events"), "list_events"),
+    ("GET", re.compile(r"/events/(?P<id>[^/]+)"), "get_event"),
     ("GET", re.compile(r"/_provider/(?P<id>[^/]+)"), "provider_page"),
+    ("GET", re.compile(r"/_plaid/link-initialize\.js"), "plaid_script"),
+    ("GET", re.compile(r"/_plaid/link"), "plaid_link_page"),
+    ("POST", re.compile(r"/_plaid/link/finish"), "plaid_link_finish"),
 ]
-UNAUTHENTICATED = {"token", "provider_page"}
+UNAUTHENTICATED = {"token", "provider_page", "plaid_script", "plaid_link_page", "plaid_link_finish"}
+# Routes a browser loads as a page or script: an injected fault answers them with an HTML page.
+BROWSER_PAGES = {"provider_page", "plaid_script", "plaid_link_page"}
 
 ADMIN_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/_admin/reset"), "admin_reset"),
     ("POST", re.compile(r"/_admin/exchanges"), "admin_seed_exchange"),
     ("GET", re.compile(r"/_admin/exchanges"), "admin_list_exchanges"),
     ("GET", re.compile(r"/_admin/exchanges/(?P<id>[^/]+)"), "admin_get_exchange"),
+    (
+        "POST",
+        re.compile(r"/_admin/exchanges/(?P<id>[^/]+)/reauth-required"),
+        "admin_require_reauth",
+    ),
+    ("POST", re.compile(r"/_admin/events"), "admin_add_event"),
+    ("GET", re.compile(r"/_admin/events"), "admin_list_events"),
     ("PUT", re.compile(r"/_admin/redirect-urls"), "admin_set_redirect_urls"),
     ("GET", re.compile(r"/_admin/redirect-urls"), "admin_get_redirect_urls"),
     ("PUT", re.compile(r"/_admin/scopes"), "admin_set_scopes"),
@@ -257,8 +297,13 @@ class SandboxApp:
     def fault_answer(self, fault: Fault, route: str | None) -> Answer:
         """The injected status, with Dwolla's body for it unless the fault brings its own."""
         status = fault.status or 500
-        if route == "provider_page" and fault.body is None:
-            answer = html(status, f"Error {status}", "The bank is unavailable (injected fault).")
+        if route in BROWSER_PAGES and fault.body is None:
+            answer = html(
+                status,
+                f"Error {status}",
+                "The bank is unavailable (injected fault).",
+                framable=route != "provider_page",
+            )
         else:
             body = fault.body if fault.body is not None else errors.fault_error(status, route)
             answer = Answer(status, body, OAUTH_JSON if route == "token" else HAL_JSON)
@@ -426,6 +471,75 @@ class SandboxApp:
         }
         return hal(200, body)
 
+    # --- GET /funding-sources/{id}, GET /customers/{id}/funding-sources ----------------------
+
+    def get_funding_source(self, request: Request, id: str) -> Answer:
+        exchange = self.state.exchange_for_funding_source(id)
+        if exchange is None:
+            return dwolla_error("FundingSourceNotFound")
+        return hal(200, _funding_source(request.base_url, exchange))
+
+    def list_customer_funding_sources(self, request: Request, id: str) -> Answer:
+        if not self.state.customer_known(id):
+            return dwolla_error("CustomerNotFound")
+        # "removed": "Filter removed funding sources. Defaults to true": removed=false leaves the
+        # removed ones out; anything else (or nothing) lists them all.
+        keep_removed = (request.query_value("removed") or "true").strip().lower() != "false"
+        base = request.base_url
+        items = [
+            _funding_source(base, exchange)
+            for exchange in self.state.exchanges_of_customer(id)
+            if keep_removed or not exchange.funding_source_removed
+        ]
+        body = {
+            "_links": {
+                "self": link(f"{base}/customers/{id}/funding-sources", "funding-source"),
+                "customer": link(f"{base}/customers/{id}", "customer"),
+            },
+            "_embedded": {"funding-sources": items},
+            "total": len(items),
+        }
+        return hal(200, body)
+
+    # --- GET /events, GET /events/{id} -------------------------------------------------------
+
+    def list_events(self, request: Request) -> Answer:
+        limit = _int_query(request, "limit", EVENTS_PAGE_SIZE, minimum=1)
+        if limit is None:
+            return hal(*errors.validation_error("Invalid", errors.EVENTS_LIMIT_INVALID, "/limit"))
+        offset = _int_query(request, "offset", 0, minimum=0)
+        if offset is None:
+            return hal(*errors.validation_error("Invalid", errors.EVENTS_OFFSET_INVALID, "/offset"))
+        limit = min(limit, EVENTS_MAX_PAGE_SIZE)
+        page = self.state.event_page(limit, offset)
+        base = request.base_url
+
+        def page_link(at: int) -> dict:
+            return link(f"{base}/events?limit={limit}&offset={at}", "event")
+
+        paged = any(request.query_value(name) is not None for name in ("limit", "offset"))
+        links = {
+            "self": page_link(offset) if paged else link(f"{base}/events", "event"),
+            "first": page_link(0),
+            "last": page_link(max(0, (page.total - 1) // limit * limit)),
+        }
+        if offset + limit < page.total:
+            links["next"] = page_link(offset + limit)
+        if offset > 0:
+            links["prev"] = page_link(max(0, offset - limit))
+        body = {
+            "_links": links,
+            "_embedded": {"events": [_event(base, event) for event in page.events]},
+            "total": page.total,
+        }
+        return hal(200, body)
+
+    def get_event(self, request: Request, id: str) -> Answer:
+        event = self.state.event(id)
+        if event is None:
+            return dwolla_error("NotFound")
+        return hal(200, _event(request.base_url, event))
+
     # --- GET /_provider/{sessionId}: the bank ------------------------------------------------
 
     def provider_page(self, request: Request, id: str) -> Answer:
@@ -451,6 +565,43 @@ class SandboxApp:
             else {"error": session.outcome or "TEMPORARY_ERROR"}
         )
         return Answer(302, headers={"Location": redirect_with(session.redirect_url, params)})
+
+    # --- Plaid Link stand-in: the script, the bank UI, its finish call -----------------------
+
+    def plaid_script(self, request: Request) -> Answer:
+        headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        return Answer(200, plaid.LINK_INITIALIZE_JS, plaid.SCRIPT_CONTENT_TYPE, headers)
+
+    def plaid_link_page(self, request: Request) -> Answer:
+        page, csp = plaid.link_page()
+        return Answer(200, page, HTML, {"Content-Security-Policy": csp, **PAGE_HEADERS})
+
+    def plaid_link_finish(self, request: Request) -> Answer:
+        """The bank UI's own call: finish the Plaid session of {"token"} with its exchange's
+        providerOutcome. Same origin only (Origin, when sent, must name this host)."""
+        origin = request.header("Origin")
+        if origin is not None and urlsplit(origin).netloc != (request.header("Host") or ""):
+            return _plaid_json(403, {"error": "cross-origin call"})
+        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _plaid_json(415, {"error": "the body must be application/json"})
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str):
+            return _plaid_json(400, {"error": 'the body must be {"token": "<link token>"}'})
+        session = self.state.session_for_plaid_token(token) if token else None
+        if session is None:
+            return _plaid_json(404, {"outcome": plaid.INVALID_LINK_TOKEN})
+        result, finished = self.state.finish_session(session.id, None)
+        if result != "ok" or finished is None:  # "used"
+            return _plaid_json(410, {"outcome": plaid.INVALID_LINK_TOKEN})
+        body: dict = {"outcome": finished.outcome, "institution": dict(plaid.INSTITUTION)}
+        if finished.outcome == "success":
+            body["publicToken"] = f"public-sandbox-{uuid.uuid4()}"
+        return _plaid_json(200, body)
 
     # --- admin API ---------------------------------------------------------------------------
 
@@ -497,11 +648,28 @@ class SandboxApp:
     def admin_get_scopes(self, data: dict) -> Answer:
         return admin(200, {"openBanking": self.state.has_open_banking_scope()})
 
+    def admin_require_reauth(self, data: dict, id: str) -> Answer:
+        marked = self.state.require_reauth(id)
+        if marked is None:
+            return admin(404, {"error": f"no exchange {id}"})
+        exchange, event = marked
+        return admin(200, {"exchange": exchange.as_admin(), "event": event.as_admin()})
+
+    def admin_add_event(self, data: dict) -> Answer:
+        return admin(201, self.state.add_event(data))
+
+    def admin_list_events(self, data: dict) -> Answer:
+        return admin(200, self.state.list_events())
+
     def admin_list_sessions(self, data: dict) -> Answer:
         return admin(200, self.state.list_sessions())
 
     def admin_complete_session(self, data: dict, id: str) -> Answer:
+        """`id`: an exchange session's id, or the Plaid Link token it handed off."""
         outcome = data.get("outcome") if isinstance(data, dict) else None
+        if self.state.session(id) is None:
+            by_token = self.state.session_for_plaid_token(id)
+            id = by_token.id if by_token else id
         result, session = self.state.finish_session(id, outcome)
         if result == "unknown" or session is None:
             return admin(404, {"error": f"no exchange session {id}"})
@@ -534,6 +702,62 @@ class SandboxApp:
     def admin_clear_requests(self, data: dict) -> Answer:
         self.state.clear_request_log()
         return admin(200, [])
+
+
+def _funding_source(base: str, exchange: Exchange) -> dict:
+    """The bank funding source made from an exchange ("Create Funding Source via Exchange")."""
+    url = f"{base}/funding-sources/{exchange.funding_source_id}"
+    return {
+        "_links": {
+            "self": link(url, "funding-source"),
+            "customer": link(f"{base}/customers/{exchange.customer_id}", "customer"),
+            "exchange": link(f"{base}/exchanges/{exchange.id}", "exchange"),
+            "balance": link(f"{url}/balance", "balance"),
+        },
+        "id": exchange.funding_source_id,
+        "status": "verified",
+        "type": "bank",
+        "bankAccountType": "checking",
+        "name": "Sandbox checking",
+        "created": exchange.created,
+        "removed": exchange.funding_source_removed,
+        "channels": ["ach"],
+        "bankName": "SANDBOX TEST BANK",
+    }
+
+
+def _event(base: str, event: Event) -> dict:
+    collection = event.resource_path.strip("/").split("/", 1)[0]
+    links = {
+        "self": link(f"{base}/events/{event.id}", "event"),
+        "account": link(f"{base}/accounts/{ACCOUNT_ID}", "account"),
+        "resource": link(f"{base}{event.resource_path}", collection.removesuffix("s")),
+    }
+    if event.customer_id:
+        links["customer"] = link(f"{base}/customers/{event.customer_id}", "customer")
+    return {
+        "_links": links,
+        "id": event.id,
+        "created": event.created,
+        "topic": event.topic,
+        "resourceId": event.resource_id,
+    }
+
+
+def _int_query(request: Request, name: str, default: int, *, minimum: int) -> int | None:
+    """The query parameter as an int (`default` when absent), None if not an int >= minimum."""
+    raw = request.query_value(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value >= minimum else None
+
+
+def _plaid_json(status: int, body: dict) -> Answer:
+    return Answer(status, body, "application/json", {"Cache-Control": "no-store"})
 
 
 def _redirect_url_error(code: str, message: str) -> Answer:

@@ -92,10 +92,16 @@ DWOLLA_ERRORS: dict[str, tuple[int, dict]] = {
         404,
         {"code": "NotFound", "message": "The requested resource was not found. Check Exchange ID."},
     ),
-    # GET /funding-sources/{id}/balance (openapi.yml example; UpdateCredentials from NOTES.md)
+    # GET /funding-sources/{id} and .../balance (openapi.yml examples; UpdateCredentials: NOTES.md)
     "FundingSourceNotFound": (
         404,
         {"code": "notFound", "message": "Funding source not found."},
+    ),
+    # GET /customers/{id}/funding-sources (openapi.yml examples)
+    "CustomerNotFound": (404, {"code": "notFound", "message": "Customer not found."}),
+    "ListFundingSourcesForbidden": (
+        403,
+        {"code": "forbidden", "message": "Not authorized to list funding sources."},
     ),
     "UpdateCredentials": (
         400,
@@ -150,6 +156,10 @@ IDEMPOTENCY_KEY_REUSED = (  # sandbox wording
     "The Idempotency-Key was already used with a different request."
 )
 VALIDATION_MESSAGE = "Validation error(s) present. See embedded errors list for more details."
+# GET /events with a limit or offset that is not a number in range (sandbox wording; the spec
+# lists no 400 for /events, Dwolla's common errors answer bad input with ValidationError)
+EVENTS_LIMIT_INVALID = "limit must be an integer from 1 to 200."
+EVENTS_OFFSET_INVALID = "offset must be an integer of 0 or more."
 
 
 def dwolla_error(name: str) -> tuple[int, dict]:
@@ -188,6 +198,7 @@ def fault_error(status: int, route: str | None) -> dict:
         name = {
             "create_exchange_session": "CreateExchangeSessionForbidden",
             "get_exchange_session": "RetrieveExchangeSessionForbidden",
+            "list_customer_funding_sources": "ListFundingSourcesForbidden",
         }.get(route or "", "Forbidden")
         return dwolla_error(name)[1]
     by_status = {

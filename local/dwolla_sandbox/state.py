@@ -1,4 +1,5 @@
-"""The sandbox's memory: exchanges, sessions, tokens, idempotency keys, faults, the request log.
+"""The sandbox's memory: exchanges (with the funding source each one made), sessions, tokens,
+idempotency keys, events, faults, the request log.
 
 One `SandboxState` per sandbox; every method takes the lock, so the HTTP threads can share it.
 Times that expire (tokens, Idempotency-Keys) use the injected `clock` (seconds, like time.time).
@@ -20,6 +21,9 @@ REDIRECT_PARTNERS = ("mx", "visa")  # the handoff is a URL to the bank; the body
 EXCHANGE_STATUSES = ("active", "deactivated", "removed")
 OUTCOMES = ("success", "AUTHENTICATION_ERROR", "USER_CANCELLED", "TEMPORARY_ERROR")
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
+EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # Dwolla keeps events 30 days
+REAUTH_REQUIRED_TOPIC = "customer_exchange_reauth_required"
+ACCOUNT_ID = "ca32853c-48fa-40be-ae75-77b37504581b"  # the sandbox's (master) account, for links
 
 # Stable exchange-partner ids, so links look like Dwolla's and stay the same across runs.
 PARTNER_IDS = {
@@ -39,7 +43,11 @@ def plaid_link_token() -> str:
 
 def iso_now() -> str:
     """Dwolla's timestamp format: 2024-11-18T18:48:11.357Z."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso_at(datetime.now(UTC))
+
+
+def iso_at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass
@@ -51,6 +59,7 @@ class Exchange:
     provider_outcome: str = "success"
     funding_source_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     customer_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    funding_source_removed: bool = False
     created: str = field(default_factory=iso_now)
 
     def as_admin(self) -> dict:
@@ -61,9 +70,39 @@ class Exchange:
             "reauthRequired": self.reauth_required,
             "providerOutcome": self.provider_outcome,
             "fundingSourceId": self.funding_source_id,
+            "fundingSourceRemoved": self.funding_source_removed,
             "customerId": self.customer_id,
             "created": self.created,
         }
+
+
+@dataclass
+class Event:
+    """A Dwolla event (GET /events): what changed, on which resource, for which customer."""
+
+    id: str
+    topic: str
+    resource_id: str
+    resource_path: str  # e.g. "/exchanges/{id}": the resource link is {base}{resource_path}
+    customer_id: str | None
+    created_at: float  # clock seconds (retention, order)
+    created: str
+
+    def as_admin(self) -> dict:
+        return {
+            "id": self.id,
+            "topic": self.topic,
+            "resourceId": self.resource_id,
+            "resourcePath": self.resource_path,
+            "customerId": self.customer_id,
+            "created": self.created,
+        }
+
+
+@dataclass
+class EventPage:
+    events: list[Event]
+    total: int
 
 
 @dataclass
@@ -161,6 +200,7 @@ class SandboxState:
             self.idempotency: dict[str, IdempotencyRecord] = {}
             self.faults: list[Fault] = []
             self.request_log: list[dict] = []
+            self.events: list[Event] = []  # oldest first
             self.redirect_urls: list[str] = list(self._start_redirect_urls)
             self.open_banking_scope = True
 
@@ -211,6 +251,33 @@ class SandboxState:
     def list_exchanges(self) -> list[dict]:
         with self._lock:
             return [e.as_admin() for e in self.exchanges.values()]
+
+    def require_reauth(self, exchange_id: str) -> tuple[Exchange, Event] | None:
+        """The bank connection broke: the exchange needs re-authentication (it stays "active",
+        Dwolla's "pending deactivation") and a customer_exchange_reauth_required event is kept."""
+        with self._lock:
+            exchange = self.exchanges.get(exchange_id)
+            if exchange is None:
+                return None
+            exchange.reauth_required = True
+            event = self._record_event(
+                REAUTH_REQUIRED_TOPIC,
+                exchange.id,
+                f"/exchanges/{exchange.id}",
+                exchange.customer_id,
+            )
+            return copy.copy(exchange), copy.copy(event)
+
+    # --- customers and funding sources (made from exchanges) ---------------------------------
+
+    def customer_known(self, customer_id: str) -> bool:
+        with self._lock:
+            return any(e.customer_id == customer_id for e in self.exchanges.values())
+
+    def exchanges_of_customer(self, customer_id: str) -> list[Exchange]:
+        """The customer's exchanges, in the order they were seeded (one funding source each)."""
+        with self._lock:
+            return [copy.copy(e) for e in self.exchanges.values() if e.customer_id == customer_id]
 
     # --- tokens ------------------------------------------------------------------------------
 
@@ -295,6 +362,15 @@ class SandboxState:
             found = self.sessions.get(session_id)
             return copy.copy(found) if found else None
 
+    def session_for_plaid_token(self, token: str) -> ExchangeSession | None:
+        with self._lock:
+            for session in self.sessions.values():
+                if session.plaid_token is not None and secrets.compare_digest(
+                    session.plaid_token.encode(), token.encode()
+                ):
+                    return copy.copy(session)
+            return None
+
     def list_sessions(self) -> list[dict]:
         with self._lock:
             return [s.as_admin() for s in self.sessions.values()]
@@ -324,6 +400,52 @@ class SandboxState:
                 exchange.status = "active"
                 exchange.reauth_required = False
             return "ok", copy.copy(session)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def add_event(self, data: dict) -> dict:
+        """An admin-made event: {"topic", "resourceId", "resourcePath"?, "customerId"?}."""
+        topic, resource_id, resource_path, customer_id = _event_from_admin(data)
+        with self._lock:
+            return self._record_event(topic, resource_id, resource_path, customer_id).as_admin()
+
+    def _record_event(
+        self, topic: str, resource_id: str, resource_path: str, customer_id: str | None
+    ) -> Event:
+        now = self._clock()
+        event = Event(
+            id=str(uuid.uuid4()),
+            topic=topic,
+            resource_id=resource_id,
+            resource_path=resource_path,
+            customer_id=customer_id,
+            created_at=now,
+            created=iso_at(datetime.fromtimestamp(now, UTC)),
+        )
+        self.events.append(event)
+        return event
+
+    def _live_events(self) -> list[Event]:
+        """Events not older than 30 days, newest first."""
+        oldest = self._clock() - EVENT_RETENTION_SECONDS
+        return [e for e in reversed(self.events) if e.created_at > oldest]
+
+    def event_page(self, limit: int, offset: int) -> EventPage:
+        with self._lock:
+            live = self._live_events()
+            return EventPage([copy.copy(e) for e in live[offset : offset + limit]], len(live))
+
+    def list_events(self) -> list[dict]:
+        """Every event kept, newest first (expired ones too: the admin view)."""
+        with self._lock:
+            return [e.as_admin() for e in reversed(self.events)]
+
+    def event(self, event_id: str) -> Event | None:
+        with self._lock:
+            for event in self._live_events():
+                if event.id == event_id:
+                    return copy.copy(event)
+            return None
 
     # --- faults ------------------------------------------------------------------------------
 
@@ -390,7 +512,45 @@ def _exchange_from_admin(data: dict) -> Exchange:
         fields["funding_source_id"] = str(data["fundingSourceId"])
     if data.get("customerId"):
         fields["customer_id"] = str(data["customerId"])
+    removed = data.get("fundingSourceRemoved", False)
+    if not isinstance(removed, bool):
+        raise SeedError('"fundingSourceRemoved" must be true or false')
+    fields["funding_source_removed"] = removed
     return Exchange(**fields)
+
+
+def _event_from_admin(data: dict) -> tuple[str, str, str, str | None]:
+    if not isinstance(data, dict):
+        raise SeedError("the event must be a JSON object")
+    topic, resource_id = data.get("topic"), data.get("resourceId")
+    if not isinstance(topic, str) or not topic:
+        raise SeedError('"topic" must be a non-empty string')
+    if not isinstance(resource_id, str) or not resource_id:
+        raise SeedError('"resourceId" must be a non-empty string')
+    resource_path = data.get("resourcePath")
+    if resource_path is None:
+        resource_path = f"/{_resource_collection(topic)}/{resource_id}"
+    if not isinstance(resource_path, str) or not resource_path.startswith("/"):
+        raise SeedError('"resourcePath" must be a path starting with "/"')
+    customer_id = data.get("customerId")
+    if customer_id is not None and (not isinstance(customer_id, str) or not customer_id):
+        raise SeedError('"customerId" must be a non-empty string')
+    return topic, resource_id, resource_path, customer_id
+
+
+def _resource_collection(topic: str) -> str:
+    """Where an event's resource lives, guessed from its topic (Dwolla's topic names)."""
+    for marker, collection in (
+        ("exchange", "exchanges"),
+        ("funding_source", "funding-sources"),
+        ("transfer", "transfers"),
+        ("mass_payment", "mass-payments"),
+        ("beneficial_owner", "beneficial-owners"),
+        ("label", "labels"),
+    ):
+        if marker in topic:
+            return collection
+    return "customers" if topic.startswith("customer_") else "accounts"
 
 
 def _fault_from_admin(data: dict) -> Fault:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -727,6 +728,582 @@ def test_plaid_session_completed_with_an_error_leaves_the_exchange(dwolla):
     assert dwolla.stored_exchange(exchange["id"])["reauthRequired"] is True
 
 
+# --- GET /customers/{id}/funding-sources, GET /funding-sources/{id} ------------------------------
+
+
+def plaid_session(dwolla: Dwolla, **seed: object) -> tuple[dict, str, str]:
+    """(exchange, session id, Plaid Link token) of a fresh Plaid exchange session."""
+    exchange, location = created_session(dwolla, "plaid", **seed)
+    token = dwolla.get(location).json()["externalProviderSessionToken"]
+    return exchange, location.rsplit("/", 1)[-1], token
+
+
+def finish_plaid(dwolla: Dwolla, token: object, **headers: str) -> requests.Response:
+    """What the sandbox's bank UI sends when it is done (same origin, JSON)."""
+    return dwolla.http.post(
+        f"{dwolla.base}/_plaid/link/finish", json={"token": token}, headers=headers, timeout=10
+    )
+
+
+def expected_funding_source(base: str, exchange: dict) -> dict:
+    url = f"{base}/funding-sources/{exchange['fundingSourceId']}"
+    return {
+        "_links": {
+            "self": {"href": url, "type": HAL, "resource-type": "funding-source"},
+            "customer": {
+                "href": f"{base}/customers/{exchange['customerId']}",
+                "type": HAL,
+                "resource-type": "customer",
+            },
+            "exchange": {
+                "href": f"{base}/exchanges/{exchange['id']}",
+                "type": HAL,
+                "resource-type": "exchange",
+            },
+            "balance": {"href": f"{url}/balance", "type": HAL, "resource-type": "balance"},
+        },
+        "id": exchange["fundingSourceId"],
+        "status": "verified",
+        "type": "bank",
+        "bankAccountType": "checking",
+        "name": "Sandbox checking",
+        "created": exchange["created"],
+        "removed": exchange["fundingSourceRemoved"],
+        "channels": ["ach"],
+        "bankName": "SANDBOX TEST BANK",
+    }
+
+
+def test_customer_funding_sources_list_each_one_made_from_an_exchange(dwolla):
+    customer = str(uuid.uuid4())
+    first = dwolla.seed("plaid", customerId=customer)
+    second = dwolla.seed("mx", customerId=customer)
+    dwolla.seed("mx")  # another customer's
+    answer = dwolla.get(f"/customers/{customer}/funding-sources")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == HAL
+    assert answer.json() == {
+        "_links": {
+            "self": {
+                "href": f"{dwolla.base}/customers/{customer}/funding-sources",
+                "type": HAL,
+                "resource-type": "funding-source",
+            },
+            "customer": {
+                "href": f"{dwolla.base}/customers/{customer}",
+                "type": HAL,
+                "resource-type": "customer",
+            },
+        },
+        "_embedded": {
+            "funding-sources": [
+                expected_funding_source(dwolla.base, first),
+                expected_funding_source(dwolla.base, second),
+            ]
+        },
+        "total": 2,
+    }
+
+
+def test_the_exchange_link_of_a_funding_source_reads_its_exchange(dwolla):
+    exchange = dwolla.seed("plaid")
+    listed = dwolla.get(f"/customers/{exchange['customerId']}/funding-sources").json()
+    [source] = listed["_embedded"]["funding-sources"]
+    assert dwolla.get(source["_links"]["exchange"]["href"]).json()["id"] == exchange["id"]
+    assert dwolla.get(source["_links"]["self"]["href"]).json() == source
+    balance = dwolla.get(source["_links"]["balance"]["href"])
+    assert balance.json()["code"] == "UpdateCredentials"
+
+
+@pytest.mark.parametrize(
+    ("query", "listed"),
+    [
+        ("", {"kept": False, "removed": True}),
+        ("?removed=true", {"kept": False, "removed": True}),
+        ("?removed=false", {"kept": False}),
+        ("?removed=FALSE", {"kept": False}),
+    ],
+)
+def test_removed_funding_sources_are_listed_unless_removed_is_false(dwolla, query, listed):
+    customer = str(uuid.uuid4())
+    dwolla.seed("mx", customerId=customer, fundingSourceId="kept")
+    dwolla.seed("mx", customerId=customer, fundingSourceId="removed", fundingSourceRemoved=True)
+    body = dwolla.get(f"/customers/{customer}/funding-sources{query}").json()
+    assert {s["id"]: s["removed"] for s in body["_embedded"]["funding-sources"]} == listed
+    assert body["total"] == len(listed)
+
+
+def test_funding_source_is_read_by_id(dwolla):
+    exchange = dwolla.seed("mx", fundingSourceId="fs-1", fundingSourceRemoved=True)
+    answer = dwolla.get("/funding-sources/fs-1")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == HAL
+    assert answer.json() == expected_funding_source(dwolla.base, exchange)
+    assert answer.json()["removed"] is True
+
+
+def test_unknown_customer_funding_sources_are_404(dwolla):
+    dwolla.seed("mx")
+    answer = dwolla.get(f"/customers/{uuid.uuid4()}/funding-sources")
+    assert_dwolla_error(answer, 404, {"code": "notFound", "message": "Customer not found."})
+
+
+def test_unknown_funding_source_is_404(dwolla):
+    answer = dwolla.get(f"/funding-sources/{uuid.uuid4()}")
+    assert_dwolla_error(answer, 404, {"code": "notFound", "message": "Funding source not found."})
+
+
+def test_403_fault_on_listing_funding_sources_uses_the_list_message(dwolla):
+    exchange = dwolla.seed("mx")
+    dwolla.fault(path="/customers/*/funding-sources", status=403)
+    assert_dwolla_error(
+        dwolla.get(f"/customers/{exchange['customerId']}/funding-sources"),
+        403,
+        {"code": "forbidden", "message": "Not authorized to list funding sources."},
+    )
+
+
+NEW_DWOLLA_PATHS = [
+    "/customers/{customer}/funding-sources",
+    "/funding-sources/{source}",
+    "/events",
+    "/events/{event}",
+]
+
+
+def _new_path(dwolla: Dwolla, template: str) -> str:
+    exchange = dwolla.seed("mx")
+    event = dwolla.admin("POST", f"/exchanges/{exchange['id']}/reauth-required").json()["event"]
+    return template.format(
+        customer=exchange["customerId"], source=exchange["fundingSourceId"], event=event["id"]
+    )
+
+
+@pytest.mark.parametrize("template", NEW_DWOLLA_PATHS)
+def test_new_routes_answer_200_with_token_and_accept(dwolla, template):
+    assert dwolla.get(_new_path(dwolla, template)).status_code == 200
+
+
+@pytest.mark.parametrize("template", NEW_DWOLLA_PATHS)
+def test_new_routes_need_the_dwolla_accept_header(dwolla, template):
+    path = _new_path(dwolla, template)
+    answer = dwolla.get(path, Accept="application/json")
+    assert_dwolla_error(
+        answer, 406, {"code": "InvalidVersion", "message": "Missing or invalid API version."}
+    )
+
+
+@pytest.mark.parametrize("template", NEW_DWOLLA_PATHS)
+def test_new_routes_need_a_bearer_token(dwolla, template):
+    path = _new_path(dwolla, template)
+    missing = requests.get(f"{dwolla.base}{path}", headers={"Accept": HAL}, timeout=10)
+    assert_dwolla_error(
+        missing,
+        401,
+        {"code": "InvalidCredentials", "message": "Missing or invalid Authorization header."},
+    )
+    unknown = requests.get(
+        f"{dwolla.base}{path}", headers={"Accept": HAL, "Authorization": "Bearer x"}, timeout=10
+    )
+    assert unknown.json()["code"] == "InvalidAccessToken"
+
+
+# --- The balance answers UpdateCredentials until the bank leg really happened -------------------
+
+
+def test_balance_stays_update_credentials_until_a_session_finishes_with_success(dwolla):
+    exchange, location = created_session(dwolla, "mx", fundingSourceId="fs-1")
+    balance = "/funding-sources/fs-1/balance"
+    assert dwolla.get(balance).json()["code"] == "UpdateCredentials"  # session made, not used
+    dwolla.get(location)  # read, not used
+    assert dwolla.get(f"/exchanges/{exchange['id']}").json()["status"] == "active"
+    assert dwolla.get(balance).json()["code"] == "UpdateCredentials"
+    for outcome in ("USER_CANCELLED", "AUTHENTICATION_ERROR", "TEMPORARY_ERROR"):
+        retry = dwolla.post_session(exchange["id"]).headers["Location"]
+        dwolla.visit_bank(retry, outcome)
+        assert dwolla.get(balance).json()["code"] == "UpdateCredentials", outcome
+    assert dwolla.visit_bank(location, "success").status_code == 302
+    assert dwolla.get(balance).status_code == 200
+
+
+@pytest.mark.parametrize("outcome", ["USER_CANCELLED", "AUTHENTICATION_ERROR", "TEMPORARY_ERROR"])
+def test_balance_stays_update_credentials_after_a_failed_plaid_link(dwolla, outcome):
+    _, _, token = plaid_session(dwolla, fundingSourceId="fs-1", providerOutcome=outcome)
+    assert finish_plaid(dwolla, token).json()["outcome"] == outcome
+    assert dwolla.get("/funding-sources/fs-1/balance").json()["code"] == "UpdateCredentials"
+
+
+def test_balance_is_200_after_a_successful_plaid_link(dwolla):
+    _, _, token = plaid_session(dwolla, fundingSourceId="fs-1")
+    assert finish_plaid(dwolla, token).status_code == 200
+    assert dwolla.get("/funding-sources/fs-1/balance").status_code == 200
+
+
+def test_balance_needs_reauth_again_once_the_admin_marks_the_exchange(dwolla):
+    exchange, location = created_session(dwolla, "mx", fundingSourceId="fs-1")
+    dwolla.visit_bank(location, "success")
+    assert dwolla.get("/funding-sources/fs-1/balance").status_code == 200
+    marked = dwolla.admin("POST", f"/exchanges/{exchange['id']}/reauth-required")
+    assert marked.status_code == 200
+    assert marked.json()["exchange"]["reauthRequired"] is True
+    assert marked.json()["exchange"]["status"] == "active"  # pending deactivation, still active
+    assert dwolla.get("/funding-sources/fs-1/balance").json()["code"] == "UpdateCredentials"
+
+
+# --- Plaid Link stand-in --------------------------------------------------------------------------
+
+
+def test_plaid_script_is_javascript_defining_plaid_create(dwolla):
+    answer = dwolla.http.get(f"{dwolla.base}/_plaid/link-initialize.js", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/javascript"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    script = answer.text
+    assert script.isascii()
+    assert "window.Plaid = {create: create}" in script
+    for part in ("function create(config)", "open: function", "exit: function", "destroy:"):
+        assert part in script
+    for callback in ("config.onSuccess", "config.onExit", "config.onEvent", "config.onLoad"):
+        assert callback in script
+    assert "event.origin !== ORIGIN" in script
+    assert "document.currentScript" in script
+    assert '"dwolla-sandbox-plaid"' in script
+
+
+def _inline_scripts(page: str) -> list[str]:
+    return re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
+
+
+def test_plaid_script_and_bank_page_script_parse_as_javascript(dwolla, tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: JavaScript syntax not checked")
+    sources = {
+        "link-initialize.js": dwolla.http.get(
+            f"{dwolla.base}/_plaid/link-initialize.js", timeout=10
+        ).text,
+        "link-page.js": _inline_scripts(
+            dwolla.http.get(f"{dwolla.base}/_plaid/link?token=x", timeout=10).text
+        )[0],
+    }
+    for name, source in sources.items():
+        path = tmp_path / name
+        path.write_text(source, encoding="utf-8")
+        checked = subprocess.run(
+            [node, "--check", str(path)], capture_output=True, text=True, timeout=30
+        )
+        assert checked.returncode == 0, (name, checked.stderr)
+
+
+def test_plaid_bank_page_is_self_contained_with_a_nonce_csp(dwolla):
+    answer = dwolla.http.get(f"{dwolla.base}/_plaid/link", params={"token": "t"}, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert answer.headers["Cache-Control"] == "no-store"
+    page = answer.text
+    assert "<title>Sandbox bank</title>" in page
+    csp = dict(
+        part.strip().split(" ", 1) for part in answer.headers["Content-Security-Policy"].split(";")
+    )
+    nonce = re.fullmatch(r"'nonce-([A-Za-z0-9_-]{20,})'", csp["script-src"]).group(1)
+    assert csp == {
+        "default-src": "'none'",
+        "script-src": f"'nonce-{nonce}'",
+        "style-src": f"'nonce-{nonce}'",
+        "connect-src": "'self'",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+        "frame-ancestors": "http: https:",
+    }
+    assert page.count(f'nonce="{nonce}"') == 2  # one <style>, one <script>
+    assert len(re.findall(r"<script|<style", page)) == 2
+    assert not re.search(r"\b(src|href)=", page)  # no external assets
+    assert "link/finish" in page  # relative: works under a public URL with a path
+    again = dwolla.http.get(f"{dwolla.base}/_plaid/link", params={"token": "t"}, timeout=10)
+    assert again.headers["Content-Security-Policy"] != answer.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_plaid_finish_uses_the_seeded_provider_outcome(dwolla, outcome):
+    exchange, session_id, token = plaid_session(dwolla, providerOutcome=outcome)
+    answer = finish_plaid(dwolla, token)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json"
+    body = answer.json()
+    assert body["outcome"] == outcome
+    assert body["institution"] == {"name": "Sandbox bank", "institution_id": "ins_sandbox"}
+    if outcome == "success":
+        assert re.fullmatch(f"public-sandbox-{UUID_RE}", body["publicToken"])
+    else:
+        assert "publicToken" not in body
+    [session] = dwolla.sessions()
+    assert (session["id"], session["used"], session["outcome"]) == (session_id, True, outcome)
+    assert dwolla.stored_exchange(exchange["id"])["reauthRequired"] is (outcome != "success")
+
+
+def test_plaid_finish_twice_is_an_invalid_link_token(dwolla):
+    _, _, token = plaid_session(dwolla)
+    assert finish_plaid(dwolla, token).status_code == 200
+    again = finish_plaid(dwolla, token)
+    assert again.status_code == 410
+    assert again.json() == {"outcome": "INVALID_LINK_TOKEN"}
+
+
+@pytest.mark.parametrize("token", ["link-sandbox-unknown", ""])
+def test_plaid_finish_with_an_unknown_token_is_an_invalid_link_token(dwolla, token):
+    plaid_session(dwolla)
+    answer = finish_plaid(dwolla, token)
+    assert answer.status_code == 404
+    assert answer.json() == {"outcome": "INVALID_LINK_TOKEN"}
+    assert [s["used"] for s in dwolla.sessions()] == [False]
+
+
+def test_plaid_finish_refuses_another_origin_and_other_bodies(dwolla):
+    _, _, token = plaid_session(dwolla)
+    host = dwolla.base.removeprefix("http://")
+    cross = finish_plaid(dwolla, token, Origin="https://evil.example.test")
+    assert cross.status_code == 403
+    form = dwolla.http.post(f"{dwolla.base}/_plaid/link/finish", data={"token": token}, timeout=10)
+    assert form.status_code == 415
+    not_a_string = finish_plaid(dwolla, 42)
+    assert not_a_string.status_code == 400
+    assert [s["used"] for s in dwolla.sessions()] == [False]
+    same_origin = finish_plaid(dwolla, token, Origin=f"http://{host}")
+    assert same_origin.json()["outcome"] == "success"
+
+
+def test_plaid_finish_under_a_fault_leaves_the_session_open(dwolla):
+    _, _, token = plaid_session(dwolla)
+    dwolla.fault(method="POST", path="/_plaid/link/finish", status=503)
+    assert finish_plaid(dwolla, token).status_code == 503
+    assert [s["used"] for s in dwolla.sessions()] == [False]
+    assert finish_plaid(dwolla, token).json()["outcome"] == "success"
+
+
+def test_a_fault_on_the_plaid_bank_page_answers_a_framable_html_page(dwolla):
+    dwolla.fault(path="/_plaid/link", status=503)
+    answer = dwolla.http.get(f"{dwolla.base}/_plaid/link?token=t", timeout=10)
+    assert answer.status_code == 503
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "frame-ancestors http: https:" in answer.headers["Content-Security-Policy"]
+
+
+def test_sandbox_html_pages_send_a_csp(dwolla):
+    answer = dwolla.visit_bank(str(uuid.uuid4()))
+    assert answer.headers["Content-Security-Policy"] == (
+        "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+def test_admin_completes_a_plaid_session_by_its_link_token(dwolla):
+    exchange, session_id, token = plaid_session(dwolla)
+    done = dwolla.admin("POST", f"/exchange-sessions/{token}/complete", {"outcome": "success"})
+    assert done.status_code == 200
+    assert done.json()["session"]["id"] == session_id
+    assert done.json()["exchange"]["reauthRequired"] is False
+    assert finish_plaid(dwolla, token).json() == {"outcome": "INVALID_LINK_TOKEN"}
+
+
+def test_plaid_requests_are_logged_without_authentication(dwolla):
+    _, _, token = plaid_session(dwolla)
+    dwolla.admin("DELETE", "/requests")
+    dwolla.http.get(f"{dwolla.base}/_plaid/link-initialize.js", timeout=10)
+    finish_plaid(dwolla, token)
+    log = dwolla.admin("GET", "/requests").json()
+    assert [(r["method"], r["path"], r["status"]) for r in log] == [
+        ("GET", "/_plaid/link-initialize.js", 200),
+        ("POST", "/_plaid/link/finish", 200),
+    ]
+
+
+# --- GET /events, GET /events/{id} --------------------------------------------------------------
+
+
+def add_event(dwolla: Dwolla, **event: object) -> dict:
+    answer = dwolla.admin("POST", "/events", {"topic": "customer_created", **event})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_marking_an_exchange_records_a_reauth_required_event(dwolla):
+    exchange = dwolla.seed("plaid", reauthRequired=False)
+    marked = dwolla.admin("POST", f"/exchanges/{exchange['id']}/reauth-required").json()
+    event_id = marked["event"]["id"]
+    answer = dwolla.get(f"/events/{event_id}")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == HAL
+    body = answer.json()
+    assert body == {
+        "_links": {
+            "self": {
+                "href": f"{dwolla.base}/events/{event_id}",
+                "type": HAL,
+                "resource-type": "event",
+            },
+            "account": {
+                "href": f"{dwolla.base}/accounts/ca32853c-48fa-40be-ae75-77b37504581b",
+                "type": HAL,
+                "resource-type": "account",
+            },
+            "resource": {
+                "href": f"{dwolla.base}/exchanges/{exchange['id']}",
+                "type": HAL,
+                "resource-type": "exchange",
+            },
+            "customer": {
+                "href": f"{dwolla.base}/customers/{exchange['customerId']}",
+                "type": HAL,
+                "resource-type": "customer",
+            },
+        },
+        "id": event_id,
+        "created": marked["event"]["created"],
+        "topic": "customer_exchange_reauth_required",
+        "resourceId": exchange["id"],
+    }
+    assert dwolla.get(body["_links"]["resource"]["href"]).json()["status"] == "active"
+    listed = dwolla.get("/events").json()
+    assert listed["_embedded"]["events"] == [body]
+    assert listed["total"] == 1
+
+
+def test_marking_an_unknown_exchange_is_404(dwolla):
+    assert dwolla.admin("POST", f"/exchanges/{uuid.uuid4()}/reauth-required").status_code == 404
+    assert dwolla.get("/events").json()["total"] == 0
+
+
+def test_events_are_listed_newest_first_25_a_page(dwolla):
+    ids = [add_event(dwolla, resourceId=f"c-{n}")["id"] for n in range(30)]
+    body = dwolla.get("/events").json()
+    assert [e["id"] for e in body["_embedded"]["events"]] == ids[::-1][:25]
+    assert body["total"] == 30
+    links = {name: value["href"] for name, value in body["_links"].items()}
+    assert links == {
+        "self": f"{dwolla.base}/events",
+        "first": f"{dwolla.base}/events?limit=25&offset=0",
+        "last": f"{dwolla.base}/events?limit=25&offset=25",
+        "next": f"{dwolla.base}/events?limit=25&offset=25",
+    }
+    assert all(v["resource-type"] == "event" for v in body["_links"].values())
+    following = dwolla.get(links["next"]).json()
+    assert [e["id"] for e in following["_embedded"]["events"]] == ids[::-1][25:]
+    assert "next" not in following["_links"]
+    assert following["_links"]["prev"]["href"] == f"{dwolla.base}/events?limit=25&offset=0"
+
+
+@pytest.mark.parametrize(
+    ("query", "count", "links"),
+    [
+        ("limit=2&offset=0", 2, {"self": 0, "first": 0, "last": 4, "next": 2}),
+        ("limit=2&offset=2", 2, {"self": 2, "first": 0, "last": 4, "next": 4, "prev": 0}),
+        ("limit=2&offset=4", 1, {"self": 4, "first": 0, "last": 4, "prev": 2}),
+        ("limit=2&offset=9", 0, {"self": 9, "first": 0, "last": 4, "prev": 7}),
+        ("offset=1", 4, {"self": 1, "first": 0, "last": 0, "prev": 0}),
+    ],
+)
+def test_events_limit_and_offset_page_with_links(dwolla, query, count, links):
+    ids = [add_event(dwolla, resourceId=f"c-{n}")["id"] for n in range(5)][::-1]
+    body = dwolla.get(f"/events?{query}").json()
+    limit = 2 if "limit" in query else 25
+    offset = int(re.search(r"offset=(\d+)", query).group(1))
+    assert [e["id"] for e in body["_embedded"]["events"]] == ids[offset : offset + limit]
+    assert len(body["_embedded"]["events"]) == count
+    assert body["total"] == 5
+    assert {name: value["href"] for name, value in body["_links"].items()} == {
+        name: f"{dwolla.base}/events?limit={limit}&offset={at}" for name, at in links.items()
+    }
+
+
+def test_events_limit_above_200_is_200(dwolla):
+    add_event(dwolla, resourceId="c")
+    body = dwolla.get("/events?limit=1000").json()
+    assert body["_links"]["first"]["href"] == f"{dwolla.base}/events?limit=200&offset=0"
+
+
+@pytest.mark.parametrize(
+    ("query", "path"),
+    [
+        ("limit=0", "/limit"),
+        ("limit=x", "/limit"),
+        ("limit=-1", "/limit"),
+        ("offset=-1", "/offset"),
+    ],
+)
+def test_events_with_a_bad_limit_or_offset_are_a_validation_error(dwolla, query, path):
+    answer = dwolla.get(f"/events?{query}")
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "ValidationError"
+    [error] = answer.json()["_embedded"]["errors"]
+    assert (error["code"], error["path"]) == ("Invalid", path)
+
+
+def test_no_events_is_an_empty_page(dwolla):
+    body = dwolla.get("/events").json()
+    assert body["_embedded"]["events"] == []
+    assert body["total"] == 0
+    assert "next" not in body["_links"]
+    assert body["_links"]["last"]["href"] == f"{dwolla.base}/events?limit=25&offset=0"
+
+
+def test_events_are_kept_30_days(clocked):
+    dwolla, clock = clocked
+    old = add_event(dwolla, resourceId="old")
+    clock.advance(24 * 3600)
+    new = add_event(dwolla, resourceId="new")
+    clock.advance(29 * 24 * 3600 - 1)
+    assert dwolla.get("/events").json()["total"] == 2
+    clock.advance(1)
+    dwolla._token = None  # expired meanwhile
+    body = dwolla.get("/events").json()
+    assert [e["id"] for e in body["_embedded"]["events"]] == [new["id"]]
+    assert dwolla.get(f"/events/{old['id']}").status_code == 404
+
+
+def test_unknown_event_is_404(dwolla):
+    answer = dwolla.get(f"/events/{uuid.uuid4()}")
+    assert_dwolla_error(
+        answer, 404, {"code": "NotFound", "message": "The requested resource was not found."}
+    )
+
+
+def test_admin_adds_events_with_a_resource_link_from_the_topic(dwolla):
+    customer = str(uuid.uuid4())
+    transfer = add_event(dwolla, topic="customer_bank_transfer_created", resourceId="t-1")
+    made = add_event(dwolla, topic="customer_created", resourceId=customer, customerId=customer)
+    given = add_event(dwolla, topic="anything", resourceId="r", resourcePath="/things/r")
+    hrefs = {
+        event["id"]: dwolla.get(f"/events/{event['id']}").json()["_links"]
+        for event in (transfer, made, given)
+    }
+    assert hrefs[transfer["id"]]["resource"]["href"] == f"{dwolla.base}/transfers/t-1"
+    assert "customer" not in hrefs[transfer["id"]]
+    assert hrefs[made["id"]]["resource"]["href"] == f"{dwolla.base}/customers/{customer}"
+    assert hrefs[made["id"]]["customer"]["href"] == f"{dwolla.base}/customers/{customer}"
+    assert hrefs[given["id"]]["resource"]["href"] == f"{dwolla.base}/things/r"
+    admin_view = dwolla.admin("GET", "/events").json()
+    assert [e["id"] for e in admin_view] == [given["id"], made["id"], transfer["id"]]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"resourceId": "r"},
+        {"topic": "customer_created"},
+        {"topic": "", "resourceId": "r"},
+        {"topic": "t", "resourceId": "r", "resourcePath": "no-slash"},
+        {"topic": "t", "resourceId": "r", "customerId": 7},
+    ],
+)
+def test_admin_rejects_an_event_it_cannot_store(dwolla, event):
+    assert dwolla.admin("POST", "/events", event).status_code == 400
+
+
+def test_admin_reset_forgets_events(dwolla):
+    add_event(dwolla, resourceId="r")
+    dwolla.admin("POST", "/reset").raise_for_status()
+    assert dwolla.admin("GET", "/events").json() == []
+
+
 # --- Faults -------------------------------------------------------------------------------------
 
 
@@ -991,6 +1568,10 @@ SESSION_POST = ("paths", "/exchanges/{id}/exchange-sessions", "post", "responses
 SESSION_GET = ("paths", "/exchange-sessions/{id}", "get", "responses")
 EXCHANGE_GET = ("paths", "/exchanges/{id}", "get", "responses")
 BALANCE_GET = ("paths", "/funding-sources/{id}/balance", "get", "responses")
+FUNDING_SOURCE_GET = ("paths", "/funding-sources/{id}", "get", "responses")
+FUNDING_SOURCES_GET = ("paths", "/customers/{id}/funding-sources", "get", "responses")
+EVENTS_GET = ("paths", "/events", "get", "responses")
+EVENT_GET = ("paths", "/events/{id}", "get", "responses")
 TOKEN_POST = ("paths", "/token", "post", "responses")
 ROOT_401 = ("paths", "/", "get", "responses", "401", "content", HAL, "schema")
 
@@ -1039,6 +1620,26 @@ def _no_scope(dwolla: Dwolla) -> requests.Response:
     exchange = dwolla.seed()
     dwolla.admin("PUT", "/scopes", {"openBanking": False})
     return dwolla.post_session(exchange["id"])
+
+
+def _funding_sources(dwolla: Dwolla) -> requests.Response:
+    customer = str(uuid.uuid4())
+    dwolla.seed("plaid", customerId=customer)
+    dwolla.seed("mx", customerId=customer, fundingSourceRemoved=True)
+    return dwolla.get(f"/customers/{customer}/funding-sources")
+
+
+def _events(dwolla: Dwolla) -> requests.Response:
+    for _ in range(3):
+        exchange = dwolla.seed("mx")
+        dwolla.admin("POST", f"/exchanges/{exchange['id']}/reauth-required")
+    return dwolla.get("/events?limit=2&offset=1")
+
+
+def _event(dwolla: Dwolla) -> requests.Response:
+    exchange = dwolla.seed("plaid")
+    marked = dwolla.admin("POST", f"/exchanges/{exchange['id']}/reauth-required").json()
+    return dwolla.get(f"/events/{marked['event']['id']}")
 
 
 # (status, request, schemas the JSON answer must satisfy). The balance 200 is checked against the
@@ -1140,6 +1741,44 @@ SCHEMA_CASES = {
         200,
         _balance_after_reauth,
         [(*response(BALANCE_GET, "200"), "oneOf", "1")],
+    ),
+    "funding_sources": (200, _funding_sources, [response(FUNDING_SOURCES_GET, "200")]),
+    "funding_sources_customer_not_found": (
+        404,
+        lambda d: d.get(f"/customers/{uuid.uuid4()}/funding-sources"),
+        [response(FUNDING_SOURCES_GET, "404")],
+    ),
+    "funding_sources_forbidden": (
+        403,
+        lambda d: _fault_then(
+            d,
+            {"path": "/customers/*/funding-sources", "status": 403},
+            lambda: d.get(f"/customers/{d.seed()['customerId']}/funding-sources"),
+        ),
+        [response(FUNDING_SOURCES_GET, "403"), component("ForbiddenError")],
+    ),
+    "funding_source": (
+        200,
+        lambda d: d.get(f"/funding-sources/{d.seed('plaid')['fundingSourceId']}"),
+        [response(FUNDING_SOURCE_GET, "200")],
+    ),
+    "funding_source_not_found": (
+        404,
+        lambda d: d.get(f"/funding-sources/{uuid.uuid4()}"),
+        [response(FUNDING_SOURCE_GET, "404")],
+    ),
+    "events": (200, _events, [response(EVENTS_GET, "200")]),
+    "no_events": (200, lambda d: d.get("/events"), [response(EVENTS_GET, "200")]),
+    "event": (200, _event, [response(EVENT_GET, "200")]),
+    "event_not_found": (
+        404,
+        lambda d: d.get(f"/events/{uuid.uuid4()}"),
+        [response(EVENT_GET, "404"), component("NotFoundError")],
+    ),
+    "events_bad_limit": (
+        400,
+        lambda d: d.get("/events?limit=0"),
+        [component("ValidationErrorSchema")],
     ),
     "balance_not_found": (
         404,
