@@ -29,6 +29,7 @@ from reauth.dwolla import (
     DwollaCredentials,
     DwollaError,
     DwollaExchange,
+    DwollaFundingSource,
     DwollaTimeout,
     Handoff,
     RetryPolicy,
@@ -48,6 +49,11 @@ SESSIONS = f"/exchanges/{EXCHANGE_ID}/exchange-sessions"
 SESSIONS_TEMPLATE = "/exchanges/{id}/exchange-sessions"
 SESSION = f"/exchange-sessions/{SESSION_ID}"
 EXCHANGE = f"/exchanges/{EXCHANGE_ID}"
+CUSTOMER_ID = "5b29279d-6359-4c87-a318-e09095532733"
+FUNDING_SOURCE_ID = "49dbaa24-1580-4b1c-8b58-24e26656fa31"
+OTHER_SOURCE_ID = "692486f8-29f6-4516-a6a5-c69fd2ce854c"
+FUNDING_SOURCES = f"/customers/{CUSTOMER_ID}/funding-sources?removed=false"
+BALANCE = f"/funding-sources/{FUNDING_SOURCE_ID}/balance"
 FAST = urllib3.Timeout(connect=1.0, read=1.0)
 
 
@@ -332,6 +338,10 @@ def test_ids_that_are_not_uuids_are_refused_before_any_request(dwolla, client, b
         client.get_exchange_session(bad_id)
     with pytest.raises(ValueError):
         client.create_reauth_exchange_session(bad_id, CALLBACK, IDEMPOTENCY_KEY)
+    with pytest.raises(ValueError):
+        client.list_customer_funding_sources(bad_id)
+    with pytest.raises(ValueError):
+        client.balance_works(bad_id)
     assert dwolla.seen == []
 
 
@@ -787,6 +797,315 @@ def test_an_exchange_without_status_is_a_bad_response(dwolla, client):
 
     with pytest.raises(DwollaBadResponse):
         client.get_exchange(EXCHANGE_ID)
+
+
+# --- The exchange's customer, its funding sources, their balance ---------------------------
+
+
+def exchange_reply(customer_href: object = None, **fields: object) -> Reply:
+    links: dict = {"self": {"href": f"https://api.dwolla.com{EXCHANGE}"}}
+    if customer_href is not None:
+        links["customer"] = {"href": customer_href, "resource-type": "customer"}
+    return Reply(200, {"_links": links, "id": EXCHANGE_ID, "status": "active", **fields})
+
+
+def funding_source(
+    source_id: str = FUNDING_SOURCE_ID,
+    exchange_href: object = f"https://api.dwolla.com/exchanges/{EXCHANGE_ID}",
+    **fields: object,
+) -> dict:
+    links: dict = {
+        "self": {"href": f"https://api.dwolla.com/funding-sources/{source_id}"},
+        "customer": {"href": f"https://api.dwolla.com/customers/{CUSTOMER_ID}"},
+    }
+    if exchange_href is not None:
+        links["exchange"] = {"href": exchange_href, "resource-type": "exchange"}
+    return {
+        "_links": links,
+        "id": source_id,
+        "status": "verified",
+        "type": "bank",
+        "removed": False,
+        **fields,
+    }
+
+
+def funding_sources(*items: object) -> Reply:
+    return Reply(
+        200,
+        {
+            "_links": {"self": {"href": f"https://api.dwolla.com{FUNDING_SOURCES}"}},
+            "_embedded": {"funding-sources": list(items)},
+            "total": len(items),
+        },
+    )
+
+
+UPDATE_CREDENTIALS = api_error(
+    400,
+    "UpdateCredentials",
+    "Re-authentication is required in order to access account data. "
+    "Please initiate the exchange session flow to regain access.",
+    _links={"about": {"href": f"https://api.dwolla.com{SESSIONS}"}},
+)
+BALANCE_200 = Reply(
+    200,
+    {
+        "available": {"value": "542.00", "currency": "USD"},
+        "closing": {"value": "542.00", "currency": "USD"},
+        "lastUpdated": "2024-11-18T18:48:11.357Z",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        f"https://api.dwolla.com/customers/{CUSTOMER_ID}",
+        f"https://api-sandbox.dwolla.com/customers/{CUSTOMER_ID}",
+        f"http://127.0.0.1:8787/customers/{CUSTOMER_ID}",
+    ],
+)
+def test_the_exchange_names_its_customer(dwolla, client, href):
+    dwolla.script("GET", EXCHANGE, exchange_reply(href))
+
+    exchange = client.get_exchange(EXCHANGE_ID)
+
+    assert exchange == DwollaExchange(EXCHANGE_ID, "active", customer_id=CUSTOMER_ID)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        None,
+        f"https://api.dwolla.com/accounts/{CUSTOMER_ID}",
+        "https://api.dwolla.com/customers/not-a-uuid",
+        f"https://api.dwolla.com/customers/{CUSTOMER_ID}/extra",
+        42,
+    ],
+    ids=["absent", "not-a-customer", "not-a-uuid", "trailing-segment", "not-a-string"],
+)
+def test_an_exchange_without_a_usable_customer_link_has_no_customer(dwolla, client, href):
+    dwolla.script("GET", EXCHANGE, exchange_reply(href))
+
+    assert client.get_exchange(EXCHANGE_ID) == DwollaExchange(EXCHANGE_ID, "active", None)
+
+
+def test_funding_sources_are_listed_without_the_removed_ones(dwolla, client):
+    dwolla.script(
+        "GET",
+        FUNDING_SOURCES,
+        funding_sources(
+            funding_source(),
+            funding_source(OTHER_SOURCE_ID, exchange_href=None, type="bank"),
+        ),
+    )
+
+    sources = client.list_customer_funding_sources(CUSTOMER_ID)
+
+    assert sources == [
+        DwollaFundingSource(FUNDING_SOURCE_ID, exchange_id=EXCHANGE_ID, removed=False),
+        DwollaFundingSource(OTHER_SOURCE_ID, exchange_id=None, removed=False),
+    ]
+    (get,) = dwolla.requests_to("GET", FUNDING_SOURCES)
+    assert get.headers["accept"] == HAL
+    assert get.headers["authorization"] == "Bearer token-1"
+    assert "content-type" not in get.headers
+    assert client.stats.snapshot()["requests"]["GET /customers/{id}/funding-sources"] == 1
+
+
+def test_the_removed_flag_is_read_and_must_be_a_boolean(dwolla, client):
+    dwolla.script(
+        "GET",
+        FUNDING_SOURCES,
+        funding_sources(
+            funding_source(removed=True), funding_source(OTHER_SOURCE_ID, removed=None)
+        ),
+    )
+
+    with pytest.raises(DwollaBadResponse, match="removed"):
+        client.list_customer_funding_sources(CUSTOMER_ID)
+
+    dwolla.script("GET", FUNDING_SOURCES, funding_sources(funding_source(removed=True)))
+    [source] = client.list_customer_funding_sources(CUSTOMER_ID)
+    assert source.removed is True
+
+
+def test_a_funding_source_without_a_removed_flag_is_not_removed(dwolla, client):
+    item = funding_source()
+    del item["removed"]
+    dwolla.script("GET", FUNDING_SOURCES, funding_sources(item))
+
+    assert client.list_customer_funding_sources(CUSTOMER_ID)[0].removed is False
+
+
+def test_a_customer_without_funding_sources_has_an_empty_list(dwolla, client):
+    dwolla.script("GET", FUNDING_SOURCES, funding_sources())
+
+    assert client.list_customer_funding_sources(CUSTOMER_ID) == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, {"_links": {}, "total": 0}),
+        Reply(200, {"_embedded": {"funding-sources": {"id": FUNDING_SOURCE_ID}}}),
+        funding_sources("not an object"),
+        funding_sources(funding_source(source_id="fs-1")),
+        funding_sources({"_links": {}, "removed": False}),
+        funding_sources(funding_source(exchange_href="https://api.dwolla.com/exchanges/nope")),
+        funding_sources(
+            funding_source(exchange_href=f"https://api.dwolla.com/customers/{EXCHANGE_ID}")
+        ),
+        funding_sources(funding_source(exchange_href=7)),
+        Reply(200, b"not json"),
+        Reply(200, b"[]"),
+    ],
+    ids=[
+        "no-embedded",
+        "not-a-list",
+        "item-not-an-object",
+        "id-not-a-uuid",
+        "no-id",
+        "exchange-not-a-uuid",
+        "exchange-link-to-elsewhere",
+        "exchange-href-not-a-string",
+        "not-json",
+        "not-an-object",
+    ],
+)
+def test_an_unusable_funding_source_list_is_a_bad_response(dwolla, client, reply):
+    dwolla.script("GET", FUNDING_SOURCES, reply)
+
+    with pytest.raises(DwollaBadResponse):
+        client.list_customer_funding_sources(CUSTOMER_ID)
+
+
+def test_an_unknown_customer_is_an_api_error(dwolla, client, sleeps):
+    dwolla.script("GET", FUNDING_SOURCES, api_error(404, "notFound", "Customer not found."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.list_customer_funding_sources(CUSTOMER_ID)
+
+    assert (raised.value.status, raised.value.code) == (404, "notFound")
+    assert sleeps == []
+
+
+def test_listing_funding_sources_is_retried_on_5xx(dwolla, client, sleeps):
+    dwolla.script(
+        "GET", FUNDING_SOURCES, api_error(503, "ServerError"), funding_sources(funding_source())
+    )
+
+    assert len(client.list_customer_funding_sources(CUSTOMER_ID)) == 1
+    assert len(sleeps) == 1
+
+
+def test_a_balance_answer_means_the_bank_connection_works(dwolla, client):
+    dwolla.script("GET", BALANCE, BALANCE_200)
+
+    assert client.balance_works(FUNDING_SOURCE_ID) is True
+
+    (get,) = dwolla.requests_to("GET", BALANCE)
+    assert get.headers["accept"] == HAL
+    assert get.headers["authorization"] == "Bearer token-1"
+    assert client.stats.snapshot()["requests"]["GET /funding-sources/{id}/balance"] == 1
+
+
+def test_update_credentials_means_the_bank_connection_needs_reauth(dwolla, client, sleeps):
+    dwolla.script("GET", BALANCE, UPDATE_CREDENTIALS)
+
+    assert client.balance_works(FUNDING_SOURCE_ID) is False
+
+    assert len(dwolla.requests_to("GET", BALANCE)) == 1
+    assert sleeps == []
+
+
+def test_the_balance_check_survives_a_5xx_and_an_expired_token(dwolla, client, sleeps):
+    dwolla.script(
+        "GET",
+        BALANCE,
+        api_error(401, "ExpiredAccessToken", "Expired."),
+        api_error(502, "ServerError"),
+        UPDATE_CREDENTIALS,
+    )
+
+    assert client.balance_works(FUNDING_SOURCE_ID) is False
+
+    bearer = [r.headers["authorization"] for r in dwolla.requests_to("GET", BALANCE)]
+    assert bearer == ["Bearer token-1", "Bearer token-2", "Bearer token-2"]
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        api_error(400, "ValidationError", "Invalid funding source."),
+        api_error(400, "updateCredentials", "Not quite the code."),
+        api_error(403, "forbidden", "Not authorized."),
+        api_error(404, "notFound", "Funding source not found."),
+        Reply(400, b"<html>Bad Request</html>"),
+    ],
+    ids=["other-400", "code-in-other-case", "403", "404", "400-not-json"],
+)
+def test_other_balance_errors_raise(dwolla, client, reply):
+    dwolla.script("GET", BALANCE, reply)
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.balance_works(FUNDING_SOURCE_ID)
+
+    assert raised.value.status == reply.status
+
+
+def test_balance_errors_after_the_retries_raise(dwolla, make_client, sleeps):
+    client = make_client(retry=RetryPolicy(max_attempts=2))
+    dwolla.answer_always("GET", BALANCE, api_error(503, "ServerError"))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.balance_works(FUNDING_SOURCE_ID)
+
+    assert raised.value.status == 503
+    assert len(dwolla.requests_to("GET", BALANCE)) == 2
+
+
+def test_a_balance_that_times_out_raises_dwolla_timeout(dwolla, make_client):
+    client = make_client(
+        timeout=urllib3.Timeout(connect=1.0, read=0.2), retry=RetryPolicy(max_attempts=1)
+    )
+    dwolla.script("GET", BALANCE, Reply(200, {"available": {}}, delay=0.6))
+
+    with pytest.raises(DwollaTimeout):
+        client.balance_works(FUNDING_SOURCE_ID)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Reply(200, b"not json"), Reply(200, b"[]"), Reply(204), Reply(202, {"available": {}})],
+    ids=["not-json", "not-an-object", "no-content", "not-200"],
+)
+def test_an_unusable_balance_answer_is_a_bad_response(dwolla, client, reply):
+    dwolla.script("GET", BALANCE, reply)
+
+    with pytest.raises(DwollaBadResponse):
+        client.balance_works(FUNDING_SOURCE_ID)
+
+
+def test_ids_in_the_new_calls_are_logged_as_templates(dwolla, client, caplog):
+    caplog.set_level(logging.DEBUG, logger="reauth.dwolla")
+    dwolla.script(
+        "GET", EXCHANGE, exchange_reply(f"https://api.dwolla.com/customers/{CUSTOMER_ID}")
+    )
+    dwolla.script("GET", FUNDING_SOURCES, funding_sources(funding_source()))
+    dwolla.script("GET", BALANCE, UPDATE_CREDENTIALS)
+
+    exchange = client.get_exchange(EXCHANGE_ID)
+    [source] = client.list_customer_funding_sources(exchange.customer_id)
+    assert client.balance_works(source.id) is False
+
+    paths = [getattr(r, "dwolla_path", None) for r in caplog.records]
+    assert "/customers/{id}/funding-sources" in paths
+    assert "/funding-sources/{id}/balance" in paths
+    for secret_or_id in (CUSTOMER_ID, FUNDING_SOURCE_ID, "token-1"):
+        assert secret_or_id not in caplog.text
 
 
 # --- Logs, stats and secrets ----------------------------------------------------------------

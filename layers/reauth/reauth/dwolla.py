@@ -1,12 +1,21 @@
 """The Dwolla API adapter: the only module that knows Dwolla's wire format.
 
-It does three things for the re-authentication flow, and the plumbing they need:
+What the re-authentication flow asks of Dwolla, and the plumbing it needs:
 
     client = DwollaClient(base_url_for("sandbox", None), credentials=load_dwolla_credentials)
     client.set_time_budget(lambda: context.get_remaining_time_in_millis() / 1000)
     session_id = client.create_reauth_exchange_session(exchange_id, callback_url, idempotency_key)
     handoff = client.get_exchange_session(session_id)  # Handoff("redirect", url=...) or "token"
-    exchange = client.get_exchange(exchange_id)        # DwollaExchange(id, status="active")
+    exchange = client.get_exchange(exchange_id)        # DwollaExchange(id, "active", customer_id)
+    sources = client.list_customer_funding_sources(exchange.customer_id)
+        # [DwollaFundingSource(id, exchange_id, removed), ...], the removed ones left out
+    works = client.balance_works(source.id)            # False while Dwolla says UpdateCredentials
+
+Did a re-authentication work? `GET /exchanges/{id}` says "active" even while re-authentication
+is pending, so it proves nothing. What does: the balance of a funding source made from the
+exchange (`_links.exchange`), which Dwolla reads live from the bank, answers 200 instead of 400
+`UpdateCredentials`. Hence: the exchange's customer, that customer's funding sources (not
+removed), the ones whose exchange link names the exchange, their balance.
 
 The plumbing:
 - **Access token.** Minted with the OAuth client-credentials grant (`POST /token`), cached and
@@ -59,6 +68,8 @@ _TOKEN_REJECTED = frozenset({"InvalidAccessToken", "ExpiredAccessToken"})
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID_RE = re.compile(rf"{_UUID}\Z")
 _SESSION_LOCATION_RE = re.compile(rf"/exchange-sessions/({_UUID})\Z")
+_CUSTOMER_HREF_RE = re.compile(rf"/customers/({_UUID})\Z")
+_EXCHANGE_HREF_RE = re.compile(rf"/exchanges/({_UUID})\Z")
 
 
 def base_url_for(environment: str, override: str | None) -> str:
@@ -107,10 +118,22 @@ class Handoff:
 
 @dataclass(frozen=True)
 class DwollaExchange:
-    """An exchange as Dwolla reports it; status is "active", "deactivated" or "removed"."""
+    """An exchange as Dwolla reports it; status is "active", "deactivated" or "removed".
+    `customer_id` comes from `_links.customer.href` (None when Dwolla names no customer)."""
 
     id: str
     status: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DwollaFundingSource:
+    """A customer's funding source; `exchange_id` names the exchange it was made from
+    (`_links.exchange.href`), None for one made otherwise (e.g. account and routing numbers)."""
+
+    id: str
+    exchange_id: str | None
+    removed: bool
 
 
 class DwollaError(Exception):
@@ -248,7 +271,7 @@ class DwollaClient:
         (connect + read timeout). None: only `max_attempts` bounds the retries."""
         self._remaining_time = remaining_seconds
 
-    # The three calls ---------------------------------------------------------------------
+    # The calls ---------------------------------------------------------------------------
 
     def create_reauth_exchange_session(
         self, exchange_id: str, redirect_url: str | None, idempotency_key: str
@@ -282,7 +305,7 @@ class DwollaClient:
         return _handoff_from(_json_object(response, f"GET {template}"))
 
     def get_exchange(self, exchange_id: str) -> DwollaExchange:
-        """Read an exchange's status (to confirm a re-authentication worked)."""
+        """Read an exchange: its status and the customer it belongs to."""
         _require_uuid(exchange_id, "exchange_id")
         template = "/exchanges/{id}"
         response = self._call("GET", f"/exchanges/{exchange_id}", template)
@@ -292,8 +315,43 @@ class DwollaClient:
             raise DwollaBadResponse(f"GET {template}: the answer has no exchange status")
         found_id = payload.get("id")
         return DwollaExchange(
-            id=found_id if isinstance(found_id, str) else exchange_id, status=status
+            id=found_id if isinstance(found_id, str) else exchange_id,
+            status=status,
+            customer_id=_customer_id_from(payload, f"GET {template}"),
         )
+
+    def list_customer_funding_sources(self, customer_id: str) -> list[DwollaFundingSource]:
+        """The customer's funding sources that are not removed (`?removed=false`), in Dwolla's
+        order. An item without a usable id, exchange link or removed flag makes the whole answer
+        a DwollaBadResponse: a silently dropped item could be the one that matters."""
+        _require_uuid(customer_id, "customer_id")
+        template = "/customers/{id}/funding-sources"
+        what = f"GET {template}"
+        response = self._call(
+            "GET", f"/customers/{customer_id}/funding-sources?removed=false", template
+        )
+        embedded = _json_object(response, what).get("_embedded")
+        items = embedded.get("funding-sources") if isinstance(embedded, dict) else None
+        if not isinstance(items, list):
+            raise DwollaBadResponse(f"{what}: the answer has no _embedded.funding-sources list")
+        return [_funding_source_from(item, what) for item in items]
+
+    def balance_works(self, funding_source_id: str) -> bool:
+        """Ask Dwolla for the funding source's balance (read live from the bank): True on 200,
+        False on 400 `UpdateCredentials` (the bank connection needs re-authentication). Any
+        other answer raises as every call does (DwollaApiError, DwollaTimeout, ...)."""
+        _require_uuid(funding_source_id, "funding_source_id")
+        template = "/funding-sources/{id}/balance"
+        try:
+            response = self._call("GET", f"/funding-sources/{funding_source_id}/balance", template)
+        except DwollaApiError as error:
+            if error.status == 400 and error.code == "UpdateCredentials":
+                return False
+            raise
+        if response.status != 200:
+            raise DwollaBadResponse(f"GET {template}: unexpected HTTP {response.status}")
+        _json_object(response, f"GET {template}")  # a balance is a JSON object
+        return True
 
     # One authenticated API call ----------------------------------------------------------
 
@@ -571,6 +629,44 @@ def _session_id_from_location(location: str | None) -> str:
             "POST /exchanges/{id}/exchange-sessions: Location does not name an exchange session"
         )
     return match.group(1)
+
+
+def _link_href(payload: dict, name: str) -> object:
+    """`payload._links[name].href` as sent, or None when that link is absent."""
+    links = payload.get("_links")
+    found = links.get(name) if isinstance(links, dict) else None
+    return found.get("href") if isinstance(found, dict) else None
+
+
+def _customer_id_from(exchange: dict, what: str) -> str | None:
+    """`.../customers/{uuid}` → uuid. A missing or unreadable customer link is None (logged):
+    the exchange's status is still good, and the caller can do without the customer."""
+    href = _link_href(exchange, "customer")
+    match = _CUSTOMER_HREF_RE.search(href) if isinstance(href, str) else None
+    if match is None:
+        if href is not None:
+            logger.warning("%s: the customer link does not name a customer", what)
+        return None
+    return match.group(1)
+
+
+def _funding_source_from(item: object, what: str) -> DwollaFundingSource:
+    if not isinstance(item, dict):
+        raise DwollaBadResponse(f"{what}: a funding source is not a JSON object")
+    source_id = item.get("id")
+    if not isinstance(source_id, str) or not _UUID_RE.match(source_id):
+        raise DwollaBadResponse(f"{what}: a funding source has no UUID id")
+    removed = item.get("removed", False)
+    if not isinstance(removed, bool):
+        raise DwollaBadResponse(f"{what}: a funding source's removed flag is not a boolean")
+    href = _link_href(item, "exchange")
+    exchange_id = None
+    if href is not None:
+        match = _EXCHANGE_HREF_RE.search(href) if isinstance(href, str) else None
+        if match is None:
+            raise DwollaBadResponse(f"{what}: a funding source's exchange link names no exchange")
+        exchange_id = match.group(1)
+    return DwollaFundingSource(id=source_id, exchange_id=exchange_id, removed=removed)
 
 
 def _handoff_from(session: dict) -> Handoff:
