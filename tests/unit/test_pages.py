@@ -133,6 +133,8 @@ def test_every_page_is_one_small_accessible_document(name):
         "width=device-width, initial-scale=1"
     )
     assert doc.one("title").text.endswith(" · Acme")
+    # not "no-referrer": under it Chromium sends `Origin: null` on the page's own POSTs
+    assert doc.one("meta", name="referrer").attrs["content"] == "same-origin"
     doc.one("main")
     h1 = doc.one("h1")
     assert h1.text.strip()

@@ -322,7 +322,10 @@ def _page(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex, nofollow">'
-        '<meta name="referrer" content="no-referrer">'
+        # Not "no-referrer" (the service's header): under it Chromium sends `Origin: null` on
+        # the pages' own form POSTs, which the service's same-origin check must refuse.
+        # "same-origin" still sends nothing to the bank or Plaid.
+        '<meta name="referrer" content="same-origin">'
         '<link rel="icon" href="data:,">'  # no /favicon.ico request
         f"{head}<title>{_text(title)} · {_text(platform)}</title>"
         f'<style nonce="{nonce}">{_STYLE}</style></head>'
@@ -348,14 +351,14 @@ _STYLE = (
     "--warn:#f2c27b;--warn-bg:#43311a;--error:#f2aba5;--error-bg:#4a2220}}"
     "*,*::before,*::after{box-sizing:border-box}"
     "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
-    "body{margin:0;min-height:100vh;min-height:100dvh;background:var(--bg);color:var(--text);"
+    "body{margin:0;min-height:100vh;min-height:100dvh;background:var(--card);color:var(--text);"
     'font:1.0625rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",'
     '"Noto Sans","Liberation Sans",Arial,sans-serif}'
-    "main{max-width:30rem;margin:0 auto;padding:1rem 1rem 2rem}"
-    ".card{background:var(--card);border:1px solid var(--line);border-radius:1rem;"
-    "padding:1.5rem 1.25rem}"
-    ".platform{margin:0 0 1.25rem;color:var(--muted);font-size:.9375rem;font-weight:600;"
-    "overflow-wrap:anywhere}"
+    "main{max-width:30rem;margin:0 auto;padding:1rem 1.25rem 2rem}"
+    ".card{background:var(--card)}"
+    ".card>:last-child{margin-bottom:0}"
+    ".platform{margin:0 0 1.5rem;padding-bottom:.875rem;border-bottom:1px solid var(--line);"
+    "color:var(--muted);font-size:.9375rem;font-weight:600;overflow-wrap:anywhere}"
     ".badge{display:flex;align-items:center;justify-content:center;width:3.25rem;"
     "height:3.25rem;border-radius:50%;color:var(--info);background:var(--info-bg)}"
     ".badge.success{color:var(--success);background:var(--success-bg)}"
@@ -364,6 +367,8 @@ _STYLE = (
     "h1{margin:1rem 0 .75rem;font-size:1.5rem;line-height:1.25;overflow-wrap:anywhere}"
     "p{margin:0 0 1rem;overflow-wrap:anywhere}"
     ".status{display:flex;align-items:center;gap:.625rem;color:var(--muted)}"
+    ".status.problem{padding:.75rem 1rem;border-left:4px solid var(--warn);"
+    "border-radius:.5rem;background:var(--warn-bg);color:var(--text)}"
     ".actions{display:flex;flex-direction:column;gap:.75rem;margin-top:1.5rem}"
     ".actions form{margin:0}"
     ".button{display:flex;align-items:center;justify-content:center;width:100%;"
@@ -379,7 +384,9 @@ _STYLE = (
     "border-top-color:var(--accent);border-radius:50%;animation:spin 1s linear infinite}"
     "@keyframes spin{to{transform:rotate(1turn)}}"
     "@media (prefers-reduced-motion:reduce){.spinner{animation:none}}"
-    "@media (min-width:40rem){main{padding-top:4rem}.card{padding:2rem}}"
+    # Wider screens: the page becomes a card on a tinted background.
+    "@media (min-width:40rem){body{background:var(--bg)}main{padding-top:4rem}"
+    ".card{padding:2rem;border:1px solid var(--line);border-radius:1rem}}"
 )
 
 # The Plaid page's script. Its config comes from the JSON block (never from the markup).
@@ -394,9 +401,10 @@ _PLAID_SCRIPT = """
   var pending = null;
   var sending = false;
 
-  function say(message, busy) {
+  function say(message, kind) {
     statusLine.textContent = "";
-    if (busy) {
+    statusLine.className = kind === "problem" ? "status problem" : "status";
+    if (kind === "busy") {
       var spinner = document.createElement("span");
       spinner.className = "spinner";
       spinner.setAttribute("aria-hidden", "true");
@@ -420,7 +428,7 @@ _PLAID_SCRIPT = """
     sending = true;
     reopen.hidden = true;
     retry.hidden = true;
-    say("Finishing up…", true);
+    say("Finishing up…", "busy");
     fetch(config.completeUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -435,7 +443,7 @@ _PLAID_SCRIPT = """
       sending = false;
       retry.hidden = false;
       say("We couldn't reach our service to finish. Check your connection, then tap Try " +
-          "again, or reload this page.", false);
+          "again, or reload this page.", "problem");
     });
   }
 
@@ -449,7 +457,7 @@ _PLAID_SCRIPT = """
 
   if (!window.Plaid || typeof window.Plaid.create !== "function") {
     say("The secure window couldn't be loaded. Check your connection, then reload this page.",
-        false);
+        "problem");
     return;
   }
   try {
@@ -468,11 +476,11 @@ _PLAID_SCRIPT = """
     reopen.addEventListener("click", function () { handler.open(); });
     handler.open();
     if (pending === null) {
-      say("The secure window is open. If you don't see it, tap the button below.", false);
+      say("The secure window is open. If you don't see it, tap the button below.", "");
       reopen.hidden = false;
     }
   } catch (e) {
-    say("The secure window couldn't be opened. Please reload this page.", false);
+    say("The secure window couldn't be opened. Please reload this page.", "problem");
   }
 })();
 """
