@@ -17,6 +17,7 @@ the system `chromium` (CHROMIUM overrides the path) with `executable_path`, in a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -132,15 +133,22 @@ class PageWatch:
     def console_errors(self) -> list[str]:
         return [text for kind, text in self.console if kind == "error"]
 
-    def problems(self) -> list[str]:
+    def problems(self, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Every CSP violation and page error; console errors but those containing one of
+        `ignore` (e.g. Chromium's "Failed to load resource: ... status of 503" for an answer
+        that is meant to be a 503)."""
         return (
             [f"CSP violation: {v}" for v in self.csp_violations]
-            + [f"console error: {text}" for text in self.console_errors]
+            + [
+                f"console error: {text}"
+                for text in self.console_errors
+                if not any(expected in text for expected in ignore)
+            ]
             + [f"page error: {text}" for text in self.page_errors]
         )
 
-    def assert_clean(self) -> None:
-        problems = self.problems()
+    def assert_clean(self, ignore: tuple[str, ...] = ()) -> None:
+        problems = self.problems(ignore)
         assert not problems, "the page reported problems:\n  " + "\n  ".join(problems)
 
 
@@ -222,10 +230,18 @@ def contrast_ratio(first: list[float], second: list[float]) -> float:
     return (light + 0.05) / (dark + 0.05)
 
 
-def text_contrast(page: Page, selector: str) -> float:
-    """The contrast of the first `selector` element's text against what it is drawn on."""
-    colours = page.locator(selector).first.evaluate(_COLOURS)
+def text_contrast(target: Locator) -> float:
+    """The contrast of `target`'s (first match's) text against what it is drawn on."""
+    colours = target.first.evaluate(_COLOURS)
     return contrast_ratio(colours["text"], colours["background"])
+
+
+def parse_colour(value: str) -> list[float]:
+    """`rgb(r, g, b)` / `rgba(r, g, b, a)` (getComputedStyle's form) as [r, g, b, a]."""
+    numbers = [float(n) for n in re.findall(r"[-+]?[0-9]*\.?[0-9]+", value)]
+    if not value.startswith("rgb") or len(numbers) not in (3, 4):
+        raise ValueError(f"not an rgb() colour: {value!r}")
+    return numbers if len(numbers) == 4 else [*numbers, 1.0]
 
 
 def focus_indicator(page: Page) -> dict:
