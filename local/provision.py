@@ -78,10 +78,16 @@ class DwollaSecretValue:
     key: str
     secret: str
     webhook_secret: str
+    link_secret: str = "local-link-secret-0123456789abcdef0123456789"
 
     def as_json(self) -> str:
         return json.dumps(
-            {"key": self.key, "secret": self.secret, "webhookSecret": self.webhook_secret}
+            {
+                "key": self.key,
+                "secret": self.secret,
+                "webhookSecret": self.webhook_secret,
+                "linkSecret": self.link_secret,
+            }
         )
 
 
@@ -151,6 +157,9 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "CALLBACK_URL": "",
         "RETURN_URL_ALLOWLIST": "",
         "SESSION_TTL_MINUTES": "30",
+        "REQUEST_LIFETIME_DAYS": "7",
+        "PLATFORM_DISPLAY_NAME": "Acme Pay",
+        "PLAID_LINK_SCRIPT_URL": "https://cdn.plaid.com/link/v2/stable/link-initialize.js",
         "EVENT_SOURCE": resources.event_source,
         "SECRET_CACHE_SECONDS": "300",
         "POWERTOOLS_SERVICE_NAME": "dwolla-reauth",

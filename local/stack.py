@@ -148,6 +148,8 @@ def write_env_file(stack: Stack) -> None:
             "AWS_ENDPOINT_URL": f"http://host.docker.internal:{stack.moto_port}",
             "PUBLIC_BASE_URL": stack.api_url,
             "RETURN_URL_ALLOWLIST": stack.return_url,
+            # The browser (on this machine) loads the stand-in Link script from the sandbox.
+            "PLAID_LINK_SCRIPT_URL": f"{stack.sandbox_url}/_plaid/link-initialize.js",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         },
     )

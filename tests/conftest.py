@@ -97,9 +97,7 @@ def aws(monkeypatch):
 def reset_runtime() -> None:
     from reauth import runtime
 
-    runtime.service.cache_clear()
-    runtime.config.cache_clear()
-    runtime._boto_session.cache_clear()
+    runtime.reset()
 
 
 def load_function(name: str):
@@ -174,7 +172,7 @@ def published(functions):
 
 
 @pytest.fixture
-def clock(functions):
+def clock(functions, monkeypatch):
     """Move the service's clock: clock.advance(minutes=31)."""
     from datetime import timedelta
 
@@ -191,5 +189,6 @@ def clock(functions):
             self.offset += timedelta(**delta)
 
     moved = Clock()
-    runtime.service()._clock = moved.now
+    built = runtime.build_service(runtime.build_context(runtime.config(), clock=moved.now))
+    runtime.use(built)
     return moved

@@ -1,9 +1,10 @@
-"""ApiFunction: the platform backend's routes (IAM-signed), EventBridge requests, the expiry sweep.
+"""ApiFunction: the platform backend's routes (IAM-signed), EventBridge requests, the schedule.
 
 Routes
-  POST /exchanges/{exchangeId}/reauth-sessions     create a session (optional Idempotency-Key)
-  GET  /reauth-sessions/{sessionId}                a session
-  POST /reauth-sessions/{sessionId}/complete       end a token handoff (Plaid Link)
+  POST /exchanges/{exchangeId}/reauth-sessions     create a re-authentication (optional
+                                                   Idempotency-Key)
+  GET  /reauth-sessions/{sessionId}                a re-authentication, its attempts, its link
+  POST /reauth-sessions/{sessionId}/complete       report Plaid Link's end (platform-run Link)
   GET  /exchanges/{exchangeId}/reauth-status       the exchange's record
 EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", and the scheduled sweep.
 """
@@ -22,53 +23,56 @@ app = APIGatewayRestResolver()
 web.install_error_handlers(app, metrics)
 
 
+def _answer(status: int, request, headers: dict | None = None):
+    service = runtime.service()
+    start_url = service.ctx.links.start_url(request.id) if request.is_open() else None
+    return web.json_response(status, web.public_request(request, service.now(), start_url), headers)
+
+
 @app.post("/exchanges/<exchange_id>/reauth-sessions")
 def create_reauth_session(exchange_id: str):
     body = web.json_body(app.current_event)
-    service = runtime.service()
-    created = service.create_reauth_session(
+    created = runtime.service().creating.create(
         exchange_id,
         customer_id=body.get("customerId"),
         return_url=body.get("returnUrl"),
+        funding_source_id=body.get("fundingSourceId"),
         idempotency_key=web.header(app.current_event, "idempotency-key"),
     )
-    answer = created.session.to_public(service.now())
-    answer["startUrl"] = created.start_url
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
-    return web.json_response(
-        200 if created.replayed else 201,
-        answer,
-        {"Location": f"/reauth-sessions/{created.session.id}"},
-    )
+    location = f"/reauth-sessions/{created.request.id}"
+    return _answer(201 if not created.replayed else 200, created.request, {"Location": location})
 
 
 @app.get("/reauth-sessions/<session_id>")
 def get_reauth_session(session_id: str):
-    service = runtime.service()
-    return web.json_response(200, service.get_session(session_id).to_public(service.now()))
+    return _answer(200, runtime.service().lifecycle.get_request(session_id))
 
 
 @app.post("/reauth-sessions/<session_id>/complete")
 def complete_reauth_session(session_id: str):
-    service = runtime.service()
-    session = service.complete(session_id, web.json_body(app.current_event))
-    return web.json_response(200, session.to_public(service.now()))
+    body = web.json_body(app.current_event)
+    return _answer(200, runtime.service().verifying.complete(session_id, body))
 
 
 @app.get("/exchanges/<exchange_id>/reauth-status")
 def get_reauth_status(exchange_id: str):
-    return web.json_response(200, runtime.service().get_exchange_status(exchange_id))
+    record = runtime.service().lifecycle.get_exchange(exchange_id)
+    return web.json_response(200, web.public_exchange(record))
 
 
 def _on_event(event: dict) -> dict:
     """EventBridge: the scheduled sweep, or a request to re-authenticate an exchange."""
     service = runtime.service()
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
-        closed = service.sweep_expired()
-        metrics.add_metric("SessionsExpired", MetricUnit.Count, closed)
-        return {"expired": closed}
+        swept = service.lifecycle.sweep()
+        metrics.add_metric("SessionsExpired", MetricUnit.Count, swept.expired)
+        metrics.add_metric("VerificationsRetried", MetricUnit.Count, swept.verified)
+        return {"expired": swept.expired, "verified": swept.verified}
     try:
-        created = service.create_from_event(event["detail-type"], event.get("detail"), event["id"])
+        created = service.creating.from_event(
+            event["detail-type"], event.get("detail"), event["id"]
+        )
     except ServiceError as error:
         if error.status >= 500:
             raise  # Dwolla or AWS trouble: let Lambda retry, then the dead-letter queue
@@ -76,7 +80,7 @@ def _on_event(event: dict) -> dict:
         metrics.add_metric("EventsRefused", MetricUnit.Count, 1)
         return {"refused": error.code}
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
-    return {"sessionId": created.session.id, "replayed": created.replayed}
+    return {"sessionId": created.request.id, "replayed": created.replayed}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

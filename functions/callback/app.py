@@ -1,10 +1,12 @@
 """CallbackFunction: what a browser (and Dwolla's webhooks) reach; no IAM, every input checked.
 
 Routes
-  GET  /reauth-sessions/{sessionId}/start?key=…   bind the browser, 302 to the bank
-  GET  /reauth/callback?exchange=…|error=…        Dwolla's redirect back, 302 to the return URL
-  GET  /reauth/done?status=…&session=…            the built-in return page
-  POST /webhooks/dwolla                           Dwolla webhooks (signed)
+  GET|HEAD /reauth/link/{sessionId}?key=…        the start page (changes nothing)
+  POST     /reauth/link/{sessionId}              its button: bind this browser, go to the bank
+  POST     /reauth/link/{sessionId}/complete     the Plaid page reports Link's end
+  GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
+  GET      /reauth/done?status=…&session=…       the built-in result page
+  POST     /webhooks/dwolla                      Dwolla webhooks (signed)
 """
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,52 +14,135 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from reauth import runtime, web
-from reauth.service import BrowserRejected
+from reauth import pages, runtime, web
+from reauth.journey import Browser, BrowserRejected, Started, StartPage
+from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS
+from reauth.security import normalize_uuid
 
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-web.install_error_handlers(app, metrics, browser_paths=("/reauth-sessions/", "/reauth/"))
+
+
+def _platform() -> str:
+    return runtime.config().platform_name
+
+
+web.install_error_handlers(app, metrics, browser_paths=("/reauth/",), platform=_platform)
 
 
 @app.exception_handler(BrowserRejected)
 def _refused(rejection: BrowserRejected):
     logger.info("browser request refused", extra={"reason": str(rejection)})
     metrics.add_metric("BrowserRequestsRefused", MetricUnit.Count, 1)
-    return web.refused_page()
+    return web.refused_page(_platform())
 
 
-@app.get("/reauth-sessions/<session_id>/start")
+def _browser() -> Browser:
+    event = app.current_event
+    return Browser(
+        cookies=web.header_values(event, "cookie"),
+        origin=web.header(event, "origin"),
+        fetch_site=web.header(event, "sec-fetch-site"),
+    )
+
+
+def _one(values: list[str] | None) -> str | None:
+    return values[0] if values and len(values) == 1 else None
+
+
+def _status_page(shown: StartPage, key: str | None = None):
+    """The page for a request that is not (or no longer) being started."""
+    service = runtime.service()
+    request, platform = shown.request, _platform()
+    return_url = request.return_url if request else None
+    if shown.kind == "start" and request is not None and key is not None:
+        page = pages.start_page(
+            platform=platform,
+            action_url=service.ctx.links.action_url(request.id),
+            key=key,
+            handoff=request.handoff_type.value,
+        )
+    elif shown.kind == "done":
+        page = pages.result_page(platform=platform, outcome="already_done", return_url=return_url)
+    elif shown.kind == "verifying":
+        page = pages.result_page(platform=platform, outcome="verifying", return_url=return_url)
+    elif shown.kind == "too_many_attempts":
+        page = pages.error_page(platform=platform, kind="too_many_attempts")
+    else:
+        page = pages.error_page(platform=platform, kind="closed")
+    return web.html_page(page)
+
+
+@app.route("/reauth/link/<session_id>", method=["GET", "HEAD"])
+def open_link(session_id: str):
+    key = _one(app.current_event.resolved_query_string_parameters.get("key"))
+    return _status_page(runtime.service().journey.open_link(session_id, key), key)
+
+
+@app.post("/reauth/link/<session_id>")
 def start(session_id: str):
-    query = app.current_event.resolved_query_string_parameters
-    keys = query.get("key") or []
-    answer = runtime.service().start(session_id, keys[0] if len(keys) == 1 else None)
-    return web.redirect(answer.location, {"Set-Cookie": answer.set_cookie})
+    service = runtime.service()
+    key = _one(web.form_body(app.current_event).get("key"))
+    answer = service.journey.start(session_id, key, _browser())
+    if isinstance(answer, StartPage):
+        return _status_page(answer, key)
+    metrics.add_metric("AttemptsStarted", MetricUnit.Count, 1)
+    return web.html_page(_handoff_page(answer), {"Set-Cookie": answer.set_cookie})
+
+
+def _handoff_page(started: Started) -> pages.Page:
+    service, attempt = runtime.service(), started.attempt
+    if attempt.handoff_url:
+        return pages.to_bank_page(platform=_platform(), bank_url=attempt.handoff_url)
+    return pages.plaid_page(
+        platform=_platform(),
+        script_url=service.ctx.settings.plaid_link_script_url,
+        token=attempt.handoff_token or "",
+        complete_url=service.ctx.links.complete_url(started.request.id),
+        csrf=started.csrf,
+    )
+
+
+@app.post("/reauth/link/<session_id>/complete")
+def complete(session_id: str):
+    event = app.current_event
+    landing = runtime.service().journey.complete(
+        session_id, _browser(), web.header(event, "x-reauth-csrf"), web.json_body(event)
+    )
+    return web.json_response(200, {"location": landing.location})
 
 
 @app.get("/reauth/callback")
 def callback():
-    event = app.current_event
-    answer = runtime.service().callback(
-        web.header_values(event, "cookie"), event.resolved_query_string_parameters
-    )
-    return web.redirect(answer.location)
+    query = app.current_event.resolved_query_string_parameters
+    landing = runtime.service().journey.callback(_browser(), query)
+    return web.redirect(landing.location)
 
 
 @app.get("/reauth/done")
 def done():
-    statuses = app.current_event.resolved_query_string_parameters.get("status") or []
-    message = web.DONE_MESSAGES.get(statuses[0] if len(statuses) == 1 else "")
-    if message is None:
-        return web.refused_page()
-    return web.page(200, "Bank connection", message)
+    query = app.current_event.resolved_query_string_parameters
+    status, reason = _one(query.get("status")), _one(query.get("reason"))
+    session_id = normalize_uuid(_one(query.get("session")))
+    platform = _platform()
+    if status in ("reauthorized", "verifying"):
+        return web.html_page(pages.result_page(platform=platform, outcome=status))
+    if status == "attempt_failed" and session_id and reason in (*PROVIDER_ERRORS, NOT_REPAIRED):
+        page = pages.result_page(
+            platform=platform,
+            outcome="unverified" if reason == NOT_REPAIRED else "failed",
+            reason=None if reason == NOT_REPAIRED else reason,
+            retry_action=runtime.service().ctx.links.action_url(session_id),
+        )
+        return web.html_page(page)
+    return web.refused_page(platform)
 
 
 @app.post("/webhooks/dwolla")
 def dwolla_webhook():
     event = app.current_event
-    outcome = runtime.service().handle_webhook(
+    outcome = runtime.service().lifecycle.handle_webhook(
         web.raw_body(event), web.header(event, "x-request-signature-sha-256")
     )
     metrics.add_metric("WebhooksReceived", MetricUnit.Count, 1)

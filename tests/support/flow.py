@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
-from urllib.parse import urlsplit
+import re
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -38,24 +40,66 @@ class Api:
 
 
 class Browser:
-    """A customer's browser: keeps the binding cookie, follows the bank's redirect back."""
+    """A customer's browser: keeps its cookies (one per name), opens links, clicks the start
+    button (a same-origin form POST), follows the bank's redirect back. No JavaScript: the Plaid
+    page's report is sent by `report_plaid` the way the page's script sends it."""
+
+    ORIGIN = "https://reauth.example.test"
 
     def __init__(self, callback_module) -> None:
         self.module = callback_module
-        self.cookies: list[str] = []
+        self.jar: dict[str, str] = {}
 
-    def get(self, url: str) -> dict:
-        """GET one of the service's own URLs (through CallbackFunction); no redirects followed."""
+    @property
+    def cookies(self) -> list[str]:
+        return [f"{name}={value}" for name, value in self.jar.items()]
+
+    def call(
+        self, method: str, url: str, *, body=None, headers: dict | None = None, origin=True
+    ) -> dict:
+        """One request to the service's own URL (through CallbackFunction); no redirects."""
         parts = urlsplit(url)
         path = parts.path.removeprefix("/v1")
         query = query_of(url) if parts.query else None
+        sent = dict(headers or {})
+        if origin and method == "POST":
+            sent.setdefault("Origin", self.ORIGIN)
+            sent.setdefault("Sec-Fetch-Site", "same-origin")
         answer = self.module.handler(
-            rest_event("GET", path, query=query, cookies=self.cookies or None), LambdaContext()
+            rest_event(
+                method, path, query=query, cookies=self.cookies or None, headers=sent, body=body
+            ),
+            LambdaContext(),
         )
         cookie = _headers(answer).get("set-cookie")
         if cookie:
-            self.cookies = [cookie.split(";", 1)[0]]
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            self.jar[name] = value
         return answer
+
+    def get(self, url: str) -> dict:
+        return self.call("GET", url)
+
+    def click_start(self, start_url: str, **kwargs) -> dict:
+        """The start page's button: POST the form with the link's key."""
+        key = query_of(start_url)["key"][0]
+        action = start_url.split("?", 1)[0]
+        return self.call(
+            "POST",
+            action,
+            body=urlencode({"key": key}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            **kwargs,
+        )
+
+    def try_again(self, action_url: str) -> dict:
+        """The result page's "Try again" button: a form POST with no fields (the cookie binds)."""
+        return self.call(
+            "POST",
+            action_url,
+            body="",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
 
     def visit_bank(self, provider_url: str, outcome: str | None = None) -> str:
         """The provider page on the sandbox (real HTTP); returns where it sends the browser."""
@@ -63,6 +107,34 @@ class Browser:
         answer = requests.get(provider_url, params=params, allow_redirects=False, timeout=10)
         assert answer.status_code == 302, answer.text
         return answer.headers["Location"]
+
+    def report_plaid(self, page: dict, body: dict, *, csrf: str | None = None) -> dict:
+        """What the Plaid page's script POSTs after Link's onSuccess / onExit."""
+        config = plaid_config(page)
+        return self.call(
+            "POST",
+            config["completeUrl"],
+            body=body,
+            headers={"X-Reauth-CSRF": config["csrf"] if csrf is None else csrf},
+        )
+
+
+def bank_url(answer: dict) -> str:
+    """The bank's URL from the "Taking you to your bank" page (its meta refresh)."""
+    match = re.search(r'http-equiv="refresh" content="0;\s*url=([^"]+)"', answer["body"])
+    assert match, answer["body"][:500]
+    return html.unescape(match.group(1))
+
+
+def plaid_config(answer: dict) -> dict:
+    """The Plaid page's configuration block (token, complete URL, CSRF token)."""
+    match = re.search(
+        r'<script type="application/json" id="reauth-config"[^>]*>(.*?)</script>',
+        answer["body"],
+        re.S,
+    )
+    assert match, answer["body"][:500]
+    return json.loads(match.group(1))
 
 
 def _headers(answer: dict) -> dict:

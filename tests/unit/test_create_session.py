@@ -23,9 +23,13 @@ def test_create_answers_201_with_the_session_and_a_start_link(api, dwolla):
     assert body["handoff"]["type"] == "redirect"
     assert body["handoff"]["url"].startswith(dwolla.base_url)
     assert body["startUrl"].startswith(
-        f"https://reauth.example.test/v1/reauth-sessions/{body['id']}/start?key="
+        f"https://reauth.example.test/v1/reauth/link/{body['id']}?key="
     )
     assert body["createdAt"] < body["expiresAt"]
+    [attempt] = body["attempts"]
+    assert attempt["state"] == "open" and attempt["startedAt"] is None
+    assert attempt["id"] == dwolla.exchange_sessions()[0]["id"]
+    assert body["verification"] is None
 
 
 def test_create_asks_dwolla_with_the_registered_callback_and_an_idempotency_key(api, dwolla):
@@ -57,7 +61,7 @@ def test_create_publishes_session_created_with_the_start_link(api, dwolla, publi
     assert "url" not in detail and "handoffUrl" not in detail
 
 
-def test_token_partner_hands_off_a_link_token_and_no_start_link(api, dwolla):
+def test_token_partner_gets_a_link_token_and_a_start_link_too(api, dwolla):
     exchange = dwolla.seed_exchange("plaid")
 
     status, body, _ = api.create(exchange["id"])
@@ -65,7 +69,26 @@ def test_token_partner_hands_off_a_link_token_and_no_start_link(api, dwolla):
     assert status == 201
     assert body["handoff"]["type"] == "token"
     assert body["handoff"]["token"].startswith("link-")
-    assert body["startUrl"] is None
+    assert body["startUrl"].startswith(f"https://reauth.example.test/v1/reauth/link/{body['id']}?")
+
+
+def test_the_deadline_is_days_away_and_the_attempt_lives_as_long_as_dwolla_session(api, dwolla):
+    from datetime import datetime
+
+    _, body, _ = api.create(dwolla.seed_exchange("mx")["id"])
+
+    def at(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    assert (at(body["expiresAt"]) - at(body["createdAt"])).days == 7
+    attempt = body["attempts"][0]
+    assert (at(attempt["expiresAt"]) - at(attempt["createdAt"])).total_seconds() == 30 * 60
+
+
+def test_a_funding_source_named_by_the_platform_is_kept(api, dwolla):
+    exchange = dwolla.seed_exchange("mx")
+    status, body, _ = api.create(exchange["id"], {"fundingSourceId": exchange["fundingSourceId"]})
+    assert (status, body["fundingSourceId"]) == (201, exchange["fundingSourceId"])
 
 
 def test_same_idempotency_key_returns_the_same_session_and_creates_nothing_new(api, dwolla):
@@ -81,15 +104,16 @@ def test_same_idempotency_key_returns_the_same_session_and_creates_nothing_new(a
     assert len(dwolla.exchange_sessions()) == 1
 
 
-def test_replayed_create_hands_out_a_fresh_start_link_and_retires_the_old_one(api, dwolla, browser):
+def test_a_replay_answers_the_same_working_link_even_after_it_was_used(api, dwolla, browser):
     exchange = dwolla.seed_exchange("mx")
     key = {"Idempotency-Key": "k-1"}
     _, first, _ = api.create(exchange["id"], None, key)
+    assert browser.click_start(first["startUrl"])["statusCode"] == 200
     _, again, _ = api.create(exchange["id"], None, key)
 
-    assert again["startUrl"] != first["startUrl"]
-    assert browser.get(first["startUrl"])["statusCode"] == 400
-    assert browser.get(again["startUrl"])["statusCode"] == 302
+    assert again["startUrl"] == first["startUrl"]
+    assert browser.get(again["startUrl"])["statusCode"] == 200
+    assert api.session(first["id"])[1]["startUrl"] == first["startUrl"]
 
 
 def test_same_idempotency_key_with_another_body_is_refused(api, dwolla):

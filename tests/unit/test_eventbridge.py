@@ -97,7 +97,7 @@ def test_a_failed_announcement_is_retried_by_the_redelivery(functions, dwolla, p
 
     exchange = dwolla.seed_exchange("mx")
     event = eventbridge_event("Exchange Reauth Requested", {"exchangeId": exchange["id"]})
-    publisher = runtime.service()._publisher
+    publisher = runtime.service().ctx.publisher
     real_publish = publisher.publish
     failures = {"left": 1}
 

@@ -9,11 +9,16 @@ from tests.conftest import WEBHOOK_SECRET
 from tests.support.apigw import LambdaContext, rest_event, scheduled_event
 
 
-def test_expiry_is_enforced_on_read(api, dwolla, clock):
+def test_the_deadline_is_enforced_on_read(api, dwolla, clock):
     exchange = dwolla.seed_exchange("mx")
     _, session, _ = api.create(exchange["id"])
     clock.advance(minutes=31)
-    assert api.session(session["id"])[1]["status"] == "expired"
+    body = api.session(session["id"])[1]
+    assert body["status"] == "pending"  # the first attempt expired; the request lives on
+    assert body["attempts"][0]["state"] == "expired"
+    clock.advance(days=7)
+    body = api.session(session["id"])[1]
+    assert (body["status"], body["startUrl"]) == ("expired", None)
 
 
 def test_sweep_marks_overdue_sessions_expired_once_and_announces_it(
@@ -21,14 +26,14 @@ def test_sweep_marks_overdue_sessions_expired_once_and_announces_it(
 ):
     overdue = [api.create(dwolla.seed_exchange("mx")["id"])[1] for _ in range(3)]
     published()
-    clock.advance(minutes=31)
+    clock.advance(days=7, minutes=1)
     fresh = api.create(dwolla.seed_exchange("mx")["id"])[1]
     published()
 
     first = functions.api.handler(scheduled_event(), LambdaContext())
     second = functions.api.handler(scheduled_event(), LambdaContext())
 
-    assert (first, second) == ({"expired": 3}, {"expired": 0})
+    assert (first, second) == ({"expired": 3, "verified": 0}, {"expired": 0, "verified": 0})
     events = published()
     assert sorted(e["detail"]["sessionId"] for e in events) == sorted(s["id"] for s in overdue)
     assert {e["detail-type"] for e in events} == {"Reauth Session Expired"}
@@ -38,15 +43,20 @@ def test_sweep_marks_overdue_sessions_expired_once_and_announces_it(
 
 
 def test_sweep_is_bounded_per_run(functions, api, dwolla, clock, monkeypatch):
+    from dataclasses import replace
+
     from reauth import runtime
 
     for _ in range(3):
         api.create(dwolla.seed_exchange("mx")["id"])
-    clock.advance(minutes=31)
-    monkeypatch.setattr(runtime.service(), "_sweep_batch_size", 2)
+    clock.advance(days=8)
+    built = runtime.service()
+    ctx = replace(built.ctx, settings=replace(built.ctx.settings, sweep_batch_size=2))
+    smaller = runtime.build_service(ctx)
+    runtime.use(smaller)
 
-    assert functions.api.handler(scheduled_event(), LambdaContext()) == {"expired": 2}
-    assert functions.api.handler(scheduled_event(), LambdaContext()) == {"expired": 1}
+    assert functions.api.handler(scheduled_event(), LambdaContext())["expired"] == 2
+    assert functions.api.handler(scheduled_event(), LambdaContext())["expired"] == 1
 
 
 def _webhook(body: dict, secret: str = WEBHOOK_SECRET, signature: str | None = None) -> dict:

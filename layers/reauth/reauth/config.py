@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .security import check_allowlist_entry
 
 ENVIRONMENTS = ("sandbox", "production")
+PLAID_LINK_SCRIPT_URL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
+DEFAULT_PLATFORM_NAME = "your app"
 
 
 class ConfigError(RuntimeError):
@@ -26,7 +30,10 @@ class Config:
     public_base_url_parameter: str
     callback_url: str  # empty: public_base_url + /reauth/callback
     return_url_allowlist: tuple[str, ...]
-    session_ttl_minutes: int
+    session_ttl_minutes: int  # one attempt's lifetime: Dwolla's exchange session (30 min)
+    request_lifetime_days: int  # a re-authentication request's deadline
+    platform_name: str  # shown to the customer on the service's pages
+    plaid_link_script_url: str
     event_source: str
     secret_cache_seconds: int
     sweep_batch_size: int
@@ -79,7 +86,40 @@ class Config:
             callback_url=env.get("CALLBACK_URL", "").strip(),
             return_url_allowlist=allowlist,
             session_ttl_minutes=integer("SESSION_TTL_MINUTES", 30, 1, 24 * 60),
+            request_lifetime_days=integer("REQUEST_LIFETIME_DAYS", 7, 1, 30),
+            platform_name=_platform_name(env.get("PLATFORM_DISPLAY_NAME", "")),
+            plaid_link_script_url=_script_url(
+                env.get("PLAID_LINK_SCRIPT_URL", "").strip() or PLAID_LINK_SCRIPT_URL
+            ),
             event_source=env.get("EVENT_SOURCE", "").strip() or "dwolla-reauth",
             secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 24 * 3600),
             sweep_batch_size=integer("SWEEP_BATCH_SIZE", 100, 1, 1000),
         )
+
+
+def _platform_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if len(name) > 60 or any(ord(c) < 0x20 for c in name):
+        raise ConfigError("environment variable PLATFORM_DISPLAY_NAME must be 1-60 characters")
+    return name or DEFAULT_PLATFORM_NAME
+
+
+def _script_url(url: str) -> str:
+    """Plaid's CDN script in AWS; a local stand-in (the Dwolla sandbox) over http is accepted
+    only on loopback or a private address (the Docker bridge)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        raise ConfigError("environment variable PLAID_LINK_SCRIPT_URL must be an absolute URL")
+    if parts.scheme == "http" and not _local_host(parts.hostname):
+        raise ConfigError("environment variable PLAID_LINK_SCRIPT_URL must use https")
+    return url
+
+
+def _local_host(host: str) -> bool:
+    if host in ("localhost", "host.docker.internal"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private

@@ -20,6 +20,11 @@ class ErrorCode(Enum):
     INVALID_EXCHANGE_ID = ("InvalidExchangeId", 400, "The exchange id must be a UUID.")
     INVALID_SESSION_ID = ("InvalidSessionId", 400, "The session id must be a UUID.")
     INVALID_CUSTOMER_ID = ("InvalidCustomerId", 400, "The customer id must be a UUID.")
+    INVALID_FUNDING_SOURCE_ID = (
+        "InvalidFundingSourceId",
+        400,
+        "The funding source id must be a UUID.",
+    )
     INVALID_IDEMPOTENCY_KEY = (
         "InvalidIdempotencyKey",
         400,
@@ -53,7 +58,7 @@ class ErrorCode(Enum):
     SESSION_NOT_PENDING = (
         "SessionNotPending",
         409,
-        "The session is no longer pending (reauthorized, failed, expired or superseded).",
+        "The session is closed (expired or superseded).",
     )
     HANDOFF_NOT_TOKEN = (
         "HandoffNotToken",

@@ -1,8 +1,8 @@
 """The EventBridge adapter: what the service tells the platform.
 
 Source: the EVENT_SOURCE setting ("dwolla-reauth" by default). Detail types are the names below.
-Details carry ids, statuses and times, and for a created redirect session its start link; never a
-Dwolla credential, access token, Plaid token, binding cookie or provider URL.
+Details carry ids, statuses and times, and for a created request its start link; never a Dwolla
+credential, access token, Plaid token, binding cookie or provider URL.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 
 SESSION_CREATED = "Reauth Session Created"
 EXCHANGE_REAUTHORIZED = "Exchange Reauthorized"
-SESSION_FAILED = "Reauth Session Failed"
+ATTEMPT_FAILED = "Reauth Attempt Failed"
 SESSION_EXPIRED = "Reauth Session Expired"
 EXCHANGE_REAUTH_REQUIRED = "Exchange Reauth Required"
 

@@ -1,6 +1,22 @@
-"""Sessions, exchange records, and the one table of allowed state transitions.
+"""Re-authentication requests, their attempts, and the one table of allowed state transitions.
 
-A session's life:  pending ──▶ reauthorized | failed | expired | superseded   (all final)
+A platform asks for a **re-authentication request** of one exchange: its own id, a deadline
+(days), a return URL, at most one open per exchange (a newer one supersedes it). Carrying it out
+takes one or more **attempts**, each one Dwolla exchange session (single use, ~30 minutes):
+the first is made when the request is created, another whenever the customer starts after the
+current one was started, expired or ended.
+
+A request's life:
+
+    pending ──▶ verifying ──▶ reauthorized | expired | superseded      (the last three are final)
+       ▲            │
+       └────────────┘  (Dwolla answered: not repaired)
+
+`verifying`: a success was claimed (by the browser or the platform) and Dwolla could not be
+asked yet; a later check finishes it. An attempt ends with the provider's word (an error, with
+`recoverable`) or with Dwolla's (`reauthorized`, or `unverified` when the balance check still
+answers UpdateCredentials). Provider errors end the attempt, never the request.
+
 The table below is the only place that says which moves exist; the repository enforces each move
 with a DynamoDB condition on the current status, so two writers can never both make one.
 """
@@ -12,32 +28,41 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 
-class SessionStatus(StrEnum):
+class RequestStatus(StrEnum):
     PENDING = "pending"
+    VERIFYING = "verifying"
     REAUTHORIZED = "reauthorized"
-    FAILED = "failed"
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
 
 
-TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
-    SessionStatus.PENDING: frozenset(
+_FINAL: frozenset[RequestStatus] = frozenset()
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.PENDING: frozenset(
         {
-            SessionStatus.REAUTHORIZED,
-            SessionStatus.FAILED,
-            SessionStatus.EXPIRED,
-            SessionStatus.SUPERSEDED,
+            RequestStatus.VERIFYING,
+            RequestStatus.REAUTHORIZED,
+            RequestStatus.EXPIRED,
+            RequestStatus.SUPERSEDED,
         }
     ),
-    SessionStatus.REAUTHORIZED: frozenset(),
-    SessionStatus.FAILED: frozenset(),
-    SessionStatus.EXPIRED: frozenset(),
-    SessionStatus.SUPERSEDED: frozenset(),
+    RequestStatus.VERIFYING: frozenset(
+        {
+            RequestStatus.PENDING,
+            RequestStatus.REAUTHORIZED,
+            RequestStatus.EXPIRED,
+            RequestStatus.SUPERSEDED,
+        }
+    ),
+    RequestStatus.REAUTHORIZED: _FINAL,
+    RequestStatus.EXPIRED: _FINAL,
+    RequestStatus.SUPERSEDED: _FINAL,
 }
+OPEN_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if targets)
 
 
-def allowed_sources(target: SessionStatus) -> tuple[SessionStatus, ...]:
-    """The statuses a session may move to `target` from (what the DynamoDB condition checks)."""
+def allowed_sources(target: RequestStatus) -> tuple[RequestStatus, ...]:
+    """The statuses a request may move to `target` from (what the DynamoDB condition checks)."""
     sources = tuple(s for s, targets in TRANSITIONS.items() if target in targets)
     if not sources:
         raise ValueError(f"no transition leads to {target}")
@@ -54,9 +79,34 @@ class HandoffType(StrEnum):
     TOKEN = "token"  # noqa: S105 (a handoff kind, not a password)
 
 
-# What a customer's attempt can end with, as Dwolla's redirect reports it (plus our own check).
-PROVIDER_ERRORS = frozenset({"AUTHENTICATION_ERROR", "USER_CANCELLED", "TEMPORARY_ERROR"})
-EXCHANGE_NOT_ACTIVE = "EXCHANGE_NOT_ACTIVE"
+class AttemptOutcome(StrEnum):
+    FAILED = "failed"  # the provider said so (reason, recoverable)
+    UNVERIFIED = "unverified"  # success claimed, Dwolla's balance check says not repaired
+    REAUTHORIZED = "reauthorized"  # Dwolla confirmed
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    code: str
+    recoverable: bool
+
+
+# What a customer's attempt can end with, as Dwolla's redirect (or Plaid Link) reports it.
+PROVIDER_ERRORS: dict[str, ProviderError] = {
+    e.code: e
+    for e in (
+        ProviderError("USER_CANCELLED", recoverable=True),
+        ProviderError("TEMPORARY_ERROR", recoverable=True),
+        ProviderError("AUTHENTICATION_ERROR", recoverable=False),
+    )
+}
+NOT_REPAIRED = "NOT_REPAIRED"  # an attempt's reason when Dwolla did not confirm a claimed success
+
+
+class VerificationResult(StrEnum):
+    CONFIRMED = "confirmed"  # the balance check answers again
+    NOT_REPAIRED = "not_repaired"  # it still answers UpdateCredentials
+    UNAVAILABLE = "unavailable"  # Dwolla could not be asked (timeout, 5xx, 429): try later
 
 
 def utcnow() -> datetime:
@@ -68,54 +118,95 @@ def iso(moment: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class ReauthSession:
+class Attempt:
     id: str  # Dwolla's exchange-session id
-    exchange_id: str
-    customer_id: str | None
-    status: SessionStatus
-    handoff_type: HandoffType
-    handoff_url: str | None
-    handoff_token: str | None
-    return_url: str | None
     created_at: datetime
     expires_at: datetime
-    updated_at: datetime
-    failure_reason: str | None = None
-    start_key_hash: str | None = None
-    start_key_used: bool = False
+    handoff_type: HandoffType
+    handoff_url: str | None = None
+    handoff_token: str | None = None
+    started_at: datetime | None = None  # a browser clicked the start button
     binding_hash: str | None = None
+    ended_at: datetime | None = None
+    outcome: AttemptOutcome | None = None
+    reason: str | None = None
+
+    @property
+    def recoverable(self) -> bool | None:
+        if self.outcome is AttemptOutcome.FAILED and self.reason in PROVIDER_ERRORS:
+            return PROVIDER_ERRORS[self.reason].recoverable
+        if self.outcome is AttemptOutcome.UNVERIFIED:
+            return True
+        return None
+
+    def state(self, now: datetime, *, current: bool) -> str:
+        """The attempt as the platform sees it: its outcome, else open / expired / replaced."""
+        if self.outcome is not None:
+            return self.outcome.value
+        if not current:
+            return "replaced"
+        return "expired" if now >= self.expires_at else "open"
+
+    def reusable(self, now: datetime, margin_seconds: float) -> bool:
+        """Never handed to a browser and not about to expire: the next click may use it."""
+        return (
+            self.started_at is None
+            and self.outcome is None
+            and (self.expires_at - now).total_seconds() > margin_seconds
+        )
+
+
+@dataclass(frozen=True)
+class Verification:
+    result: VerificationResult
+    checked_at: datetime
+    next_check_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReauthRequest:
+    id: str
+    exchange_id: str
+    customer_id: str | None
+    status: RequestStatus
+    return_url: str | None
+    created_at: datetime
+    expires_at: datetime  # the deadline
+    updated_at: datetime
+    attempts: tuple[Attempt, ...]
+    current_attempt_id: str
+    funding_source_id: str | None = None
     trigger: str = "api"
     announced: bool = False  # "Reauth Session Created" delivered (tracked for event-made ones)
+    reauthorized_at: datetime | None = None
+    verification: Verification | None = None
 
-    def is_expired(self, now: datetime) -> bool:
+    @property
+    def current_attempt(self) -> Attempt:
+        return next(a for a in self.attempts if a.id == self.current_attempt_id)
+
+    def attempt(self, attempt_id: str) -> Attempt | None:
+        return next((a for a in self.attempts if a.id == attempt_id), None)
+
+    @property
+    def handoff_type(self) -> HandoffType:
+        return self.current_attempt.handoff_type
+
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def past_deadline(self, now: datetime) -> bool:
         return now >= self.expires_at
 
-    def effective_status(self, now: datetime) -> SessionStatus:
-        """Expiry is enforced on read: a pending session past its lifetime reads as expired."""
-        if self.status is SessionStatus.PENDING and self.is_expired(now):
-            return SessionStatus.EXPIRED
+    def effective_status(self, now: datetime) -> RequestStatus:
+        """The deadline is enforced on read: a pending request past it reads as expired.
+        (A verifying one waits for Dwolla's answer: a success claimed in time still counts.)"""
+        if self.status is RequestStatus.PENDING and self.past_deadline(now):
+            return RequestStatus.EXPIRED
         return self.status
 
-    def to_public(self, now: datetime) -> dict:
-        handoff: dict = {"type": self.handoff_type.value}
-        if self.handoff_type is HandoffType.REDIRECT:
-            handoff["url"] = self.handoff_url
-        else:
-            handoff["token"] = self.handoff_token
-        body = {
-            "id": self.id,
-            "exchangeId": self.exchange_id,
-            "customerId": self.customer_id,
-            "status": self.effective_status(now).value,
-            "handoff": handoff,
-            "returnUrl": self.return_url,
-            "createdAt": iso(self.created_at),
-            "expiresAt": iso(self.expires_at),
-            "updatedAt": iso(self.updated_at),
-        }
-        if self.failure_reason:
-            body["failureReason"] = self.failure_reason
-        return body
+    def startable(self, now: datetime) -> bool:
+        return self.status is RequestStatus.PENDING and not self.past_deadline(now)
 
 
 @dataclass(frozen=True)
@@ -128,15 +219,3 @@ class ExchangeRecord:
     updated_at: datetime
     reauth_required_at: datetime | None = None
     reauthorized_at: datetime | None = None
-
-    def to_public(self) -> dict:
-        return {
-            "exchangeId": self.exchange_id,
-            "status": self.status.value,
-            "customerId": self.customer_id,
-            "lastSessionId": self.last_session_id,
-            "pendingSessionId": self.pending_session_id,
-            "reauthRequiredAt": iso(self.reauth_required_at) if self.reauth_required_at else None,
-            "reauthorizedAt": iso(self.reauthorized_at) if self.reauthorized_at else None,
-            "updatedAt": iso(self.updated_at),
-        }

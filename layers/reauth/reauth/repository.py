@@ -1,16 +1,18 @@
 """The DynamoDB adapter: the only code that knows the table's layout.
 
 One table, keyed by `pk` (string) and `sk` (string):
-  SESSION#<sessionId>   / SESSION     a re-authentication session
-  EXCHANGE#<exchangeId> / EXCHANGE    the exchange's record (status, last and pending session)
-  IDEMPOTENCY#<sha256>  / IDEMPOTENCY a create request's key → the session it made (kept 24 h)
+  REQUEST#<requestId>   / REQUEST     a re-authentication request, its attempts inside it
+  EXCHANGE#<exchangeId> / EXCHANGE    the exchange's record (status, last and pending request)
+  IDEMPOTENCY#<sha256>  / IDEMPOTENCY a create request's key → the request it made (kept 24 h)
   WEBHOOK#<eventId>     / WEBHOOK     a Dwolla webhook already handled (kept 3 days)
-Index `pending-by-expiry` (gsi1pk = "PENDING", gsi1sk = expiry epoch) holds pending sessions
-only, so the expiry sweep reads exactly the sessions it has to close. `ttl` lets DynamoDB delete
+A request's attempts live in its item (`attempts`, a map by Dwolla exchange-session id, at most
+MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditional write.
+Index `pending-by-expiry` (gsi1pk, gsi1sk) holds open requests only: "PENDING" by deadline (the
+expiry sweep), "VERIFYING" by the time of the next check with Dwolla. `ttl` lets DynamoDB delete
 old items.
 
-Every change of a session's status goes through `transition`, conditioned on the statuses that
-model.TRANSITIONS allows as sources; the exchange record is updated in the same transaction.
+Every change of a request's status is conditioned on the statuses that model.TRANSITIONS allows
+as sources; the exchange record is updated in the same transaction where it changes too.
 """
 
 from __future__ import annotations
@@ -20,42 +22,42 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .model import (
+    NOT_REPAIRED,
+    Attempt,
+    AttemptOutcome,
     ExchangeRecord,
     ExchangeStatus,
     HandoffType,
-    ReauthSession,
-    SessionStatus,
+    ReauthRequest,
+    RequestStatus,
+    Verification,
+    VerificationResult,
     allowed_sources,
 )
 
 PENDING_INDEX = "pending-by-expiry"
-RETENTION = timedelta(days=30)  # how long finished sessions stay readable
+RETENTION = timedelta(days=30)  # how long finished requests stay readable after the deadline
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 WEBHOOK_RETENTION = timedelta(days=3)
+MAX_ATTEMPTS = 20  # per request: bounds the item and the Dwolla sessions one link can make
+_PENDING, _VERIFYING = "PENDING", "VERIFYING"
 
 
 class ConcurrentChange(Exception):
-    """The exchange's pending session changed under us; re-read and try again."""
-
-
-class StartRefused(Exception):
-    """A start key was not spent. `current` is the session as it is (None: no such session)."""
-
-    def __init__(self, current: ReauthSession | None) -> None:
-        super().__init__("start refused")
-        self.current = current
+    """The exchange's pending request, or the request's attempts, changed under us: re-read."""
 
 
 @dataclass(frozen=True)
-class ExpiredCandidate:
-    session_id: str
+class OpenRequest:
+    """What the sweep needs of a request it may close or re-check."""
+
+    request_id: str
     exchange_id: str
-    customer_id: str | None
 
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
-    session_id: str
+    request_id: str
     fingerprint: str
 
 
@@ -76,8 +78,12 @@ def _n(value: float | int) -> dict:
     return {"N": str(value)}
 
 
-def _session_key(session_id: str) -> dict:
-    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+def _t(moment: datetime) -> dict:
+    return _n(moment.timestamp())
+
+
+def _request_key(request_id: str) -> dict:
+    return {"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}}
 
 
 def _exchange_key(exchange_id: str) -> dict:
@@ -88,55 +94,98 @@ def _idempotency_key(key_hash: str) -> dict:
     return {"pk": {"S": f"IDEMPOTENCY#{key_hash}"}, "sk": {"S": "IDEMPOTENCY"}}
 
 
-def _session_item(session: ReauthSession) -> dict:
-    item: dict[str, Any] = {
-        **_session_key(session.id),
-        "sessionId": {"S": session.id},
-        "exchangeId": {"S": session.exchange_id},
-        "status": {"S": session.status.value},
-        "handoffType": {"S": session.handoff_type.value},
-        "createdAt": _n(session.created_at.timestamp()),
-        "expiresAt": _n(session.expires_at.timestamp()),
-        "updatedAt": _n(session.updated_at.timestamp()),
-        "trigger": {"S": session.trigger},
-        "ttl": _n(_epoch(session.expires_at + RETENTION)),
+def _attempt_item(attempt: Attempt) -> dict:
+    fields: dict[str, Any] = {
+        "createdAt": _t(attempt.created_at),
+        "expiresAt": _t(attempt.expires_at),
+        "handoffType": {"S": attempt.handoff_type.value},
     }
-    optional = {
-        "customerId": session.customer_id,
-        "handoffUrl": session.handoff_url,
-        "handoffToken": session.handoff_token,
-        "returnUrl": session.return_url,
-        "startKeyHash": session.start_key_hash,
-        "failureReason": session.failure_reason,
-    }
-    item.update({name: {"S": value} for name, value in optional.items() if value})
-    if session.trigger == "event":
-        item["announceClaimedAt"] = _n(session.created_at.timestamp())
-    if session.status is SessionStatus.PENDING:
-        item["gsi1pk"] = {"S": "PENDING"}
-        item["gsi1sk"] = _n(_epoch(session.expires_at))
-    return item
+    if attempt.handoff_url:
+        fields["handoffUrl"] = {"S": attempt.handoff_url}
+    if attempt.handoff_token:
+        fields["handoffToken"] = {"S": attempt.handoff_token}
+    if attempt.started_at:
+        fields["startedAt"] = _t(attempt.started_at)
+    if attempt.binding_hash:
+        fields["bindingHash"] = {"S": attempt.binding_hash}
+    return {"M": fields}
 
 
-def _session_from(item: dict) -> ReauthSession:
-    return ReauthSession(
-        id=item["sessionId"]["S"],
-        exchange_id=item["exchangeId"]["S"],
-        customer_id=_s(item, "customerId"),
-        status=SessionStatus(item["status"]["S"]),
+def _attempt_from(attempt_id: str, item: dict) -> Attempt:
+    outcome = _s(item, "outcome")
+    return Attempt(
+        id=attempt_id,
+        created_at=_when(item["createdAt"]),
+        expires_at=_when(item["expiresAt"]),
         handoff_type=HandoffType(item["handoffType"]["S"]),
         handoff_url=_s(item, "handoffUrl"),
         handoff_token=_s(item, "handoffToken"),
+        started_at=_when(item.get("startedAt")),
+        binding_hash=_s(item, "bindingHash"),
+        ended_at=_when(item.get("endedAt")),
+        outcome=AttemptOutcome(outcome) if outcome else None,
+        reason=_s(item, "reason"),
+    )
+
+
+def _request_item(request: ReauthRequest) -> dict:
+    item: dict[str, Any] = {
+        **_request_key(request.id),
+        "requestId": {"S": request.id},
+        "exchangeId": {"S": request.exchange_id},
+        "status": {"S": request.status.value},
+        "createdAt": _t(request.created_at),
+        "expiresAt": _t(request.expires_at),
+        "updatedAt": _t(request.updated_at),
+        "trigger": {"S": request.trigger},
+        "currentAttemptId": {"S": request.current_attempt_id},
+        "attemptCount": _n(len(request.attempts)),
+        "attempts": {"M": {a.id: _attempt_item(a) for a in request.attempts}},
+        "ttl": _n(_epoch(request.expires_at + RETENTION)),
+        "gsi1pk": {"S": _PENDING},
+        "gsi1sk": _n(_epoch(request.expires_at)),
+    }
+    optional = {
+        "customerId": request.customer_id,
+        "fundingSourceId": request.funding_source_id,
+        "returnUrl": request.return_url,
+    }
+    item.update({name: {"S": value} for name, value in optional.items() if value})
+    if request.trigger == "event":
+        item["announceClaimedAt"] = _t(request.created_at)
+    return item
+
+
+def _request_from(item: dict) -> ReauthRequest:
+    verification = None
+    if "verifyResult" in item:
+        verification = Verification(
+            result=VerificationResult(item["verifyResult"]["S"]),
+            checked_at=_when(item["verifyCheckedAt"]),
+            next_check_at=_when(item.get("verifyNextAt")),
+        )
+    attempts = tuple(
+        sorted(
+            (_attempt_from(aid, a["M"]) for aid, a in item["attempts"]["M"].items()),
+            key=lambda a: a.created_at,
+        )
+    )
+    return ReauthRequest(
+        id=item["requestId"]["S"],
+        exchange_id=item["exchangeId"]["S"],
+        customer_id=_s(item, "customerId"),
+        status=RequestStatus(item["status"]["S"]),
         return_url=_s(item, "returnUrl"),
         created_at=_when(item["createdAt"]),
         expires_at=_when(item["expiresAt"]),
         updated_at=_when(item["updatedAt"]),
-        failure_reason=_s(item, "failureReason"),
-        start_key_hash=_s(item, "startKeyHash"),
-        start_key_used="startKeyUsedAt" in item,
-        binding_hash=_s(item, "bindingHash"),
+        attempts=attempts,
+        current_attempt_id=item["currentAttemptId"]["S"],
+        funding_source_id=_s(item, "fundingSourceId"),
         trigger=_s(item, "trigger") or "api",
         announced="announcedAt" in item,
+        reauthorized_at=_when(item.get("reauthorizedAt")),
+        verification=verification,
     )
 
 
@@ -145,15 +194,15 @@ def _exchange_from(item: dict) -> ExchangeRecord:
         exchange_id=item["exchangeId"]["S"],
         status=ExchangeStatus(item["status"]["S"]),
         customer_id=_s(item, "customerId"),
-        last_session_id=_s(item, "lastSessionId"),
-        pending_session_id=_s(item, "pendingSessionId"),
+        last_session_id=_s(item, "lastRequestId"),
+        pending_session_id=_s(item, "pendingRequestId"),
         updated_at=_when(item["updatedAt"]),
         reauth_required_at=_when(item.get("reauthRequiredAt")),
         reauthorized_at=_when(item.get("reauthorizedAt")),
     )
 
 
-def _status_condition(target: SessionStatus, values: dict) -> str:
+def _status_condition(target: RequestStatus, values: dict) -> str:
     names = []
     for i, source in enumerate(allowed_sources(target)):
         values[f":from{i}"] = {"S": source.value}
@@ -161,17 +210,17 @@ def _status_condition(target: SessionStatus, values: dict) -> str:
     return f"#status IN ({', '.join(names)})"
 
 
-class SessionRepository:
+class RequestRepository:
     def __init__(self, client, table_name: str) -> None:
         self._db = client
         self._table = table_name
 
     # ---- reads -------------------------------------------------------------------------------
-    def get_session(self, session_id: str) -> ReauthSession | None:
+    def get_request(self, request_id: str) -> ReauthRequest | None:
         item = self._db.get_item(
-            TableName=self._table, Key=_session_key(session_id), ConsistentRead=True
+            TableName=self._table, Key=_request_key(request_id), ConsistentRead=True
         ).get("Item")
-        return _session_from(item) if item else None
+        return _request_from(item) if item else None
 
     def get_exchange(self, exchange_id: str) -> ExchangeRecord | None:
         item = self._db.get_item(
@@ -185,72 +234,77 @@ class SessionRepository:
         ).get("Item")
         if not item:
             return None
-        return IdempotencyRecord(item["sessionId"]["S"], item["fingerprint"]["S"])
+        return IdempotencyRecord(item["requestId"]["S"], item["fingerprint"]["S"])
 
-    def pending_past_expiry(self, now: datetime, limit: int) -> list[ExpiredCandidate]:
-        """Pending sessions whose lifetime is over, oldest first, at most `limit`."""
+    def past_deadline(self, now: datetime, limit: int) -> list[OpenRequest]:
+        """Pending requests whose deadline is over, oldest first, at most `limit`."""
+        return self._due(_PENDING, now, limit)
+
+    def verification_due(self, now: datetime, limit: int) -> list[OpenRequest]:
+        """Verifying requests whose next check with Dwolla is due, at most `limit`."""
+        return self._due(_VERIFYING, now, limit)
+
+    def _due(self, partition: str, now: datetime, limit: int) -> list[OpenRequest]:
         answer = self._db.query(
             TableName=self._table,
             IndexName=PENDING_INDEX,
-            KeyConditionExpression="gsi1pk = :pending AND gsi1sk <= :now",
-            ExpressionAttributeValues={":pending": {"S": "PENDING"}, ":now": _n(_epoch(now))},
-            ProjectionExpression="sessionId, exchangeId, customerId",
+            KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :now",
+            ExpressionAttributeValues={":p": {"S": partition}, ":now": _n(_epoch(now))},
+            ProjectionExpression="requestId, exchangeId",
             Limit=limit,
         )
         return [
-            ExpiredCandidate(
-                item["sessionId"]["S"], item["exchangeId"]["S"], _s(item, "customerId")
-            )
+            OpenRequest(item["requestId"]["S"], item["exchangeId"]["S"])
             for item in answer.get("Items", [])
         ]
 
-    # ---- writes ------------------------------------------------------------------------------
-    def create_session(
+    # ---- creating ----------------------------------------------------------------------------
+    def create_request(
         self,
-        session: ReauthSession,
+        request: ReauthRequest,
         *,
         supersedes: str | None,
         idempotency: tuple[str, str] | None,
         now: datetime,
     ) -> bool:
-        """Store a new pending session as the exchange's one pending session, in one transaction:
-        the previous pending session (`supersedes`, as last read) becomes superseded, and the
+        """Store a new pending request as the exchange's one open request, in one transaction:
+        the previous open request (`supersedes`, as last read) becomes superseded, and the
         idempotency record (key hash, request fingerprint) is written.
 
-        Returns False when the session or its idempotency record already exists (a duplicate of a
-        request that won); raises ConcurrentChange when the exchange's pending session moved.
+        Returns False when the request or its idempotency record already exists (a duplicate of a
+        request that won); raises ConcurrentChange when the exchange's open request moved.
         """
         values: dict[str, Any] = {
-            ":sid": {"S": session.id},
-            ":now": _n(now.timestamp()),
+            ":rid": {"S": request.id},
+            ":now": _t(now),
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
-            ":eid": {"S": session.exchange_id},
+            ":eid": {"S": request.exchange_id},
         }
         update = (
-            "SET pendingSessionId = :sid, lastSessionId = :sid, #status = :required, "
+            "SET pendingRequestId = :rid, lastRequestId = :rid, #status = :required, "
             "updatedAt = :now, exchangeId = :eid, "
             "reauthRequiredAt = if_not_exists(reauthRequiredAt, :now)"
         )
-        if session.customer_id:
-            values[":cid"] = {"S": session.customer_id}
+        if request.customer_id:
+            values[":cid"] = {"S": request.customer_id}
             update += ", customerId = :cid"
         if supersedes:
             values[":old"] = {"S": supersedes}
-            condition = "pendingSessionId = :old"
+            condition = "pendingRequestId = :old"
         else:
-            condition = "attribute_not_exists(pendingSessionId)"
+            condition = "attribute_not_exists(pendingRequestId)"
         items: list[dict] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _session_item(session),
+                    "Item": _request_item(request),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _exchange_key(session.exchange_id),
+                    "Key": _exchange_key(request.exchange_id),
                     "UpdateExpression": update,
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#status": "status"},
@@ -259,7 +313,7 @@ class SessionRepository:
             },
         ]
         if supersedes:
-            items.append(self._transition_item(supersedes, SessionStatus.SUPERSEDED, now, None))
+            items.append(self._status_item(supersedes, RequestStatus.SUPERSEDED, now))
         if idempotency:
             key_hash, fingerprint = idempotency
             items.append(
@@ -268,7 +322,7 @@ class SessionRepository:
                         "TableName": self._table,
                         "Item": {
                             **_idempotency_key(key_hash),
-                            "sessionId": {"S": session.id},
+                            "requestId": {"S": request.id},
                             "fingerprint": {"S": fingerprint},
                             "ttl": _n(_epoch(now + IDEMPOTENCY_RETENTION)),
                         },
@@ -283,172 +337,285 @@ class SessionRepository:
             idempotency and reasons[-1] == "ConditionalCheckFailed"
         ):
             return False
-        raise ConcurrentChange(session.exchange_id)
+        raise ConcurrentChange(request.exchange_id)
 
-    def transition(
+    # ---- the browser's journey ---------------------------------------------------------------
+    def start_attempt(
+        self, request_id: str, attempt_id: str, binding_hash: str, now: datetime
+    ) -> ReauthRequest | None:
+        """Hand the current, never-started attempt to a browser (record its binding). None when
+        the attempt is no longer the current unstarted one or the request cannot start."""
+        return self._update_returning(
+            request_id,
+            update="SET attempts.#a.startedAt = :now, attempts.#a.bindingHash = :b, "
+            "updatedAt = :now",
+            condition="currentAttemptId = :a AND attribute_not_exists(attempts.#a.startedAt) "
+            "AND attribute_not_exists(attempts.#a.outcome) AND #status = :pending "
+            "AND expiresAt > :now AND attempts.#a.expiresAt > :now",
+            names={"#a": attempt_id, "#status": "status"},
+            values={
+                ":a": {"S": attempt_id},
+                ":b": {"S": binding_hash},
+                ":now": _t(now),
+                ":pending": {"S": RequestStatus.PENDING.value},
+            },
+        )
+
+    def add_attempt(
+        self, request_id: str, attempt: Attempt, previous_count: int, now: datetime
+    ) -> ReauthRequest | None:
+        """Make `attempt` (already started and bound) the request's current one. None when
+        another attempt was added meanwhile, the request cannot start, or it has MAX_ATTEMPTS."""
+        if previous_count >= MAX_ATTEMPTS:
+            return None
+        return self._update_returning(
+            request_id,
+            update="SET attempts.#a = :attempt, currentAttemptId = :a, attemptCount = :next, "
+            "updatedAt = :now",
+            condition="attemptCount = :count AND #status = :pending AND expiresAt > :now "
+            "AND attribute_not_exists(attempts.#a)",
+            names={"#a": attempt.id, "#status": "status"},
+            values={
+                ":attempt": _attempt_item(attempt),
+                ":a": {"S": attempt.id},
+                ":count": _n(previous_count),
+                ":next": _n(previous_count + 1),
+                ":now": _t(now),
+                ":pending": {"S": RequestStatus.PENDING.value},
+            },
+        )
+
+    def end_attempt(
         self,
-        session_id: str,
-        exchange_id: str,
-        target: SessionStatus,
+        request_id: str,
+        attempt_id: str,
+        outcome: AttemptOutcome,
+        reason: str,
         now: datetime,
-        *,
-        failure_reason: str | None = None,
-    ) -> bool:
-        """Move a session to `target` (allowed by model.TRANSITIONS) and update its exchange record
-        in the same transaction. Returns False when the session was not in an allowed source status
-        any more (another writer got there first): nothing changed."""
-        values: dict[str, Any] = {":sid": {"S": session_id}, ":now": _n(now.timestamp())}
-        if target is SessionStatus.REAUTHORIZED:
-            values[":reauthorized"] = {"S": ExchangeStatus.REAUTHORIZED.value}
-            exchange_update = (
-                "SET #status = :reauthorized, reauthorizedAt = :now, updatedAt = :now, "
-                "lastSessionId = :sid REMOVE pendingSessionId"
+    ) -> ReauthRequest | None:
+        """Record an attempt's end (failed or unverified) while the request is open; a request
+        that was verifying goes back to pending. None when the attempt already ended."""
+        return self._update_returning(
+            request_id,
+            update="SET attempts.#a.outcome = :outcome, attempts.#a.endedAt = :now, "
+            "attempts.#a.reason = :reason, updatedAt = :now",
+            condition="attribute_exists(attempts.#a) AND attribute_not_exists(attempts.#a.outcome) "
+            "AND #status IN (:pending, :verifying)",
+            names={"#a": attempt_id, "#status": "status"},
+            values={
+                ":outcome": {"S": outcome.value},
+                ":reason": {"S": reason},
+                ":now": _t(now),
+                ":pending": {"S": RequestStatus.PENDING.value},
+                ":verifying": {"S": RequestStatus.VERIFYING.value},
+            },
+        )
+
+    def set_funding_source(self, request_id: str, funding_source_id: str) -> None:
+        """Remember the funding source found through Dwolla (so the next check skips the search)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_request_key(request_id),
+            UpdateExpression="SET fundingSourceId = :fs",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":fs": {"S": funding_source_id}},
+        )
+
+    # ---- verification ------------------------------------------------------------------------
+    def mark_verifying(
+        self, request_id: str, now: datetime, next_check: datetime
+    ) -> ReauthRequest | None:
+        """A success was claimed and Dwolla could not be asked: check again at `next_check`."""
+        values: dict[str, Any] = {
+            ":to": {"S": RequestStatus.VERIFYING.value},
+            ":now": _t(now),
+            ":unavailable": {"S": VerificationResult.UNAVAILABLE.value},
+            ":next": _t(next_check),
+            ":gsi": {"S": _VERIFYING},
+            ":gsisk": _n(_epoch(next_check)),
+        }
+        values[":pending"] = {"S": RequestStatus.PENDING.value}
+        condition = "#status IN (:pending, :to)"  # a second claim only moves the next check
+        names = {"#status": "status"}
+        return self._update_returning(
+            request_id,
+            update="SET #status = :to, updatedAt = :now, verifyResult = :unavailable, "
+            "verifyCheckedAt = :now, verifyNextAt = :next, gsi1pk = :gsi, gsi1sk = :gsisk",
+            condition=condition,
+            names=names,
+            values=values,
+        )
+
+    def mark_not_repaired(
+        self, request: ReauthRequest, attempt_id: str | None, now: datetime
+    ) -> ReauthRequest | None:
+        """Dwolla says the exchange is not repaired: the claiming attempt (if still open) ends
+        `unverified`, a verifying request goes back to pending (and to the deadline index)."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":pending": {"S": RequestStatus.PENDING.value},
+            ":verifying": {"S": RequestStatus.VERIFYING.value},
+            ":now": _t(now),
+            ":nr": {"S": VerificationResult.NOT_REPAIRED.value},
+            ":gsi": {"S": _PENDING},
+            ":deadline": _n(_epoch(request.expires_at)),
+        }
+        update = (
+            "SET #status = :pending, updatedAt = :now, verifyResult = :nr, verifyCheckedAt = :now,"
+            " gsi1pk = :gsi, gsi1sk = :deadline"
+        )
+        attempt = request.attempt(attempt_id) if attempt_id else None
+        if attempt is not None and attempt.outcome is None:
+            names["#a"] = attempt.id
+            values[":unverified"] = {"S": AttemptOutcome.UNVERIFIED.value}
+            values[":reason"] = {"S": NOT_REPAIRED}
+            update += (
+                ", attempts.#a.outcome = :unverified, attempts.#a.endedAt = :now,"
+                " attempts.#a.reason = :reason"
             )
+        return self._update_returning(
+            request.id,
+            update=update + " REMOVE verifyNextAt",
+            condition="#status IN (:pending, :verifying)",
+            names=names,
+            values=values,
+        )
+
+    def mark_reauthorized(
+        self, request: ReauthRequest, attempt_id: str | None, now: datetime
+    ) -> bool:
+        """Dwolla confirmed: the request becomes reauthorized (its attempt too) and the exchange
+        record says so, in one transaction. False when the request was no longer open."""
+        values: dict[str, Any] = {
+            ":to": {"S": RequestStatus.REAUTHORIZED.value},
+            ":now": _t(now),
+            ":confirmed": {"S": VerificationResult.CONFIRMED.value},
+        }
+        names = {"#status": "status"}
+        update = (
+            "SET #status = :to, updatedAt = :now, reauthorizedAt = :now, "
+            "verifyResult = :confirmed, verifyCheckedAt = :now"
+        )
+        attempt = request.attempt(attempt_id) if attempt_id else None
+        if attempt is not None:
+            names["#a"] = attempt.id
+            values[":ok"] = {"S": AttemptOutcome.REAUTHORIZED.value}
+            update += ", attempts.#a.outcome = :ok, attempts.#a.endedAt = :now"
+            update += " REMOVE attempts.#a.reason, gsi1pk, gsi1sk, verifyNextAt"
         else:
-            exchange_update = "SET updatedAt = :now REMOVE pendingSessionId"
+            update += " REMOVE gsi1pk, gsi1sk, verifyNextAt"
+        exchange_values = {
+            ":rid": {"S": request.id},
+            ":now": _t(now),
+            ":reauthorized": {"S": ExchangeStatus.REAUTHORIZED.value},
+        }
         items = [
-            self._transition_item(session_id, target, now, failure_reason),
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _exchange_key(exchange_id),
-                    "UpdateExpression": exchange_update,
-                    "ConditionExpression": "pendingSessionId = :sid",
+                    "Key": _request_key(request.id),
+                    "UpdateExpression": update,
+                    "ConditionExpression": _status_condition(RequestStatus.REAUTHORIZED, values),
+                    "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
-                    **(
-                        {"ExpressionAttributeNames": {"#status": "status"}}
-                        if target is SessionStatus.REAUTHORIZED
-                        else {}
-                    ),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _exchange_key(request.exchange_id),
+                    "UpdateExpression": "SET #status = :reauthorized, reauthorizedAt = :now, "
+                    "updatedAt = :now, lastRequestId = :rid REMOVE pendingRequestId",
+                    "ConditionExpression": "pendingRequestId = :rid",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": exchange_values,
                 }
             },
         ]
         return self._transact(items) is None
 
-    def _transition_item(
-        self, session_id: str, target: SessionStatus, now: datetime, failure_reason: str | None
+    def expire(self, request_id: str, exchange_id: str, now: datetime) -> bool:
+        """Close a request at its deadline (and free its exchange). False: no longer open."""
+        items = [
+            self._status_item(request_id, RequestStatus.EXPIRED, now, deadline_passed=True),
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _exchange_key(exchange_id),
+                    "UpdateExpression": "SET updatedAt = :now REMOVE pendingRequestId",
+                    "ConditionExpression": "pendingRequestId = :rid",
+                    "ExpressionAttributeValues": {":rid": {"S": request_id}, ":now": _t(now)},
+                }
+            },
+        ]
+        return self._transact(items) is None
+
+    def _status_item(
+        self, request_id: str, target: RequestStatus, now: datetime, deadline_passed: bool = False
     ) -> dict:
-        values: dict[str, Any] = {":to": {"S": target.value}, ":now": _n(now.timestamp())}
+        values: dict[str, Any] = {":to": {"S": target.value}, ":now": _t(now)}
         condition = _status_condition(target, values)
-        update = "SET #status = :to, updatedAt = :now"
-        if failure_reason:
-            values[":reason"] = {"S": failure_reason}
-            update += ", failureReason = :reason"
-        if target in (SessionStatus.REAUTHORIZED, SessionStatus.FAILED):
-            condition += " AND expiresAt > :now"  # a customer cannot finish an expired session
+        if deadline_passed:
+            condition += " AND expiresAt <= :now"
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": _session_key(session_id),
-                "UpdateExpression": update + " REMOVE gsi1pk, gsi1sk",
+                "Key": _request_key(request_id),
+                "UpdateExpression": "SET #status = :to, updatedAt = :now "
+                "REMOVE gsi1pk, gsi1sk, verifyNextAt",
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": values,
             }
         }
 
-    def bind_browser(
-        self, session_id: str, start_key_hash: str, binding_hash: str, now: datetime
-    ) -> ReauthSession:
-        """Spend the one-time start key and record the browser binding, in one conditional write
-        that answers with the session as it now is. Raises StartRefused (with the session as it
-        is, if there is one) when the key is wrong or spent, or the session is not pending and
-        unexpired: nothing changed. (Only redirect sessions have a start key.)"""
-        try:
-            answer = self._db.update_item(
-                TableName=self._table,
-                Key=_session_key(session_id),
-                UpdateExpression="SET bindingHash = :binding, startKeyUsedAt = :now",
-                ConditionExpression=(
-                    "startKeyHash = :key AND attribute_not_exists(startKeyUsedAt) "
-                    "AND #status = :pending AND expiresAt > :now"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":binding": {"S": binding_hash},
-                    ":key": {"S": start_key_hash},
-                    ":pending": {"S": SessionStatus.PENDING.value},
-                    ":now": _n(now.timestamp()),
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException as exc:
-            item = exc.response.get("Item")
-            raise StartRefused(_session_from(item) if item else None) from None
-        return _session_from(answer["Attributes"])
-
-    # An event-made session's "Reauth Session Created" is the only copy of its start link. Its
+    # ---- announcing event-made requests ------------------------------------------------------
+    # An event-made request's "Reauth Session Created" is the only copy of its start link. Its
     # creator holds a claim to announce it from the moment it is stored; a redelivered event may
-    # take the claim over (with a fresh start key) only once it is older than the lease, so
-    # concurrent duplicates never announce twice, and a crashed creator's session still is.
-    def claim_announcement(
-        self, session_id: str, now: datetime, lease: timedelta, start_key_hash: str | None
-    ) -> bool:
-        values: dict[str, Any] = {
-            ":now": _n(now.timestamp()),
-            ":stale": _n((now - lease).timestamp()),
-            ":pending": {"S": SessionStatus.PENDING.value},
-        }
-        update = "SET announceClaimedAt = :now"
-        condition = (
-            "attribute_not_exists(announcedAt) AND #status = :pending AND expiresAt > :now "
-            "AND (attribute_not_exists(announceClaimedAt) OR announceClaimedAt < :stale)"
-        )
-        if start_key_hash:
-            values[":key"] = {"S": start_key_hash}
-            update += ", startKeyHash = :key"
-            condition += " AND attribute_not_exists(startKeyUsedAt)"
+    # take the claim over only once it is older than the lease, so concurrent duplicates never
+    # announce twice, and a crashed creator's request still is.
+    def claim_announcement(self, request_id: str, now: datetime, lease: timedelta) -> bool:
         return self._conditionally(
             self._db.update_item,
-            Key=_session_key(session_id),
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
-        )
-
-    def release_announcement(self, session_id: str) -> None:
-        """Give the claim up at once (the publish failed): the redelivery may announce."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=_session_key(session_id),
-            UpdateExpression="REMOVE announceClaimedAt",
-        )
-
-    def mark_announced(self, session_id: str, now: datetime) -> None:
-        """Record that the session's "Reauth Session Created" event was delivered."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=_session_key(session_id),
-            UpdateExpression="SET announcedAt = :now",
-            ExpressionAttributeValues={":now": _n(now.timestamp())},
-        )
-
-    def rotate_start_key(self, session_id: str, start_key_hash: str, now: datetime) -> bool:
-        """Replace a not-yet-used start key (an idempotent replay hands out a fresh link)."""
-        return self._conditionally(
-            self._db.update_item,
-            Key=_session_key(session_id),
-            UpdateExpression="SET startKeyHash = :key",
+            Key=_request_key(request_id),
+            UpdateExpression="SET announceClaimedAt = :now",
             ConditionExpression=(
-                "attribute_not_exists(startKeyUsedAt) AND #status = :pending AND expiresAt > :now"
+                "attribute_not_exists(announcedAt) AND #status = :pending AND expiresAt > :now "
+                "AND (attribute_not_exists(announceClaimedAt) OR announceClaimedAt < :stale)"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
-                ":key": {"S": start_key_hash},
-                ":pending": {"S": SessionStatus.PENDING.value},
-                ":now": _n(now.timestamp()),
+                ":now": _t(now),
+                ":stale": _t(now - lease),
+                ":pending": {"S": RequestStatus.PENDING.value},
             },
         )
 
+    def release_announcement(self, request_id: str) -> None:
+        """Give the claim up at once (the publish failed): the redelivery may announce."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_request_key(request_id),
+            UpdateExpression="REMOVE announceClaimedAt",
+        )
+
+    def mark_announced(self, request_id: str, now: datetime) -> None:
+        """Record that the request's "Reauth Session Created" event was delivered."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_request_key(request_id),
+            UpdateExpression="SET announcedAt = :now",
+            ExpressionAttributeValues={":now": _t(now)},
+        )
+
+    # ---- webhooks ----------------------------------------------------------------------------
     def mark_reauth_required(
         self, exchange_id: str, customer_id: str | None, now: datetime
     ) -> None:
         """Dwolla says the exchange needs re-authentication (webhook)."""
         values: dict[str, Any] = {
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
-            ":now": _n(now.timestamp()),
+            ":now": _t(now),
             ":eid": {"S": exchange_id},
         }
         update = (
@@ -482,6 +649,26 @@ class SessionRepository:
         self._db.delete_item(
             TableName=self._table, Key={"pk": {"S": f"WEBHOOK#{event_id}"}, "sk": {"S": "WEBHOOK"}}
         )
+
+    # ---- plumbing ----------------------------------------------------------------------------
+    def _update_returning(
+        self, request_id: str, *, update: str, condition: str, names: dict, values: dict
+    ) -> ReauthRequest | None:
+        """One conditional update of a request; the request as it now is, or None when the
+        condition did not hold (nothing changed)."""
+        try:
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key=_request_key(request_id),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
+        return _request_from(answer["Attributes"])
 
     def _conditionally(self, write, **request) -> bool:
         """One conditional write; False when its condition did not hold (nothing changed)."""

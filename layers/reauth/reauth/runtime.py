@@ -1,4 +1,4 @@
-"""The composition root: builds the service and its adapters once per container (cold start).
+"""The composition root: builds the use cases and their adapters once per container (cold start).
 
 AWS clients are created on first use, so a route that never publishes an event or reads a secret
 never pays for that client. Locally, AWS_ENDPOINT_URL points boto3 at moto server.
@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from .config import Config
+from .context import Context
+from .creating import Creating
+from .journey import BrowserJourney
+from .lifecycle import Lifecycle
+from .verifying import Verifying
 
 
 class Lazy:
@@ -58,29 +64,55 @@ def config() -> Config:
     return Config.from_environment()
 
 
+@dataclass(frozen=True)
+class Service:
+    """The use cases, one family each, sharing one context."""
+
+    ctx: Context
+    creating: Creating
+    verifying: Verifying
+    journey: BrowserJourney
+    lifecycle: Lifecycle
+
+    def now(self) -> datetime:
+        return self.ctx.now()
+
+    def set_time_budget(self, remaining_seconds: Callable[[], float] | None) -> None:
+        """Bound Dwolla retries by the invocation's remaining time."""
+        self.ctx.dwolla.set_time_budget(remaining_seconds)
+
+
+def build_service(ctx: Context) -> Service:
+    verifying = Verifying(ctx)
+    return Service(
+        ctx=ctx,
+        creating=Creating(ctx),
+        verifying=verifying,
+        journey=BrowserJourney(ctx, verifying),
+        lifecycle=Lifecycle(ctx, verifying),
+    )
+
+
 def _secrets_provider():
-    # Made on the first secret read (a token mint, a webhook), not at cold start: Powertools
-    # touches the client as it builds a provider, which would make a Secrets Manager client in
-    # every container, also where no route reads the secret (start, status). The parameters
-    # module is imported only where it is used, for the same reason.
+    # Made on the first secret read (a token mint, a webhook, a link), not at cold start:
+    # Powertools touches the client as it builds a provider, which would make a Secrets Manager
+    # client in every container, also where no route reads the secret. The parameters module is
+    # imported only where it is used, for the same reason.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     return SecretsProvider(boto3_client=LazyClient("secretsmanager"))
 
 
-@cache
-def service():
+def build_context(settings: Config, clock: Callable[[], datetime] | None = None) -> Context:
+    from .context import Links, Settings
     from .dwolla import DwollaClient, base_url_for
     from .events import EventPublisher
-    from .repository import SessionRepository
+    from .model import utcnow
+    from .repository import RequestRepository
     from .secrets import DwollaSecrets
-    from .service import Links, ReauthService
 
-    settings = config()
     secrets = DwollaSecrets(
-        Lazy(_secrets_provider),
-        settings.dwolla_secret_id,
-        settings.secret_cache_seconds,
+        Lazy(_secrets_provider), settings.dwolla_secret_id, settings.secret_cache_seconds
     )
 
     @cache
@@ -90,10 +122,10 @@ def service():
         from aws_lambda_powertools.utilities.parameters import SSMProvider
 
         ssm = SSMProvider(boto3_client=LazyClient("ssm"))
-        return ssm.get(settings.public_base_url_parameter).rstrip("/")
+        return str(ssm.get(settings.public_base_url_parameter)).rstrip("/")
 
-    return ReauthService(
-        repository=SessionRepository(LazyClient("dynamodb"), settings.table_name),
+    return Context(
+        repo=RequestRepository(LazyClient("dynamodb"), settings.table_name),
         dwolla=DwollaClient(
             base_url_for(settings.dwolla_environment, settings.dwolla_api_base_url or None),
             secrets.credentials,
@@ -101,9 +133,46 @@ def service():
         publisher=EventPublisher(
             LazyClient("events"), settings.event_bus_name, settings.event_source
         ),
-        links=Links(base_url=public_base_url, callback_override=settings.callback_url),
-        return_url_allowlist=settings.return_url_allowlist,
-        session_ttl=timedelta(minutes=settings.session_ttl_minutes),
+        links=Links(
+            base_url=public_base_url,
+            link_secret=secrets.link_secret,
+            callback_override=settings.callback_url,
+        ),
+        settings=Settings(
+            return_url_allowlist=settings.return_url_allowlist,
+            attempt_ttl=timedelta(minutes=settings.session_ttl_minutes),
+            request_lifetime=timedelta(days=settings.request_lifetime_days),
+            platform_name=settings.platform_name,
+            plaid_link_script_url=settings.plaid_link_script_url,
+            sweep_batch_size=settings.sweep_batch_size,
+        ),
+        clock=clock or utcnow,
         webhook_secret=secrets.webhook_secret,
-        sweep_batch_size=settings.sweep_batch_size,
     )
+
+
+_built: Service | None = None
+_building = threading.Lock()
+
+
+def service() -> Service:
+    """The container's service, built on first use."""
+    global _built
+    if _built is None:
+        with _building:
+            if _built is None:
+                _built = build_service(build_context(config()))
+    return _built
+
+
+def use(built: Service | None) -> None:
+    """Serve `built` from now on (tests: a service with their own clock or settings)."""
+    global _built
+    _built = built
+
+
+def reset() -> None:
+    """Forget everything built (tests, and SnapStart's after-restore hook)."""
+    use(None)
+    config.cache_clear()
+    _boto_session.cache_clear()

@@ -2,10 +2,15 @@
 
 Values are fetched through Powertools' parameter providers and cached per container for
 SECRET_CACHE_SECONDS, so a warm function reads Secrets Manager at most once per cache period.
-The secret is JSON: {"key": "...", "secret": "...", "webhookSecret": "..."}.
+The secret is JSON: {"key": "...", "secret": "...", "webhookSecret": "...", "linkSecret": "..."}.
+`linkSecret` signs the customers' start links; without it a key derived from Dwolla's secret is
+used (then rotating the Dwolla secret also retires the links already sent).
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
 
 from .config import ConfigError
 from .dwolla import DwollaCredentials
@@ -35,3 +40,15 @@ class DwollaSecrets:
         if not secret:
             raise ConfigError('the Dwolla secret must hold "webhookSecret" to accept webhooks')
         return secret
+
+    def link_secret(self) -> bytes:
+        value = self._value()
+        secret = value.get("linkSecret") or ""
+        if len(secret) >= 32:
+            return secret.encode()
+        if secret:
+            raise ConfigError('the secret\'s "linkSecret" must be at least 32 characters')
+        dwolla_secret = value.get("secret")
+        if not dwolla_secret:
+            raise ConfigError('the Dwolla secret must hold "secret" (or "linkSecret")')
+        return hmac.new(dwolla_secret.encode(), b"dwolla-reauth link keys", hashlib.sha256).digest()

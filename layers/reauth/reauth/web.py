@@ -1,35 +1,40 @@
-"""The HTTP edge shared by both functions: the error body, JSON bodies, browser pages.
+"""The HTTP edge shared by both functions: the error body, JSON and form bodies, the public JSON
+shapes, browser pages as answers.
 
 Every error a caller sees is `{"code", "message", "requestId"}` with a code from errors.ErrorCode.
-Browser pages are small, static and generic: they never echo input or explain a refusal.
+Browser pages (pages.py) never echo input or explain a refusal.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from . import pages
 from .errors import ErrorCode, ServiceError
+from .model import OPEN_STATUSES, ExchangeRecord, HandoffType, ReauthRequest, iso
+from .pages import Page
 
 MAX_BODY_BYTES = 16 * 1024
+FORM = "application/x-www-form-urlencoded"
 logger = logging.getLogger(__name__)
 
-# Browser answers: no caching, no referrer (the start link carries a key), nothing embeddable.
+# Browser answers: no caching, no referrer to other sites (the link carries a key), not embeddable.
+# Each page brings its own Content-Security-Policy (a nonce per answer, see pages.py).
 BROWSER_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make the pages' POSTs say Origin: null
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
 }
-DONE_MESSAGES = {
-    "reauthorized": "Your bank connection is working again. You can close this window.",
-    "failed": "Your bank connection could not be renewed. Please try again from the app.",
-}
+NO_CONTENT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
 def error_response(error: ServiceError, request_id: str | None) -> Response:
@@ -51,7 +56,13 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
     )
 
 
-def install_error_handlers(app, metrics, *, browser_paths: tuple[str, ...] = ()) -> None:
+def install_error_handlers(
+    app,
+    metrics,
+    *,
+    browser_paths: tuple[str, ...] = (),
+    platform: Callable[[], str] = lambda: "",
+) -> None:
     """One exception-handler table: domain errors, unknown routes, everything else.
     Requests under `browser_paths` get an HTML page instead of the JSON error body.
     Dwolla failures also count in the DwollaErrors metric (the template alarms on it)."""
@@ -61,7 +72,7 @@ def install_error_handlers(app, metrics, *, browser_paths: tuple[str, ...] = ())
 
     def answer(error: ServiceError) -> Response:
         if browser_paths and app.current_event.path.startswith(browser_paths):
-            return error_page(error)
+            return error_page(error, _safely(platform))
         return error_response(error, request_id())
 
     @app.exception_handler(ServiceError)
@@ -80,6 +91,13 @@ def install_error_handlers(app, metrics, *, browser_paths: tuple[str, ...] = ())
     def _unexpected(_: Exception) -> Response:
         logger.exception("unexpected error")
         return answer(ServiceError(ErrorCode.INTERNAL_ERROR))
+
+
+def _safely(platform: Callable[[], str]) -> str:
+    try:
+        return platform()
+    except Exception:  # a configuration fault must not hide the page that reports it
+        return ""
 
 
 def json_body(event, *, required: bool = False) -> dict:
@@ -134,46 +152,116 @@ def header_values(event, name: str) -> list[str]:
     return values
 
 
-def page(status: int, title: str, message: str, headers: dict | None = None) -> Response:
-    body = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title>"
-        '<body style="font-family:sans-serif;max-width:32rem;margin:4rem auto">'
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
-    )
+def html_page(page: Page, headers: dict | None = None) -> Response:
     return Response(
-        status_code=status,
+        status_code=page.status,
         content_type=content_types.TEXT_HTML,
-        body=body,
-        headers={**BROWSER_HEADERS, **(headers or {})},
+        body=page.html,
+        headers={**BROWSER_HEADERS, "Content-Security-Policy": page.csp, **(headers or {})},
     )
 
 
-def error_page(error: ServiceError) -> Response:
+def error_page(error: ServiceError, platform: str) -> Response:
     """A browser's view of a service error: try again later for faults, else the refusal."""
     if error.status >= 500:
-        return page(
-            503 if error.status in (502, 503, 504) else 500,
-            "Temporarily unavailable",
-            "We could not finish connecting your bank just now. Please reload this page in a "
-            "moment.",
-        )
-    return refused_page()
+        return html_page(pages.error_page(platform=platform, kind="unavailable"))
+    return refused_page(platform)
 
 
-def refused_page() -> Response:
+def refused_page(platform: str) -> Response:
     """The one answer to any browser request that is not honoured."""
-    return page(
-        400,
-        "This link can't be used",
-        "It may have expired or already been used. Please start again from the app.",
-    )
+    return html_page(pages.error_page(platform=platform, kind="refused"))
+
+
+def form_body(event) -> dict[str, list[str]]:
+    """An HTML form's fields (application/x-www-form-urlencoded), or InvalidRequest."""
+    raw = event.decoded_body if event.body is not None else ""
+    if len(raw.encode()) > MAX_BODY_BYTES:
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE)
+    content_type = header(event, "content-type") or ""
+    if raw and content_type.split(";")[0].strip().lower() != FORM:
+        raise ServiceError(ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+    try:
+        return parse_qs(raw, strict_parsing=bool(raw), max_num_fields=8)
+    except ValueError:
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "The form is malformed.") from None
+
+
+# ---- the public JSON shapes ------------------------------------------------------------------
+def public_request(request: ReauthRequest, now: datetime, start_url: str | None) -> dict:
+    """A re-authentication request as the platform sees it (`GET /reauth-sessions/{id}`)."""
+    current = request.current_attempt
+    handoff: dict[str, Any] = {"type": current.handoff_type.value}
+    if current.handoff_type is HandoffType.REDIRECT:
+        handoff["url"] = current.handoff_url
+    else:
+        handoff["token"] = current.handoff_token
+    status = request.effective_status(now)
+    check = request.verification
+    return {
+        "id": request.id,
+        "exchangeId": request.exchange_id,
+        "customerId": request.customer_id,
+        "fundingSourceId": request.funding_source_id,
+        "status": status.value,
+        "handoff": handoff,
+        "startUrl": start_url if status in OPEN_STATUSES else None,
+        "returnUrl": request.return_url,
+        "createdAt": iso(request.created_at),
+        "expiresAt": iso(request.expires_at),
+        "updatedAt": iso(request.updated_at),
+        "reauthorizedAt": _iso_or_none(request.reauthorized_at),
+        "attempts": [
+            {
+                "id": a.id,
+                "state": a.state(now, current=a.id == request.current_attempt_id),
+                "createdAt": iso(a.created_at),
+                "expiresAt": iso(a.expires_at),
+                "startedAt": _iso_or_none(a.started_at),
+                "endedAt": _iso_or_none(a.ended_at),
+                "reason": a.reason,
+                "recoverable": a.recoverable,
+            }
+            for a in request.attempts
+        ],
+        "verification": None
+        if check is None
+        else {
+            "result": check.result.value,
+            "checkedAt": iso(check.checked_at),
+            "nextCheckAt": _iso_or_none(check.next_check_at),
+        },
+    }
+
+
+def public_exchange(record: ExchangeRecord) -> dict:
+    """An exchange's record (`GET /exchanges/{id}/reauth-status`)."""
+    return {
+        "exchangeId": record.exchange_id,
+        "status": record.status.value,
+        "customerId": record.customer_id,
+        "lastSessionId": record.last_session_id,
+        "pendingSessionId": record.pending_session_id,
+        "reauthRequiredAt": _iso_or_none(record.reauth_required_at),
+        "reauthorizedAt": _iso_or_none(record.reauthorized_at),
+        "updatedAt": iso(record.updated_at),
+    }
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return iso(moment) if moment else None
 
 
 def redirect(location: str, headers: dict | None = None) -> Response:
+    """303 See Other: the browser GETs `location` (never re-POSTs)."""
     return Response(
-        status_code=302,
+        status_code=303,
         content_type=content_types.TEXT_HTML,
         body="",
-        headers={**BROWSER_HEADERS, "Location": location, **(headers or {})},
+        headers={
+            **BROWSER_HEADERS,
+            "Content-Security-Policy": NO_CONTENT_CSP,
+            "Location": location,
+            **(headers or {}),
+        },
     )
