@@ -61,7 +61,8 @@ def chromium_unavailable() -> str | None:
     REQUIRE_E2E=1 tests/conftest.py turns such a skip into a failure), or None."""
     path = chromium_path()
     if not path or not os.access(path, os.X_OK):
-        return "Chromium not available: no `chromium` on PATH (run make browser)"
+        where = f"{path} is not executable" if path else "no `chromium` on PATH"
+        return f"Chromium not available: {where} (run make browser)"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as error:
