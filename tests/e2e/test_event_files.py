@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.provision import load_template
-from local.stack import EXCHANGES, LOCAL_DWOLLA
+from local.stack import EXCHANGES, FUNDING_SOURCES, LOCAL_DWOLLA
 from tests.e2e.sam_cli import EVENTS_DIR, FUNCTION_BY_PREFIX, function_for
 
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -39,7 +39,10 @@ def test_there_is_an_event_for_every_entry_point():
         "api-get-session.json",
         "api-complete-session.json",
         "api-get-reauth-status.json",
-        "callback-start.json",
+        "callback-open-link.json",
+        "callback-open-link-head.json",
+        "callback-start-attempt.json",
+        "callback-complete-in-browser.json",
         "callback-success.json",
         "callback-error.json",
         "callback-done.json",
@@ -86,7 +89,10 @@ def test_api_gateway_events_are_rest_proxy_events_of_a_real_route(event_file):
 def test_create_session_event_asks_for_the_seeded_mx_exchange():
     event = load(EVENTS_DIR / "api-create-session.json")
     assert event["pathParameters"] == {"exchangeId": MX}
-    assert json.loads(event["body"]) == {"returnUrl": "http://127.0.0.1:3000/reauth/done"}
+    assert json.loads(event["body"]) == {
+        "returnUrl": "http://127.0.0.1:3000/reauth/done",
+        "fundingSourceId": FUNDING_SOURCES["mx"],
+    }
     assert event["headers"]["Idempotency-Key"]
 
 

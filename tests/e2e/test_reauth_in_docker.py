@@ -3,7 +3,9 @@ server and the Dwolla sandbox on the Docker bridge, and a test browser over real
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import secrets
 import uuid
 
@@ -41,6 +43,24 @@ def assert_refused(answer) -> None:
     assert "Set-Cookie" not in answer.headers
 
 
+def click_start(browser, stack, start_url: str):
+    """The start page's button, as a browser sends it: a same-origin form POST of the key."""
+    action, _, query = start_url.partition("?")
+    return browser.post(
+        action,
+        data=dict([query.split("=", 1)]),
+        headers={"Origin": stack.api_url, "Sec-Fetch-Site": "same-origin"},
+        allow_redirects=False,
+        timeout=60,
+    )
+
+
+def bank_url_of(page) -> str:
+    match = re.search(r'http-equiv="refresh" content="0;\s*url=([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return html.unescape(match.group(1))
+
+
 def test_customer_reauthorizes_in_the_browser(stack, api, browser, dwolla, published, table):
     created = api.create(MX, {"returnUrl": stack.return_url}, key=_key())
     assert created.status_code == 201, created.text
@@ -48,32 +68,38 @@ def test_customer_reauthorizes_in_the_browser(stack, api, browser, dwolla, publi
     assert (session["exchangeId"], session["status"]) == (MX, "pending")
     assert session["handoff"]["type"] == "redirect"
     assert created.headers["Location"] == f"/reauth-sessions/{session['id']}"
-    assert session["startUrl"].startswith(f"{stack.api_url}/reauth-sessions/{session['id']}/start")
+    assert session["startUrl"].startswith(f"{stack.api_url}/reauth/link/{session['id']}?key=")
 
-    started = browser.get(session["startUrl"])
-    assert started.status_code == 302, started.text
-    assert started.headers["Location"] == session["handoff"]["url"]
+    opened = browser.get(session["startUrl"])  # the start page: nothing changes yet
+    assert opened.status_code == 200 and "<form" in opened.text
+    assert "Set-Cookie" not in opened.headers
+    assert "nonce-" in opened.headers["Content-Security-Policy"]
+
+    started = click_start(browser, stack, session["startUrl"])
+    assert started.status_code == 200, started.text
+    assert bank_url_of(started) == session["handoff"]["url"]
     cookie = started.headers["Set-Cookie"]
-    assert cookie.startswith(f"reauth_binding={session['id']}.")
-    for attribute in ("Path=/reauth/callback", "HttpOnly", "Secure", "SameSite=Lax"):
+    assert cookie.startswith(f"reauth_{session['id'].replace('-', '')}=")
+    for attribute in ("Path=/reauth/", "HttpOnly", "Secure", "SameSite=Lax"):
         assert attribute in cookie
 
-    at_bank = browser.get(started.headers["Location"])  # the sandbox's bank page (302 back)
+    at_bank = browser.get(bank_url_of(started))  # the sandbox's bank page (302 back)
     assert at_bank.status_code == 302, at_bank.text
     assert at_bank.headers["Location"] == f"{stack.callback_url}?exchange={MX}"
     assert not at_bank.request.headers.get("Cookie")  # the binding stays with our host
 
     back = browser.get(at_bank.headers["Location"])
-    assert back.request.headers["Cookie"].startswith("reauth_binding=")
-    assert back.status_code == 302, back.text
+    assert back.request.headers["Cookie"].startswith("reauth_")
+    assert back.status_code == 303, back.text
     done_url = f"{stack.return_url}?status=reauthorized&session={session['id']}"
     assert back.headers["Location"] == done_url
 
     landed = browser.get(back.headers["Location"])
     assert landed.status_code == 200
-    assert "Your bank connection is working again" in landed.text
+    assert "is working again" in landed.text
 
-    assert api.session(session["id"]).json()["status"] == "reauthorized"
+    answer = api.session(session["id"]).json()
+    assert (answer["status"], answer["verification"]["result"]) == ("reauthorized", "confirmed")
     record = api.status(MX).json()
     assert (record["status"], record["lastSessionId"]) == ("reauthorized", session["id"])
     assert record["pendingSessionId"] is None
@@ -85,21 +111,22 @@ def test_customer_reauthorizes_in_the_browser(stack, api, browser, dwolla, publi
     reauthorized = events[1]["detail"]
     assert (reauthorized["sessionId"], reauthorized["exchangeId"]) == (session["id"], MX)
 
-    item = table(f"SESSION#{session['id']}", "SESSION")
+    item = table(f"REQUEST#{session['id']}", "REQUEST")
     assert item["status"]["S"] == "reauthorized"
-    assert "gsi1pk" not in item  # out of the pending-by-expiry index
-    assert {"bindingHash", "startKeyHash", "startKeyUsedAt"} <= set(item)
+    assert "gsi1pk" not in item  # out of the deadline index
+    [attempt] = item["attempts"]["M"].values()
+    assert {"bindingHash", "startedAt", "outcome"} <= set(attempt["M"])
     token = cookie.split(";", 1)[0].split(".", 1)[1]
-    start_key = session["startUrl"].split("key=", 1)[1]
-    assert token not in json.dumps(item) and start_key not in json.dumps(item)  # digests only
+    link_key = session["startUrl"].split("key=", 1)[1]
+    assert token not in json.dumps(item) and link_key not in json.dumps(item)  # nothing stored
     exchange = table(f"EXCHANGE#{MX}", "EXCHANGE")
     assert exchange["status"]["S"] == "reauthorized"
-    assert exchange["lastSessionId"]["S"] == session["id"]
-    assert "pendingSessionId" not in exchange
+    assert exchange["lastRequestId"]["S"] == session["id"]
+    assert "pendingRequestId" not in exchange
 
     # A reload of the callback answers the same and tells nobody twice.
     again = browser.get(at_bank.headers["Location"])
-    assert (again.status_code, again.headers["Location"]) == (302, done_url)
+    assert (again.status_code, again.headers["Location"]) == (303, done_url)
     assert [e["detail-type"] for e in published(timeout=1)] == [
         "Reauth Session Created",
         "Exchange Reauthorized",
@@ -110,21 +137,22 @@ def test_forged_callback_without_the_binding_cookie_changes_nothing(
     stack, api, browser, published, table
 ):
     session = api.create(MX, {"returnUrl": stack.return_url}, key=_key()).json()
-    started = browser.get(session["startUrl"])  # the customer's browser is bound
-    bank_page = started.headers["Location"]
+    started = click_start(browser, stack, session["startUrl"])  # the customer's browser is bound
+    bank_page = bank_url_of(started)
     callback = f"{stack.callback_url}?exchange={MX}"
 
     attacker = Browser()
     assert_refused(attacker.get(callback))
-    forged = f"reauth_binding={session['id']}.{secrets.token_urlsafe(32)}"
+    attempt = session["attempts"][0]["id"]
+    forged = f"reauth_{session['id'].replace('-', '')}={attempt}.{secrets.token_urlsafe(32)}"
     assert_refused(attacker.get(callback, headers={"Cookie": forged}))
 
     assert api.session(session["id"]).json()["status"] == "pending"
-    assert table(f"SESSION#{session['id']}", "SESSION")["status"]["S"] == "pending"
+    assert table(f"REQUEST#{session['id']}", "REQUEST")["status"]["S"] == "pending"
     assert api.status(MX).json()["pendingSessionId"] == session["id"]
     assert "Exchange Reauthorized" not in [e["detail-type"] for e in published(timeout=1)]
 
-    # The refusals did not burn the session: the real customer still gets through.
+    # The refusals did not burn the request: the real customer still gets through.
     back = browser.get(browser.get(bank_page).headers["Location"])
     assert back.headers["Location"].startswith(f"{stack.return_url}?status=reauthorized")
 
@@ -163,9 +191,9 @@ def test_token_session_is_completed_by_the_platform(api, dwolla, published):
     session = created.json()
     assert session["handoff"]["type"] == "token"
     assert session["handoff"]["token"].startswith("link-sandbox-")
-    assert session["startUrl"] is None
+    assert session["startUrl"]  # the service's own Plaid page; this platform runs Link itself
 
-    dwolla.complete_exchange_session(session["id"])  # Plaid Link's onSuccess, Dwolla's side
+    dwolla.complete_exchange_session(session["handoff"]["token"])  # Link ran, the bank said yes
     completed = api.complete(session["id"], {})
 
     assert completed.status_code == 200, completed.text

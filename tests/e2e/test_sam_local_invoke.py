@@ -86,7 +86,7 @@ def session_from_event(result):
 
 
 def sweep(result):
-    assert isinstance(result["expired"], int)
+    assert isinstance(result["expired"], int) and isinstance(result["verified"], int)
 
 
 HTTP_EXPECTATIONS = {
@@ -94,7 +94,10 @@ HTTP_EXPECTATIONS = {
     "api-get-session.json": error_code("SessionNotFound", 404),
     "api-complete-session.json": error_code("SessionNotFound", 404),
     "api-get-reauth-status.json": reauth_status,
-    "callback-start.json": refused,
+    "callback-open-link.json": refused,  # placeholder id and key
+    "callback-open-link-head.json": refused,
+    "callback-start-attempt.json": refused,
+    "callback-complete-in-browser.json": refused,  # placeholder cookie and CSRF token
     "callback-success.json": refused,  # placeholder binding cookie: nothing matches it
     "callback-error.json": refused,
     "callback-done.json": done_page,
