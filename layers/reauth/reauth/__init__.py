@@ -1,13 +1,20 @@
-"""The re-authentication domain: sessions that bring a customer's Dwolla exchange back to life.
+"""The re-authentication domain: requests that bring a customer's Dwolla exchange back to life.
 
 Modules, from the outside in:
   config      the one configuration object, built once per cold start from the environment
   errors      every error a caller can see (stable code, HTTP status, message) and Dwolla's mapping
-  model       sessions, exchange records and the one table of allowed state transitions
-  security    start keys, browser binding cookies, the return-URL allow-list
+  model       requests, attempts, exchange records and the one table of allowed state transitions
+  security    link keys, browser binding cookies, CSRF, same-origin checks, the return-URL allow-list
   dwolla      the Dwolla API adapter (urllib3)
   repository  the DynamoDB adapter
   events      the EventBridge adapter
-  secrets     the Secrets Manager / SSM adapter
-  service     the use cases the two functions call
+  secrets     the Secrets Manager adapter (Dwolla's key/secret, the webhook and link secrets)
+  context     what every use case is given: adapters, the service's URLs, settings, a clock
+  creating    use cases: creating a request (API call or EventBridge event)
+  journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)
+  verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
+  lifecycle   use cases: reads, the schedule (deadlines, re-checks), Dwolla's webhooks
+  runtime     the composition root: builds all of it once per container
+  web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes
+  pages       the customer-facing HTML pages (pure functions, a CSP nonce per page)
 """
