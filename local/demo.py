@@ -2,7 +2,8 @@
 
 The functions run under `sam local start-api` / `sam local invoke` in Docker; Dwolla is the local
 sandbox, AWS is moto server. The demo plays the platform backend (HTTP calls to the API, events
-on the bus) and the customer's browser (start link → bank page → callback → return page), then
+on the bus) and the customer, in a real (headless) Chromium: the link, its button, the bank,
+back; Plaid Link through the same kind of link; a cancel and a retry; a refused forgery. Then it
 shows what the platform sees: the API's answers, the DynamoDB records and the events published.
 It exits 0 only when every step did what it should.
 """
@@ -10,19 +11,19 @@ It exits 0 only when every step did what it should.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from requests.cookies import extract_cookies_to_jar, get_cookie_header
 
 from local import stack as local_stack
+from local.browser import launch_chromium
 from local.provision import drain_events, put_platform_event, subscribe_to_requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,35 +57,36 @@ class Steps:
         print(f"    {GREEN}✓{RESET} {what}")
 
 
-class LoopbackIsSecure(DefaultCookiePolicy):
-    """Browsers treat http://127.0.0.1 and localhost as secure contexts and send Secure cookies
-    there; Python's cookie jar does not. This policy does what a browser does."""
+class Customer:
+    """The customer's browser: Debian's Chromium, headless, at a phone's size (local/browser.py).
+    It opens links and clicks buttons; everything else (redirects, the bank's pages, Plaid
+    Link's window, the page's report) is the browser's own doing."""
 
-    def return_ok_secure(self, cookie, request) -> bool:
-        host = urlsplit(request.get_full_url()).hostname
-        return host in ("127.0.0.1", "localhost") or super().return_ok_secure(cookie, request)
+    def __init__(self, browser) -> None:
+        self.context = browser.new_context(viewport={"width": 390, "height": 844})
+        self.context.set_default_timeout(90_000)  # sam local start-api may start a container
+        self.page = self.context.new_page()
 
+    def open(self, url: str) -> str:
+        self.page.goto(url)
+        return self.heading()
 
-class Browser:
-    """The customer's browser: keeps cookies, follows redirects one hop at a time.
-    (Its own jar: a requests.Session copies cookies into a jar with the default policy.)"""
+    def click(self, name: str, until: str) -> str:
+        """Click a button and wait until the browser has arrived at a URL matching `until`."""
+        self.page.get_by_role("button", name=name).click()
+        self.page.wait_for_url(until)
+        self.page.wait_for_load_state()
+        return self.heading()
 
-    def __init__(self) -> None:
-        self.jar = CookieJar(policy=LoopbackIsSecure())
+    def heading(self) -> str:
+        return self.page.locator("h1").inner_text()
 
-    def open(self, url: str) -> requests.Response:
-        request = requests.Request("GET", url).prepare()
-        cookie = get_cookie_header(self.jar, request)
-        if cookie:
-            request.headers["Cookie"] = cookie
-        with requests.Session() as http:
-            response = http.send(request, allow_redirects=False, timeout=60)
-        extract_cookies_to_jar(self.jar, request, response.raw)
-        return response
+    def close(self) -> None:
+        self.context.close()
 
 
 def _short(url: str) -> str:
-    """A URL for the screen, with the start key masked (it is a one-time secret)."""
+    """A URL for the screen, with the link's key masked (it is the customer's secret)."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     if "key" in query:
@@ -93,7 +95,7 @@ def _short(url: str) -> str:
 
 
 def _json(data) -> str:
-    return json.dumps(data, indent=2, sort_keys=False)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def _redact(item: dict) -> dict:
@@ -101,13 +103,23 @@ def _redact(item: dict) -> dict:
     shown = {}
     for name, value in sorted(item.items()):
         raw = next(iter(value.values()))
-        if name in ("startKeyHash", "bindingHash", "handoffToken"):
-            raw = "…(masked)"
+        if name == "attempts":
+            raw = {aid: sorted(a["M"]) for aid, a in raw.items()}  # which fields, not values
         shown[name] = raw
     return shown
 
 
-def run_flow(s: Steps, stack: local_stack.Stack) -> None:
+def _create(stack: local_stack.Stack, exchange_id: str, body: dict | None = None, **kw):
+    return requests.post(
+        f"{stack.api_url}/exchanges/{exchange_id}/reauth-sessions", json=body, timeout=60, **kw
+    )
+
+
+def _request(stack: local_stack.Stack, request_id: str) -> dict:
+    return requests.get(f"{stack.api_url}/reauth-sessions/{request_id}", timeout=60).json()
+
+
+def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
     api = stack.api_url
     exchange_id = local_stack.EXCHANGES["mx"]
     funding_source = local_stack.FUNDING_SOURCES["mx"]
@@ -121,79 +133,57 @@ def run_flow(s: Steps, stack: local_stack.Stack) -> None:
     s.show(_json(body))
     s.check(body.get("code") == "UpdateCredentials", "Dwolla answers 400 UpdateCredentials")
 
-    s.step("The platform asks this service for a re-authentication session (IAM route)")
+    s.step("The platform asks this service to re-authenticate the exchange (IAM route)")
     key = f"demo-{uuid.uuid4()}"
     s.show(f"POST {api}/exchanges/{exchange_id}/reauth-sessions   Idempotency-Key: {key}")
-    created = requests.post(
-        f"{api}/exchanges/{exchange_id}/reauth-sessions",
-        json={"returnUrl": stack.return_url, "customerId": str(uuid.uuid4())},
-        headers={"Idempotency-Key": key},
-        timeout=60,
-    )
+    ask = {"returnUrl": stack.return_url, "customerId": str(uuid.uuid4())}
+    created = _create(stack, exchange_id, ask, headers={"Idempotency-Key": key})
     session = created.json()
-    s.show(
-        _json({**session, "startUrl": _short(session.get("startUrl") or "")}).replace(
-            "\\u2026", "…"
-        )
-    )
+    s.show(_json({**session, "startUrl": _short(session.get("startUrl") or "")}))
     s.check(created.status_code == 201, "201 Created")
     s.check(created.headers.get("Location") == f"/reauth-sessions/{session['id']}", "Location")
     s.check(session["status"] == "pending" and session["handoff"]["type"] == "redirect", "pending")
-    again = requests.post(
-        f"{api}/exchanges/{exchange_id}/reauth-sessions",
-        json={"returnUrl": stack.return_url, "customerId": session["customerId"]},
-        headers={"Idempotency-Key": key},
-        timeout=60,
-    )
+    again = _create(stack, exchange_id, ask, headers={"Idempotency-Key": key})
     s.check(
-        again.status_code == 200 and again.json()["id"] == session["id"],
-        "a retry with the same Idempotency-Key returns the same session (200)",
+        again.status_code == 200 and again.json()["startUrl"] == session["startUrl"],
+        "a retry with the same Idempotency-Key answers the same request and the same link (200)",
     )
-    start_url = again.json()["startUrl"]  # the replay handed out a fresh link
+    start_url = session["startUrl"]
 
-    s.step("The customer opens the start link")
-    browser = Browser()
-    started = browser.open(start_url)
-    s.show(f"GET {_short(start_url)}  →  {started.status_code}")
-    s.show(f"    Location: {started.headers.get('Location')}")
-    cookie = started.headers.get("Set-Cookie", "")
-    attributes = [part.strip() for part in cookie.split(";")[1:]]
-    s.show(f"Set-Cookie: reauth_binding=…; {'; '.join(attributes)}")
-    s.check(started.status_code == 302, "302 to the bank's page")
-    s.check(all(a in cookie for a in ("HttpOnly", "Secure", "SameSite=Lax")), "binding cookie set")
+    s.step("A mail scanner fetches the link first (GET and HEAD, following redirects)")
+    for method in ("HEAD", "GET"):
+        answer = requests.request(method, start_url, timeout=60, allow_redirects=True)
+        s.show(f"{method} {_short(start_url)}  →  {answer.status_code}")
+    attempt = _request(stack, session["id"])["attempts"][0]
+    s.check(attempt["startedAt"] is None, "nothing changed: the attempt was not started")
 
-    s.step("At the bank (the sandbox plays it): the login succeeds")
-    bank = browser.open(started.headers["Location"])
-    back = bank.headers.get("Location", "")
-    s.show(f"GET {started.headers['Location']}  →  {bank.status_code}  Location: {back}")
-    s.check(back == f"{stack.callback_url}?exchange={exchange_id}", "back to the callback")
+    s.step("The customer opens the link in a browser (headless Chromium, phone-sized)")
+    customer = Customer(browser)
+    s.show(f"open {_short(start_url)}  →  “{customer.open(start_url)}”")
+    s.check(customer.page.get_by_role("button").count() == 1, "the start page: one button")
 
-    s.step("The callback checks the browser's binding and Dwolla's exchange, then returns")
-    landed = browser.open(back)
-    done_url = landed.headers.get("Location", "")
-    s.show(f"GET {back}  →  {landed.status_code}  Location: {done_url}")
-    s.check(landed.status_code == 302, "302 to the return URL")
+    s.step("The customer taps the button: the bank (the sandbox plays it) says yes")
+    heading = customer.click("Continue to your bank", f"{stack.return_url}*")
+    s.show(f"… bank … callback … {_short(customer.page.url)}: “{heading}”")
     s.check(
-        done_url == f"{stack.return_url}?status=reauthorized&session={session['id']}",
-        "status=reauthorized",
+        customer.page.url == f"{stack.return_url}?status=reauthorized&session={session['id']}",
+        "back at the return URL with status=reauthorized",
     )
-    page = browser.open(done_url)
-    s.show(f"GET {done_url}  →  {page.status_code}: “{_page_text(page.text)}”")
-    s.check(page.status_code == 200 and "working again" in page.text, "the return page")
-    reload = browser.open(back)
-    s.check(reload.headers.get("Location") == done_url, "a reload of the callback: the same answer")
+    s.check("working again" in customer.page.content(), "the return page says so")
+    customer.close()
 
-    s.step("What the platform sees: the session and the exchange, from the API")
-    got = requests.get(f"{api}/reauth-sessions/{session['id']}", timeout=60).json()
+    s.step("What the platform sees: the request and the exchange, from the API")
+    got = _request(stack, session["id"])
     status = requests.get(f"{api}/exchanges/{exchange_id}/reauth-status", timeout=60).json()
-    s.show(f"GET /reauth-sessions/{session['id']}\n{_json(got)}")
+    s.show(f"GET /reauth-sessions/{session['id']}\n{_json({**got, 'startUrl': None})}")
     s.show(f"GET /exchanges/{exchange_id}/reauth-status\n{_json(status)}")
-    s.check(got["status"] == "reauthorized", "session reauthorized")
+    s.check(got["status"] == "reauthorized", "request reauthorized")
+    s.check(got["verification"]["result"] == "confirmed", "confirmed by Dwolla's balance check")
     s.check(status["status"] == "reauthorized", "exchange reauthorized")
 
     s.step("The DynamoDB records")
     db = aws.client("dynamodb")
-    for pk in (f"SESSION#{session['id']}", f"EXCHANGE#{exchange_id}"):
+    for pk in (f"REQUEST#{session['id']}", f"EXCHANGE#{exchange_id}"):
         item = db.get_item(
             TableName=resources.table_name, Key={"pk": {"S": pk}, "sk": {"S": pk.split("#")[0]}}
         ).get("Item")
@@ -210,7 +200,7 @@ def run_flow(s: Steps, stack: local_stack.Stack) -> None:
     kinds = [e["detail-type"] for e in events]
     s.check(
         kinds == ["Reauth Session Created", "Exchange Reauthorized"],
-        "Reauth Session Created, then Exchange Reauthorized (once, despite the reload)",
+        "Reauth Session Created, then Exchange Reauthorized",
     )
 
     s.step("Dwolla's balance check works again")
@@ -219,33 +209,88 @@ def run_flow(s: Steps, stack: local_stack.Stack) -> None:
     s.check("code" not in balance, "no UpdateCredentials any more")
 
 
-def run_cancelled(s: Steps, stack: local_stack.Stack) -> None:
-    s.step("A failed attempt: the customer cancels at the bank (USER_CANCELLED)")
+def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step("Plaid: the same kind of link opens Plaid Link (the sandbox's stand-in) in update mode")
+    exchange_id = local_stack.EXCHANGES["plaid"]
+    session = _create(stack, exchange_id, {"returnUrl": stack.return_url}).json()
+    s.show(f"handoff: {session['handoff']['type']}   startUrl: {_short(session['startUrl'])}")
+    customer = Customer(browser)
+    customer.open(session["startUrl"])
+    heading = customer.click("Continue to your bank", f"{stack.return_url}*")
+    s.show(f"… Plaid Link … the page reports onSuccess … “{heading}”")
+    s.check("status=reauthorized" in customer.page.url, "back at the return URL, reauthorized")
+    customer.close()
+    got = _request(stack, session["id"])
+    s.check(got["status"] == "reauthorized", "request reauthorized (Dwolla confirmed)")
+
+
+def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step("Cancel, then try again with the same link")
     dwolla = stack.dwolla()
     exchange = dwolla.seed_exchange("mx", providerOutcome="USER_CANCELLED")
     aws, resources = stack.aws(), stack.local_resources()
-    session = requests.post(
-        f"{stack.api_url}/exchanges/{exchange['id']}/reauth-sessions", timeout=60
-    ).json()
-    browser = Browser()
-    started = browser.open(session["startUrl"])
-    back = browser.open(started.headers["Location"]).headers.get("Location", "")
-    landed = browser.open(back)
-    s.show(f"bank → {back}\ncallback → {landed.headers.get('Location')}")
-    got = requests.get(f"{stack.api_url}/reauth-sessions/{session['id']}", timeout=60).json()
-    s.show(f"session: status={got['status']} failureReason={got.get('failureReason')}")
-    s.check(back == f"{stack.callback_url}?error=USER_CANCELLED", "the bank reports the cancel")
-    s.check(
-        got["status"] == "failed" and got.get("failureReason") == "USER_CANCELLED",
-        "session failed, reason USER_CANCELLED",
+    drain_events(aws, resources.tap_queue_url)
+    session = _create(stack, exchange["id"]).json()
+    customer = Customer(browser)
+    customer.open(session["startUrl"])
+    heading = customer.click("Continue to your bank", "**/reauth/done*")
+    s.show(f"the bank reports USER_CANCELLED → “{heading}”")
+    got = _request(stack, session["id"])
+    s.show(f"request: status={got['status']}, attempts={[a['state'] for a in got['attempts']]}")
+    s.check(got["status"] == "pending", "the request stays open")
+    s.check(got["attempts"][0]["reason"] == "USER_CANCELLED", "the attempt failed: USER_CANCELLED")
+    dwolla.seed_exchange(
+        "mx",
+        id=exchange["id"],
+        fundingSourceId=exchange["fundingSourceId"],
+        customerId=exchange["customerId"],
+        providerOutcome="success",
     )
+    heading = customer.click("Try again", "**/reauth/done*status=reauthorized*")
+    s.show(f"“Try again” → bank → “{heading}”")
+    customer.close()
+    got = _request(stack, session["id"])
+    s.show(f"request: status={got['status']}, attempts={[a['state'] for a in got['attempts']]}")
+    s.check(got["status"] == "reauthorized", "reauthorized on the second attempt")
+    kinds = [e["detail-type"] for e in _wait_for_events(aws, resources.tap_queue_url, 3)]
+    s.show(f"events: {kinds}")
+    s.check(
+        kinds == ["Reauth Session Created", "Reauth Attempt Failed", "Exchange Reauthorized"],
+        "Reauth Attempt Failed, then Exchange Reauthorized",
+    )
+
+
+def run_forgery(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step("A forgery: the bound browser claims success without visiting the bank")
+    dwolla = stack.dwolla()
+    aws, resources = stack.aws(), stack.local_resources()
+    drain_events(aws, resources.tap_queue_url)
+    exchange = dwolla.seed_exchange("mx")
+    session = _create(stack, exchange["id"]).json()
+    customer = Customer(browser)
+    customer.open(session["startUrl"])
+    customer.page.route(re.compile(r".*/_provider/.*"), lambda route: route.abort())
+    with customer.page.expect_request(re.compile(r".*/_provider/.*")):
+        customer.page.get_by_role("button").click()  # bound, but the bank page never loads
+    forged = f"{stack.callback_url}?exchange={exchange['id']}"
+    heading = customer.open(forged)
+    s.show(f"open {forged} by hand → “{heading}”")
+    customer.close()
+    got = _request(stack, session["id"])
+    balance = dwolla.balance_error(exchange["fundingSourceId"])
+    s.show(f"request: status={got['status']}; Dwolla's balance: {balance.get('code')}")
+    s.check(got["status"] == "pending", "refused: not reauthorized on the browser's word")
+    s.check(balance.get("code") == "UpdateCredentials", "Dwolla agrees: still UpdateCredentials")
     kinds = [e["detail-type"] for e in _wait_for_events(aws, resources.tap_queue_url, 2)]
     s.show(f"events: {kinds}")
-    s.check(kinds == ["Reauth Session Created", "Reauth Session Failed"], "Reauth Session Failed")
+    s.check(
+        kinds == ["Reauth Session Created", "Reauth Attempt Failed"],
+        "the claim ended the attempt (NOT_REPAIRED); no Exchange Reauthorized",
+    )
 
 
 def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
-    s.step("An EventBridge-triggered session: the platform forwards Dwolla's UpdateCredentials")
+    s.step("An EventBridge-triggered request: the platform forwards Dwolla's UpdateCredentials")
     dwolla = stack.dwolla()
     exchange = dwolla.seed_exchange("plaid", fundingSourceId=str(uuid.uuid4()))
     aws, resources = stack.aws(), stack.local_resources()
@@ -269,7 +314,7 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
     s.show("sam local invoke ApiFunction -e <that event> " + " ".join(command[6:]))
     result = _invoke(command, stack)
     s.show(f"→ {json.dumps(result)}")
-    s.check(bool(result.get("sessionId")), "ApiFunction (in Docker) created a session")
+    s.check(bool(result.get("sessionId")), "ApiFunction (in Docker) created a request")
     got = requests.get(f"{stack.api_url}/reauth-sessions/{result['sessionId']}", timeout=60).json()
     s.show(f"GET /reauth-sessions/{got['id']}")
     s.show(f"    status={got['status']}, handoff={got['handoff']['type']}")
@@ -282,7 +327,7 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
         "Reauth Session Created (trigger: event)",
     )
     again = _invoke(command, stack)
-    s.check(again.get("sessionId") == result["sessionId"], "a redelivery makes no second session")
+    s.check(again.get("sessionId") == result["sessionId"], "a redelivery makes no second request")
     Path(handle.name).unlink()
 
 
@@ -312,12 +357,9 @@ def _wait_for_events(aws, queue_url: str, count: int, timeout: float = 15.0) -> 
     return sorted(found, key=lambda e: e["time"])
 
 
-def _page_text(html: str) -> str:
-    start = html.find("<p>")
-    return html[start + 3 : html.find("</p>", start)] if start >= 0 else html[:80]
-
-
 def main() -> int:
+    from playwright.sync_api import Error as PlaywrightError
+
     s = Steps()
     started = time.monotonic()
     print(f"{BOLD}dwolla-reauth demo{RESET}: the whole re-authentication flow, locally, for real")
@@ -328,10 +370,13 @@ def main() -> int:
     stack = local_stack.up(log=s.show)
     s.show(f"API {stack.api_url} · Dwolla sandbox {stack.sandbox_url} · moto {stack.moto_url}")
     try:
-        run_flow(s, stack)
-        run_cancelled(s, stack)
+        with launch_chromium() as browser:
+            run_flow(s, stack, browser)
+            run_plaid(s, stack, browser)
+            run_cancelled(s, stack, browser)
+            run_forgery(s, stack, browser)
         run_eventbridge(s, stack)
-    except (DemoFailed, requests.RequestException, KeyError) as failure:
+    except (DemoFailed, requests.RequestException, KeyError, PlaywrightError) as failure:
         print(f"\n{RED}Demo failed: {failure!r}{RESET}  (logs: {stack.logs})")
         return 1
     finally:
