@@ -1,0 +1,131 @@
+"""What every use case is given: the adapters, the service's own URLs, the settings, a clock.
+
+Built once per container by `runtime`; tests build one with their own clock and adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import events
+from .dwolla import DwollaClient, DwollaError
+from .errors import ErrorCode, ServiceError, from_dwolla
+from .model import ReauthRequest
+from .repository import RequestRepository
+from .security import link_key, normalize_uuid, path_of, with_query
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Links:
+    """The service's own public URLs. The base URL is resolved lazily (it may need an SSM read),
+    and so is the secret that signs start links (a Secrets Manager read, cached)."""
+
+    base_url: Callable[[], str]
+    link_secret: Callable[[], bytes]
+    callback_override: str = ""
+
+    def callback_url(self) -> str:
+        return self.callback_override or f"{self.base_url()}/reauth/callback"
+
+    def start_url(self, request_id: str) -> str:
+        """The customer's link: durable, the same in every answer about the request."""
+        key = link_key(self.link_secret(), request_id)
+        return with_query(self.action_url(request_id), {"key": key})
+
+    def action_url(self, request_id: str) -> str:
+        return f"{self.base_url()}/reauth/link/{request_id}"
+
+    def complete_url(self, request_id: str) -> str:
+        return f"{self.action_url(request_id)}/complete"
+
+    def done_url(self) -> str:
+        return f"{self.base_url()}/reauth/done"
+
+    def cookie_path(self) -> str:
+        """The binding cookie's path: the longest common directory of the links and the
+        callback, so the browser sends it to both and nowhere else."""
+        link_parts = path_of(self.action_url("x")).split("/")[:-1]
+        callback_parts = path_of(self.callback_url()).split("/")[:-1]
+        common: list[str] = []
+        for a, b in zip(link_parts, callback_parts, strict=False):
+            if a != b:
+                break
+            common.append(a)
+        return "/".join(common) + "/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    return_url_allowlist: tuple[str, ...]
+    attempt_ttl: timedelta  # a Dwolla exchange session's life
+    request_lifetime: timedelta  # a request's deadline
+    platform_name: str
+    plaid_link_script_url: str
+    sweep_batch_size: int = 100
+    verify_retry: timedelta = timedelta(minutes=1)  # next check after Dwolla could not answer
+
+
+@dataclass(frozen=True)
+class Context:
+    repo: RequestRepository
+    dwolla: DwollaClient
+    publisher: events.EventPublisher
+    links: Links
+    settings: Settings
+    clock: Callable[[], datetime]
+    webhook_secret: Callable[[], str] | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def publish(self, detail_type: str, detail: dict) -> None:
+        """Publish after the state change is committed. A failure is logged with the ids (the
+        state in DynamoDB is the truth; the status API answers from it) and not raised."""
+        try:
+            self.publisher.publish(detail_type, detail)
+        except Exception:
+            logger.exception(
+                "event not published",
+                extra={"detailType": detail_type, "sessionId": detail.get("sessionId")},
+            )
+
+    def request_or_404(self, request_id: object) -> ReauthRequest:
+        request = self.repo.get_request(uuid_or(request_id, ErrorCode.INVALID_SESSION_ID))
+        if request is None:
+            raise ServiceError(ErrorCode.SESSION_NOT_FOUND)
+        return request
+
+
+def uuid_or(value: object, error: ErrorCode) -> str:
+    normalized = normalize_uuid(value)
+    if normalized is None:
+        raise ServiceError(error)
+    return normalized
+
+
+def dwolla_failure(exc: DwollaError) -> ServiceError:
+    error = from_dwolla(exc)
+    logger.warning(
+        "Dwolla call failed",
+        extra={
+            "errorCode": error.code,
+            "dwollaStatus": getattr(exc, "status", None),
+            "dwollaCode": getattr(exc, "code", None),
+        },
+    )
+    return error
+
+
+def request_detail(request: ReauthRequest, **extra: object) -> dict:
+    """The ids every event about a request carries."""
+    return {
+        "sessionId": request.id,
+        "exchangeId": request.exchange_id,
+        "customerId": request.customer_id,
+        **extra,
+    }

@@ -1,0 +1,228 @@
+"""Creating a re-authentication request: from the platform's API call or an EventBridge event.
+
+    create ──▶ Dwolla: POST /exchanges/{id}/exchange-sessions, GET /exchange-sessions/{id}
+           ──▶ DynamoDB: the request (with attempt #1), the exchange's pointer, the superseded
+               request and the idempotency record, in one transaction
+           ──▶ EventBridge: "Reauth Session Created" (with the start link)
+
+A repeated idempotency key answers the request it made (and the same start link: links are
+signed, not stored). An event-made request's announcement is its only copy of the link, so it
+is made at least once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import events
+from .context import Context, dwolla_failure, request_detail, uuid_or
+from .dwolla import DwollaError
+from .errors import ErrorCode, ServiceError
+from .model import Attempt, HandoffType, ReauthRequest, RequestStatus, iso
+from .repository import ConcurrentChange
+from .security import digest, is_allowed_return_url, valid_idempotency_key
+
+# How long an event-made request's creator may take to announce it before a redelivered event
+# takes over (well over the function's 28 s timeout; Lambda redelivers after a minute or more).
+ANNOUNCE_LEASE = timedelta(seconds=60)
+CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange
+_ABOUT_HREF_RE = re.compile(
+    r"https?://[^/]+/exchanges/(?P<id>[0-9a-fA-F-]{36})/exchange-sessions/?"
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    request: ReauthRequest
+    start_url: str
+    replayed: bool
+
+
+def new_attempt(ctx: Context, exchange_id: str, dwolla_key: str, now: datetime) -> Attempt:
+    """Ask Dwolla for a re-authentication exchange session: one attempt, not yet started."""
+    try:
+        session_id = ctx.dwolla.create_reauth_exchange_session(
+            exchange_id, ctx.links.callback_url(), dwolla_key
+        )
+        handoff = ctx.dwolla.get_exchange_session(session_id)
+    except DwollaError as exc:
+        raise dwolla_failure(exc) from None
+    return Attempt(
+        id=session_id,
+        created_at=now,
+        expires_at=now + ctx.settings.attempt_ttl,
+        handoff_type=HandoffType(handoff.type),
+        handoff_url=handoff.url,
+        handoff_token=handoff.token,
+    )
+
+
+class Creating:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def create(
+        self,
+        exchange_id: object,
+        *,
+        customer_id: object = None,
+        return_url: object = None,
+        funding_source_id: object = None,
+        idempotency_key: str | None = None,
+        trigger: str = "api",
+    ) -> Created:
+        """Make the exchange's one open re-authentication request, with its first attempt."""
+        ctx = self._ctx
+        exchange_id = uuid_or(exchange_id, ErrorCode.INVALID_EXCHANGE_ID)
+        customer = (
+            None if customer_id is None else uuid_or(customer_id, ErrorCode.INVALID_CUSTOMER_ID)
+        )
+        funding_source = (
+            None
+            if funding_source_id is None
+            else uuid_or(funding_source_id, ErrorCode.INVALID_FUNDING_SOURCE_ID)
+        )
+        if return_url is not None and not is_allowed_return_url(
+            return_url, ctx.settings.return_url_allowlist
+        ):
+            raise ServiceError(ErrorCode.RETURN_URL_NOT_ALLOWED)
+        if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
+            raise ServiceError(ErrorCode.INVALID_IDEMPOTENCY_KEY)
+        valid_return_url = return_url if isinstance(return_url, str) else None
+
+        fingerprint = digest(json.dumps([exchange_id, customer, valid_return_url, funding_source]))
+        key_hash = digest(f"{exchange_id}\n{idempotency_key}") if idempotency_key else None
+        if key_hash:
+            earlier = ctx.repo.get_idempotency(key_hash)
+            if earlier is not None:
+                if not hmac.compare_digest(earlier.fingerprint, fingerprint):
+                    raise ServiceError(ErrorCode.IDEMPOTENCY_KEY_REUSED)
+                return self._replay(earlier.request_id, trigger)
+        # The same key reaches Dwolla on every attempt, here and in a retry after a crash.
+        dwolla_key = f"reauth-{key_hash[:48]}" if key_hash else f"reauth-{uuid.uuid4()}"
+        now = ctx.now()
+        attempt = new_attempt(ctx, exchange_id, dwolla_key, now)
+        request = ReauthRequest(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"reauth:{attempt.id}")),
+            exchange_id=exchange_id,
+            customer_id=customer,
+            status=RequestStatus.PENDING,
+            return_url=valid_return_url,
+            created_at=now,
+            expires_at=now + ctx.settings.request_lifetime,
+            updated_at=now,
+            attempts=(attempt,),
+            current_attempt_id=attempt.id,
+            funding_source_id=funding_source,
+            trigger=trigger,
+        )
+        supersedes = self._store(request, key_hash, fingerprint, now)
+        if supersedes is False:
+            return self._replay(request.id, trigger)
+        start_url = ctx.links.start_url(request.id)
+        self._announce(request, start_url, supersedes or None)
+        return Created(request, start_url, replayed=False)
+
+    def _store(
+        self, request: ReauthRequest, key_hash: str | None, fingerprint: str, now: datetime
+    ) -> str | bool:
+        """Store the request as the exchange's open one. Returns the id of the request it
+        superseded ("" for none), or False when it was already stored (a retry after a crash,
+        or a concurrent duplicate that won)."""
+        repo = self._ctx.repo
+        for _ in range(CREATE_ATTEMPTS):
+            record = repo.get_exchange(request.exchange_id)
+            supersedes = record.pending_session_id if record else None
+            if supersedes == request.id:
+                return False
+            try:
+                stored = repo.create_request(
+                    request,
+                    supersedes=supersedes,
+                    idempotency=(key_hash, fingerprint) if key_hash else None,
+                    now=now,
+                )
+            except ConcurrentChange:
+                continue
+            return (supersedes or "") if stored else False
+        raise ServiceError(ErrorCode.CONFLICT)
+
+    def _announce(
+        self, request: ReauthRequest, start_url: str, supersedes: str | None = None
+    ) -> None:
+        """Publish "Reauth Session Created". For an event-made request the event is the only
+        copy of its start link, so a failed publish raises (EventBridge/Lambda redeliver, and
+        the redelivery announces again) and a delivered one is recorded on the request."""
+        ctx = self._ctx
+        detail = request_detail(
+            request,
+            handoffType=request.handoff_type.value,
+            startUrl=start_url,
+            expiresAt=iso(request.expires_at),
+            trigger=request.trigger,
+        )
+        if supersedes:
+            detail["supersededSessionId"] = supersedes
+        if request.trigger != "event":
+            ctx.publish(events.SESSION_CREATED, detail)  # the API answer carries the link
+            return
+        try:
+            ctx.publisher.publish(events.SESSION_CREATED, detail)
+        except Exception:
+            ctx.repo.release_announcement(request.id)
+            raise
+        ctx.repo.mark_announced(request.id, ctx.now())
+
+    def _replay(self, request_id: str, trigger: str) -> Created:
+        """The answer to a repeated create: the request it made, with its (same) start link.
+        A redelivered event changes nothing once its request was announced; if the
+        announcement was lost (a crash or a failed publish), it announces again."""
+        ctx = self._ctx
+        request = ctx.repo.get_request(request_id)
+        if request is None:
+            raise ServiceError(ErrorCode.CONFLICT)
+        start_url = ctx.links.start_url(request.id)
+        unannounced = trigger == request.trigger == "event" and not request.announced
+        if unannounced and ctx.repo.claim_announcement(request.id, ctx.now(), ANNOUNCE_LEASE):
+            self._announce(request, start_url)
+        return Created(request, start_url, replayed=True)
+
+    def from_event(self, detail_type: str, detail: object, event_id: str) -> Created:
+        """An EventBridge request for re-authentication; the event id dedupes deliveries."""
+        if not isinstance(detail, dict):
+            raise ServiceError(ErrorCode.INVALID_REQUEST, "The event detail must be an object.")
+        funding_source_id = detail.get("fundingSourceId")
+        if detail_type == events.REAUTH_REQUESTED:
+            exchange_id = detail.get("exchangeId")
+        elif detail_type == events.DWOLLA_UPDATE_CREDENTIALS:
+            exchange_id = _exchange_from_update_credentials(detail)
+        else:
+            raise ServiceError(ErrorCode.INVALID_REQUEST, "Unknown detail-type.")
+        if not isinstance(exchange_id, str):
+            raise ServiceError(ErrorCode.INVALID_EXCHANGE_ID)
+        return self.create(
+            exchange_id,
+            customer_id=detail.get("customerId"),
+            return_url=detail.get("returnUrl"),
+            funding_source_id=funding_source_id,
+            idempotency_key=f"event:{event_id}",
+            trigger="event",
+        )
+
+
+def _exchange_from_update_credentials(detail: dict) -> str:
+    """The exchange named by Dwolla's UpdateCredentials error (`_links.about.href`)."""
+    if detail.get("code") != "UpdateCredentials":
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "Not an UpdateCredentials error.")
+    links = detail.get("_links")
+    about = links.get("about") if isinstance(links, dict) else None
+    href = about.get("href") if isinstance(about, dict) else None
+    match = _ABOUT_HREF_RE.fullmatch(href) if isinstance(href, str) else None
+    if not match:
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "_links.about.href names no exchange.")
+    return match["id"]
