@@ -1,0 +1,153 @@
+"""Pure checks of what stands between a browser and a request: link keys, binding cookies, CSRF
+tokens, the same-origin rule, and the settings that shape the pages. No AWS, no servers."""
+
+import uuid
+
+import pytest
+
+from reauth.config import Config, ConfigError
+from reauth.security import (
+    binding_cookie,
+    binding_cookie_name,
+    csrf_matches,
+    csrf_token,
+    link_key,
+    link_key_matches,
+    new_secret,
+    normalize_uuid,
+    read_binding_cookies,
+    same_origin,
+    valid_idempotency_key,
+)
+
+SECRET = b"a-link-secret-of-at-least-32-bytes-long"
+BASE = "https://reauth.example.test/v1"
+
+
+def test_a_link_key_is_stable_per_request_and_worthless_for_another():
+    request, other = str(uuid.uuid4()), str(uuid.uuid4())
+    key = link_key(SECRET, request)
+    assert key == link_key(SECRET, request)
+    assert link_key_matches(SECRET, request, key)
+    assert not link_key_matches(SECRET, other, key)
+    assert not link_key_matches(b"another-secret-another-secret-xx", request, key)
+
+
+@pytest.mark.parametrize("presented", [None, "", "short", "A" * 43, "key\n", "k" * 500])
+def test_anything_but_the_right_key_is_refused(presented):
+    assert not link_key_matches(SECRET, str(uuid.uuid4()), presented)
+
+
+def test_binding_cookies_are_one_per_request_and_round_trip():
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    attempt, token = str(uuid.uuid4()), new_secret()
+    cookie = binding_cookie(first, attempt, token, "/v1/reauth/", 600)
+    assert cookie.startswith(f"{binding_cookie_name(first)}={attempt}.{token}; Path=/v1/reauth/")
+    for attribute in ("Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"):
+        assert attribute in cookie
+    pair = cookie.split(";", 1)[0]
+    other = binding_cookie(second, attempt, token, "/", 1).split(";", 1)[0]
+    assert read_binding_cookies([f"{pair}; theme=dark", other]) == {
+        first: (attempt, token),
+        second: (attempt, token),
+    }
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "reauth_zz=1.2",  # not a request id
+        f"reauth_{uuid.uuid4().hex}=not-a-uuid.{'t' * 43}",
+        f"reauth_{uuid.uuid4().hex}={uuid.uuid4()}.short",
+        f"reauth_{uuid.uuid4().hex}={uuid.uuid4()}",
+    ],
+)
+def test_malformed_binding_cookies_are_ignored(header):
+    assert read_binding_cookies([header]) == {}
+
+
+def test_a_repeated_binding_cookie_is_ambiguous_and_ignored():
+    name, value = binding_cookie_name(str(uuid.uuid4())), f"{uuid.uuid4()}.{new_secret()}"
+    assert read_binding_cookies([f"{name}={value}; {name}={value}"]) == {}
+
+
+def test_too_many_binding_cookies_are_refused_outright():
+    cookies = [f"reauth_{uuid.uuid4().hex}={uuid.uuid4()}.{new_secret()}" for _ in range(5)]
+    assert read_binding_cookies(["; ".join(cookies)]) == {}
+
+
+def test_the_csrf_token_comes_from_the_binding_token_only():
+    token = new_secret()
+    assert csrf_matches(token, csrf_token(token))
+    assert not csrf_matches(new_secret(), csrf_token(token))
+    assert not csrf_matches(token, None) and not csrf_matches(token, "")
+
+
+@pytest.mark.parametrize(
+    ("origin", "fetch_site", "allowed"),
+    [
+        ("https://reauth.example.test", "same-origin", True),
+        ("https://REAUTH.example.test/", None, True),
+        (None, None, True),  # not a browser's cross-site POST (a browser sends Origin)
+        ("https://evil.example", "cross-site", False),
+        ("https://evil.example", None, False),
+        ("null", "same-origin", False),  # what no-referrer pages send: refused, so pages don't
+        ("https://reauth.example.test", "cross-site", False),
+        ("https://reauth.example.test", "same-site", False),
+        ("http://reauth.example.test", None, False),
+    ],
+)
+def test_browser_posts_must_come_from_the_service_itself(origin, fetch_site, allowed):
+    assert same_origin(origin, fetch_site, BASE) is allowed
+
+
+@pytest.mark.parametrize(
+    "value", [f"{uuid.uuid4()}\n", f" {uuid.uuid4()}", "x" + str(uuid.uuid4())]
+)
+def test_ids_must_match_in_full(value):
+    assert normalize_uuid(value) is None
+
+
+def test_idempotency_keys_must_match_in_full():
+    assert valid_idempotency_key("order-42")
+    assert not valid_idempotency_key("order-42\n")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {
+        "TABLE_NAME": "t",
+        "EVENT_BUS_NAME": "b",
+        "DWOLLA_SECRET_ID": "s",
+        "PUBLIC_BASE_URL": BASE,
+        **extra,
+    }
+
+
+def test_the_journey_settings_have_safe_defaults():
+    config = Config.from_environment(_env())
+    assert config.request_lifetime_days == 7
+    assert config.platform_name == "your app"
+    assert config.plaid_link_script_url.startswith("https://cdn.plaid.com/")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"REQUEST_LIFETIME_DAYS": "31"},
+        {"REQUEST_LIFETIME_DAYS": "0"},
+        {"PLAID_LINK_SCRIPT_URL": "http://cdn.example.com/link.js"},  # http off this machine
+        {"PLAID_LINK_SCRIPT_URL": "javascript:alert(1)"},
+        {"PLATFORM_DISPLAY_NAME": "x" * 61},
+        {"PLATFORM_DISPLAY_NAME": "Acme\x07Pay"},
+    ],
+)
+def test_unsafe_journey_settings_stop_the_function_at_cold_start(extra):
+    with pytest.raises(ConfigError, match=next(iter(extra))):
+        Config.from_environment(_env(**extra))
+
+
+def test_a_local_stand_in_for_plaids_script_is_accepted_on_the_docker_bridge():
+    config = Config.from_environment(
+        _env(PLAID_LINK_SCRIPT_URL="http://172.17.0.1:8787/_plaid/link-initialize.js")
+    )
+    assert config.plaid_link_script_url.startswith("http://172.17.0.1")
