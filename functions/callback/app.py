@@ -69,6 +69,8 @@ def _status_page(shown: StartPage, key: str | None = None):
         page = pages.result_page(platform=platform, outcome="verifying", return_url=return_url)
     elif shown.kind == "too_many_attempts":
         page = pages.error_page(platform=platform, kind="too_many_attempts")
+    elif shown.kind == "busy":  # lost to concurrent clicks on the link: "reload in a moment"
+        page = pages.error_page(platform=platform, kind="unavailable")
     else:
         page = pages.error_page(platform=platform, kind="closed")
     return web.html_page(page)

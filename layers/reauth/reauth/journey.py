@@ -58,7 +58,8 @@ class Browser:
 
 @dataclass(frozen=True)
 class StartPage:
-    """What opening the link shows: "start" (the button), "done" or "closed"."""
+    """What opening the link shows: "start" (the button), "done", "verifying" or "closed"; a
+    click may also get "too_many_attempts" or "busy" (lost to concurrent clicks: reload)."""
 
     kind: str
     request: ReauthRequest | None = None
@@ -113,7 +114,8 @@ class BrowserJourney:
             started = self._bind(request)
             if started is not None:
                 return started
-        raise BrowserRejected("the request kept changing under concurrent clicks")
+        # The request kept changing under concurrent clicks: this one is asked to reload.
+        return StartPage("busy", request)
 
     def _bind(self, request: ReauthRequest) -> Started | StartPage | None:
         ctx = self._ctx
