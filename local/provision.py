@@ -55,6 +55,8 @@ def table_definition(template: dict, table_name: str) -> dict:
     }
     if props.get("GlobalSecondaryIndexes"):
         definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if props.get("StreamSpecification"):
+        definition["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     return definition
 
 
@@ -71,6 +73,7 @@ class LocalResources:
     secret_id: str
     tap_queue_url: str
     event_source: str
+    dead_letter_queue_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ def provision(
     dwolla: DwollaSecretValue,
     template: dict | None = None,
 ) -> LocalResources:
-    """Create (or reuse) the table, bus, secret and event tap. Idempotent."""
+    """Create (or reuse) the table (with its stream), bus, secret, event tap and dead-letter
+    queue. Idempotent."""
     template = template or load_template()
     dynamodb = session.client("dynamodb")
     events = session.client("events")
@@ -140,7 +144,8 @@ def provision(
         EventBusName=bus_name,
         Targets=[{"Id": "tap", "Arn": queue_arn}],
     )
-    return LocalResources(table_name, bus_name, secret_id, queue_url, event_source)
+    dead_letters = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
+    return LocalResources(table_name, bus_name, secret_id, queue_url, event_source, dead_letters)
 
 
 def function_environment(resources: LocalResources, overrides: dict[str, str]) -> dict[str, str]:

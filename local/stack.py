@@ -253,6 +253,11 @@ def _start(stack: Stack, log, build: bool) -> None:
     log("AWS resources from template.yaml: table, event bus, Dwolla secret, event tap")
     stack.resources = asdict(provision(stack.aws(), prefix=stack.prefix, dwolla=LOCAL_DWOLLA))
     stack.save()
+    log("the outbox relay: the table's stream → RelayFunction's handler → the bus")
+    stack.pids["relay"] = _spawn(
+        [sys.executable, "-m", "local.relay", str(stack.state_dir)], "relay.log", stack, cwd=ROOT
+    )
+    stack.save()
     log("seeding the sandbox: an MX (redirect) and a Plaid (token) exchange, the callback URL")
     seed_sandbox(stack)
     write_env_file(stack)
@@ -324,7 +329,7 @@ def down(stack: Stack | None = None, log=print) -> None:
     if stack is None:
         log("no local stack is up")
         return
-    for name in ("api", "dwolla", "moto"):
+    for name in ("api", "relay", "dwolla", "moto"):
         pid = stack.pids.get(name)
         if pid is None:
             continue

@@ -129,6 +129,7 @@ def service_env(aws, dwolla, sandbox, monkeypatch):
             "DWOLLA_API_BASE_URL": sandbox.base_url,
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "RETURN_URL_ALLOWLIST": f"{RETURN_URL},{OTHER_RETURN_URL}",
+            "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
             "AWS_ENDPOINT_URL": os.environ.get("AWS_ENDPOINT_URL", ""),
         },
@@ -161,11 +162,22 @@ def browser(functions):
 
 
 @pytest.fixture
-def published(functions):
-    """Events the functions published, read through the tap rule → SQS queue."""
+def relay(functions):
+    """The outbox relay as Lambda runs it: the table's stream through RelayFunction's handler.
+    `relay.pump()` delivers what was written since the last round."""
+    from local.relay import StreamPump, load_handler
+
+    return StreamPump(functions.session, functions.resources.table_name, load_handler(ROOT))
+
+
+@pytest.fixture
+def published(functions, relay):
+    """Events the functions published: the relay delivers the outbox, then they are read
+    through the tap rule → SQS queue."""
     from local.provision import drain_events
 
     def read() -> list[dict]:
+        relay.pump()
         return drain_events(functions.session, functions.resources.tap_queue_url)
 
     return read
@@ -192,3 +204,52 @@ def clock(functions, monkeypatch):
     built = runtime.build_service(runtime.build_context(runtime.config(), clock=moved.now))
     runtime.use(built)
     return moved
+
+
+@pytest.fixture
+def failing_bus(functions):
+    """EventBridge as the relay sees it, made to fail on purpose: `down` (every PutEvents
+    raises, as when the bus is missing or throttled), `refuse` (entry error codes to answer,
+    once each, e.g. ["ThrottlingException"] for the first entry), `calls` (what was tried)."""
+    from reauth import runtime
+    from reauth.events import EventPublisher
+    from reauth.relaying import QueueDeadLetters, Relay
+
+    config = runtime.config()
+    events = functions.session.client("events")
+
+    class FailingBus:
+        def __init__(self) -> None:
+            self.down = False
+            self.refuse: list[str | None] = []
+            self.calls: list[list[dict]] = []
+
+        def put_events(self, Entries):
+            self.calls.append(Entries)
+            if self.down:
+                raise events.exceptions.ResourceNotFoundException(
+                    {"Error": {"Code": "ResourceNotFoundException", "Message": "bus is down"}},
+                    "PutEvents",
+                )
+            codes = [self.refuse.pop(0) if self.refuse else None for _ in Entries]
+            delivered = [e for e, code in zip(Entries, codes, strict=True) if code is None]
+            if delivered:
+                events.put_events(Entries=delivered)
+            return {
+                "FailedEntryCount": sum(code is not None for code in codes),
+                "Entries": [
+                    {"ErrorCode": code, "ErrorMessage": code} if code else {"EventId": "x"}
+                    for code in codes
+                ],
+            }
+
+    bus = FailingBus()
+    sqs = functions.session.client("sqs")
+    runtime.use_relay(
+        Relay(
+            EventPublisher(bus, config.event_bus_name, config.event_source),
+            QueueDeadLetters(sqs, functions.resources.dead_letter_queue_url),
+        )
+    )
+    yield bus
+    runtime.use_relay(None)

@@ -37,6 +37,7 @@ class Config:
     event_source: str
     secret_cache_seconds: int
     sweep_batch_size: int
+    dead_letter_queue_url: str = ""  # the relay's dead letters (RelayFunction only)
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -94,6 +95,7 @@ class Config:
             event_source=env.get("EVENT_SOURCE", "").strip() or "dwolla-reauth",
             secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 24 * 3600),
             sweep_batch_size=integer("SWEEP_BATCH_SIZE", 100, 1, 1000),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
         )
 
 

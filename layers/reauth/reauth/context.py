@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import events
 from .dwolla import DwollaClient, DwollaError
 from .errors import ErrorCode, ServiceError, from_dwolla
 from .model import ReauthRequest
@@ -74,7 +73,6 @@ class Settings:
 class Context:
     repo: RequestRepository
     dwolla: DwollaClient
-    publisher: events.EventPublisher
     links: Links
     settings: Settings
     clock: Callable[[], datetime]
@@ -82,17 +80,6 @@ class Context:
 
     def now(self) -> datetime:
         return self.clock()
-
-    def publish(self, detail_type: str, detail: dict) -> None:
-        """Publish after the state change is committed. A failure is logged with the ids (the
-        state in DynamoDB is the truth; the status API answers from it) and not raised."""
-        try:
-            self.publisher.publish(detail_type, detail)
-        except Exception:
-            logger.exception(
-                "event not published",
-                extra={"detailType": detail_type, "sessionId": detail.get("sessionId")},
-            )
 
     def request_or_404(self, request_id: object) -> ReauthRequest:
         request = self.repo.get_request(uuid_or(request_id, ErrorCode.INVALID_SESSION_ID))
@@ -122,7 +109,7 @@ def dwolla_failure(exc: DwollaError) -> ServiceError:
 
 
 def request_detail(request: ReauthRequest, **extra: object) -> dict:
-    """The ids every event about a request carries."""
+    """The ids every event about a request carries (outbox.py adds the event's own id)."""
     return {
         "sessionId": request.id,
         "exchangeId": request.exchange_id,

@@ -2,12 +2,12 @@
 
     create ──▶ Dwolla: POST /exchanges/{id}/exchange-sessions, GET /exchange-sessions/{id}
            ──▶ DynamoDB: the request (with attempt #1), the exchange's pointer, the superseded
-               request and the idempotency record, in one transaction
-           ──▶ EventBridge: "Reauth Session Created" (with the start link)
+               request, the idempotency record and "Reauth Session Created" (with the start
+               link, in the outbox), in one transaction
 
 A repeated idempotency key answers the request it made (and the same start link: links are
-signed, not stored). An event-made request's announcement is its only copy of the link, so it
-is made at least once.
+signed, not stored). An event-made request's announcement is its only copy of the link: being
+in the same transaction as the request, it is delivered at least once (outbox.py).
 """
 
 from __future__ import annotations
@@ -17,19 +17,17 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from . import events
 from .context import Context, dwolla_failure, request_detail, uuid_or
 from .dwolla import DwollaError
 from .errors import ErrorCode, ServiceError
 from .model import Attempt, HandoffType, ReauthRequest, RequestStatus, iso
+from .outbox import OutboxEvent
 from .repository import ConcurrentChange
 from .security import digest, is_allowed_return_url, valid_idempotency_key
 
-# How long an event-made request's creator may take to announce it before a redelivered event
-# takes over (well over the function's 28 s timeout; Lambda redelivers after a minute or more).
-ANNOUNCE_LEASE = timedelta(seconds=60)
 CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange
 _ABOUT_HREF_RE = re.compile(
     r"https?://[^/]+/exchanges/(?P<id>[0-9a-fA-F-]{36})/exchange-sessions/?"
@@ -121,19 +119,21 @@ class Creating:
             funding_source_id=funding_source,
             trigger=trigger,
         )
-        supersedes = self._store(request, key_hash, fingerprint, now)
-        if supersedes is False:
-            return self._replay(request.id, trigger)
         start_url = ctx.links.start_url(request.id)
-        self._announce(request, start_url, supersedes or None)
+        if not self._store(request, start_url, key_hash, fingerprint, now):
+            return self._replay(request.id, trigger)
         return Created(request, start_url, replayed=False)
 
     def _store(
-        self, request: ReauthRequest, key_hash: str | None, fingerprint: str, now: datetime
-    ) -> str | bool:
-        """Store the request as the exchange's open one. Returns the id of the request it
-        superseded ("" for none), or False when it was already stored (a retry after a crash,
-        or a concurrent duplicate that won)."""
+        self,
+        request: ReauthRequest,
+        start_url: str,
+        key_hash: str | None,
+        fingerprint: str,
+        now: datetime,
+    ) -> bool:
+        """Store the request as the exchange's open one, with its announcement. False when it
+        was already stored (a retry after a crash, or a concurrent duplicate that won)."""
         repo = self._ctx.repo
         for _ in range(CREATE_ATTEMPTS):
             record = repo.get_exchange(request.exchange_id)
@@ -141,56 +141,23 @@ class Creating:
             if supersedes == request.id:
                 return False
             try:
-                stored = repo.create_request(
+                return repo.create_request(
                     request,
                     supersedes=supersedes,
                     idempotency=(key_hash, fingerprint) if key_hash else None,
                     now=now,
+                    outbox=[_announcement(request, start_url, supersedes)],
                 )
             except ConcurrentChange:
                 continue
-            return (supersedes or "") if stored else False
         raise ServiceError(ErrorCode.CONFLICT)
 
-    def _announce(
-        self, request: ReauthRequest, start_url: str, supersedes: str | None = None
-    ) -> None:
-        """Publish "Reauth Session Created". For an event-made request the event is the only
-        copy of its start link, so a failed publish raises (EventBridge/Lambda redeliver, and
-        the redelivery announces again) and a delivered one is recorded on the request."""
-        ctx = self._ctx
-        detail = request_detail(
-            request,
-            handoffType=request.handoff_type.value,
-            startUrl=start_url,
-            expiresAt=iso(request.expires_at),
-            trigger=request.trigger,
-        )
-        if supersedes:
-            detail["supersededSessionId"] = supersedes
-        if request.trigger != "event":
-            ctx.publish(events.SESSION_CREATED, detail)  # the API answer carries the link
-            return
-        try:
-            ctx.publisher.publish(events.SESSION_CREATED, detail)
-        except Exception:
-            ctx.repo.release_announcement(request.id)
-            raise
-        ctx.repo.mark_announced(request.id, ctx.now())
-
     def _replay(self, request_id: str, trigger: str) -> Created:
-        """The answer to a repeated create: the request it made, with its (same) start link.
-        A redelivered event changes nothing once its request was announced; if the
-        announcement was lost (a crash or a failed publish), it announces again."""
-        ctx = self._ctx
-        request = ctx.repo.get_request(request_id)
+        """The answer to a repeated create: the request it made, with its (same) start link."""
+        request = self._ctx.repo.get_request(request_id)
         if request is None:
             raise ServiceError(ErrorCode.CONFLICT)
-        start_url = ctx.links.start_url(request.id)
-        unannounced = trigger == request.trigger == "event" and not request.announced
-        if unannounced and ctx.repo.claim_announcement(request.id, ctx.now(), ANNOUNCE_LEASE):
-            self._announce(request, start_url)
-        return Created(request, start_url, replayed=True)
+        return Created(request, self._ctx.links.start_url(request.id), replayed=True)
 
     def from_event(self, detail_type: str, detail: object, event_id: str) -> Created:
         """An EventBridge request for re-authentication; the event id dedupes deliveries."""
@@ -213,6 +180,19 @@ class Creating:
             idempotency_key=f"event:{event_id}",
             trigger="event",
         )
+
+
+def _announcement(request: ReauthRequest, start_url: str, supersedes: str | None) -> OutboxEvent:
+    detail = request_detail(
+        request,
+        handoffType=request.handoff_type.value,
+        startUrl=start_url,
+        expiresAt=iso(request.expires_at),
+        trigger=request.trigger,
+    )
+    if supersedes:
+        detail["supersededSessionId"] = supersedes
+    return OutboxEvent(events.SESSION_CREATED, detail, key=request.id)
 
 
 def _exchange_from_update_credentials(detail: dict) -> str:

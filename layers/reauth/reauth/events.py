@@ -7,8 +7,7 @@ credential, access token, Plaid token, binding cookie or provider URL.
 
 from __future__ import annotations
 
-import json
-import logging
+from dataclasses import dataclass
 
 SESSION_CREATED = "Reauth Session Created"
 EXCHANGE_REAUTHORIZED = "Exchange Reauthorized"
@@ -20,11 +19,21 @@ EXCHANGE_REAUTH_REQUIRED = "Exchange Reauth Required"
 REAUTH_REQUESTED = "Exchange Reauth Requested"
 DWOLLA_UPDATE_CREDENTIALS = "Dwolla UpdateCredentials"
 
-logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Refused:
+    """An entry EventBridge did not take: its position in the batch, the error code, and
+    whether trying again can help (throttling and internal failures can; a malformed entry
+    cannot)."""
+
+    index: int
+    code: str
+    retryable: bool
 
 
-class EventPublishError(RuntimeError):
-    pass
+# PutEvents' per-entry error codes that a later attempt can get past.
+RETRYABLE = frozenset({"ThrottlingException", "InternalFailure", "InternalException"})
+MAX_BATCH = 10  # PutEvents takes at most 10 entries
 
 
 class EventPublisher:
@@ -33,19 +42,27 @@ class EventPublisher:
         self._bus = bus_name
         self._source = source
 
-    def publish(self, detail_type: str, detail: dict) -> None:
+    def publish_batch(self, events: list[tuple[str, str]]) -> list[Refused]:
+        """Put up to MAX_BATCH (detail-type, detail JSON) events on the bus, in order. Returns
+        the entries EventBridge refused (none: all delivered). A call that fails outright
+        (the bus missing, throttled, a network fault) raises."""
+        if len(events) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} events per PutEvents")
         answer = self._events.put_events(
             Entries=[
                 {
                     "EventBusName": self._bus,
                     "Source": self._source,
                     "DetailType": detail_type,
-                    "Detail": json.dumps(detail, separators=(",", ":")),
+                    "Detail": detail,
                 }
+                for detail_type, detail in events
             ]
         )
-        if answer.get("FailedEntryCount"):
-            entry = (answer.get("Entries") or [{}])[0]
-            raise EventPublishError(
-                f"EventBridge refused {detail_type!r}: {entry.get('ErrorCode', 'unknown')}"
-            )
+        if not answer.get("FailedEntryCount"):
+            return []
+        return [
+            Refused(i, entry["ErrorCode"], entry["ErrorCode"] in RETRYABLE)
+            for i, entry in enumerate(answer.get("Entries") or [])
+            if entry.get("ErrorCode")
+        ]

@@ -21,6 +21,8 @@ from . import events
 from .context import Context, request_detail, uuid_or
 from .errors import ErrorCode, ServiceError
 from .model import ExchangeRecord, ReauthRequest, RequestStatus, iso
+from .outbox import OutboxEvent
+from .repository import ConcurrentChange
 from .security import normalize_uuid
 from .verifying import Verifying
 
@@ -82,10 +84,9 @@ class Lifecycle:
     def _expire(self, request: ReauthRequest) -> bool:
         ctx = self._ctx
         now = ctx.now()
-        if not ctx.repo.expire(request.id, request.exchange_id, now):
-            return False
-        ctx.publish(events.SESSION_EXPIRED, request_detail(request, expiredAt=iso(now)))
-        return True
+        detail = request_detail(request, expiredAt=iso(now))
+        event = OutboxEvent(events.SESSION_EXPIRED, detail, key=request.id)
+        return ctx.repo.expire(request.id, request.exchange_id, now, [event])
 
     # ---- webhooks ----------------------------------------------------------------------------
     def handle_webhook(self, raw_body: bytes, signature: str | None) -> str:
@@ -111,24 +112,23 @@ class Lifecycle:
         if exchange_id is None:
             raise ServiceError(ErrorCode.INVALID_REQUEST, "The webhook names no exchange.")
         customer_id = _id_from_link(links, "customer")
-        now = ctx.now()
-        if not ctx.repo.record_webhook(payload["id"], now):
-            return "duplicate"
+        event = OutboxEvent(
+            events.EXCHANGE_REAUTH_REQUIRED,
+            {
+                "exchangeId": exchange_id,
+                "customerId": customer_id,
+                "webhookId": payload["id"],
+                "created": payload.get("created"),
+            },
+            key=exchange_id,
+        )
         try:
-            ctx.repo.mark_reauth_required(exchange_id, customer_id, now)
-            ctx.publisher.publish(
-                events.EXCHANGE_REAUTH_REQUIRED,
-                {
-                    "exchangeId": exchange_id,
-                    "customerId": customer_id,
-                    "webhookId": payload["id"],
-                    "created": payload.get("created"),
-                },
+            recorded = ctx.repo.record_reauth_required(
+                payload["id"], exchange_id, customer_id, ctx.now(), [event]
             )
-        except Exception:
-            ctx.repo.forget_webhook(payload["id"])  # let Dwolla's redelivery try again
-            raise
-        return "recorded"
+        except ConcurrentChange:
+            raise ServiceError(ErrorCode.CONFLICT) from None  # Dwolla retries the delivery
+        return "recorded" if recorded else "duplicate"
 
 
 def _id_from_link(links: dict, name: str) -> str | None:

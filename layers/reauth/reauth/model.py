@@ -177,7 +177,6 @@ class ReauthRequest:
     current_attempt_id: str
     funding_source_id: str | None = None
     trigger: str = "api"
-    announced: bool = False  # "Reauth Session Created" delivered (tracked for event-made ones)
     reauthorized_at: datetime | None = None
     verification: Verification | None = None
 

@@ -5,6 +5,7 @@ One table, keyed by `pk` (string) and `sk` (string):
   EXCHANGE#<exchangeId> / EXCHANGE    the exchange's record (status, last and pending request)
   IDEMPOTENCY#<sha256>  / IDEMPOTENCY a create request's key → the request it made (kept 24 h)
   WEBHOOK#<eventId>     / WEBHOOK     a Dwolla webhook already handled (kept 3 days)
+  OUTBOX#<requestId>    / <time>#<id> an event, written with the change it tells of (outbox.py)
 A request's attempts live in its item (`attempts`, a map by Dwolla exchange-session id, at most
 MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditional write.
 Index `pending-by-expiry` (gsi1pk, gsi1sk) holds open requests only: "PENDING" by deadline (the
@@ -17,6 +18,7 @@ as sources; the exchange record is updated in the same transaction where it chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +36,7 @@ from .model import (
     VerificationResult,
     allowed_sources,
 )
+from .outbox import OutboxEvent
 
 PENDING_INDEX = "pending-by-expiry"
 RETENTION = timedelta(days=30)  # how long finished requests stay readable after the deadline
@@ -151,8 +154,6 @@ def _request_item(request: ReauthRequest) -> dict:
         "returnUrl": request.return_url,
     }
     item.update({name: {"S": value} for name, value in optional.items() if value})
-    if request.trigger == "event":
-        item["announceClaimedAt"] = _t(request.created_at)
     return item
 
 
@@ -183,7 +184,6 @@ def _request_from(item: dict) -> ReauthRequest:
         current_attempt_id=item["currentAttemptId"]["S"],
         funding_source_id=_s(item, "fundingSourceId"),
         trigger=_s(item, "trigger") or "api",
-        announced="announcedAt" in item,
         reauthorized_at=_when(item.get("reauthorizedAt")),
         verification=verification,
     )
@@ -266,10 +266,11 @@ class RequestRepository:
         supersedes: str | None,
         idempotency: tuple[str, str] | None,
         now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
     ) -> bool:
         """Store a new pending request as the exchange's one open request, in one transaction:
-        the previous open request (`supersedes`, as last read) becomes superseded, and the
-        idempotency record (key hash, request fingerprint) is written.
+        the previous open request (`supersedes`, as last read) becomes superseded, the
+        idempotency record (key hash, request fingerprint) and the outbox events are written.
 
         Returns False when the request or its idempotency record already exists (a duplicate of a
         request that won); raises ConcurrentChange when the exchange's open request moved.
@@ -314,6 +315,7 @@ class RequestRepository:
         ]
         if supersedes:
             items.append(self._status_item(supersedes, RequestStatus.SUPERSEDED, now))
+        items += [event.item(self._table, now) for event in outbox]
         if idempotency:
             key_hash, fingerprint = idempotency
             items.append(
@@ -392,10 +394,11 @@ class RequestRepository:
         outcome: AttemptOutcome,
         reason: str,
         now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
     ) -> ReauthRequest | None:
-        """Record an attempt's end (failed or unverified) while the request is open; a request
-        that was verifying goes back to pending. None when the attempt already ended."""
-        return self._update_returning(
+        """Record an attempt's end (failed) while the request is open, with its events. None
+        when the attempt already ended (nothing changed)."""
+        update = self._request_update(
             request_id,
             update="SET attempts.#a.outcome = :outcome, attempts.#a.endedAt = :now, "
             "attempts.#a.reason = :reason, updatedAt = :now",
@@ -410,6 +413,9 @@ class RequestRepository:
                 ":verifying": {"S": RequestStatus.VERIFYING.value},
             },
         )
+        if self._transact([update, *(e.item(self._table, now) for e in outbox)]) is not None:
+            return None
+        return self.get_request(request_id)
 
     def set_funding_source(self, request_id: str, funding_source_id: str) -> None:
         """Remember the funding source found through Dwolla (so the next check skips the search)."""
@@ -447,7 +453,11 @@ class RequestRepository:
         )
 
     def mark_not_repaired(
-        self, request: ReauthRequest, attempt_id: str | None, now: datetime
+        self,
+        request: ReauthRequest,
+        attempt_id: str | None,
+        now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
     ) -> ReauthRequest | None:
         """Dwolla says the exchange is not repaired: the claiming attempt (if still open) ends
         `unverified`, a verifying request goes back to pending (and to the deadline index)."""
@@ -473,16 +483,23 @@ class RequestRepository:
                 ", attempts.#a.outcome = :unverified, attempts.#a.endedAt = :now,"
                 " attempts.#a.reason = :reason"
             )
-        return self._update_returning(
+        change = self._request_update(
             request.id,
             update=update + " REMOVE verifyNextAt",
             condition="#status IN (:pending, :verifying)",
             names=names,
             values=values,
         )
+        if self._transact([change, *(e.item(self._table, now) for e in outbox)]) is not None:
+            return None
+        return self.get_request(request.id)
 
     def mark_reauthorized(
-        self, request: ReauthRequest, attempt_id: str | None, now: datetime
+        self,
+        request: ReauthRequest,
+        attempt_id: str | None,
+        now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
     ) -> bool:
         """Dwolla confirmed: the request becomes reauthorized (its attempt too) and the exchange
         record says so, in one transaction. False when the request was no longer open."""
@@ -531,10 +548,13 @@ class RequestRepository:
                     "ExpressionAttributeValues": exchange_values,
                 }
             },
+            *(event.item(self._table, now) for event in outbox),
         ]
         return self._transact(items) is None
 
-    def expire(self, request_id: str, exchange_id: str, now: datetime) -> bool:
+    def expire(
+        self, request_id: str, exchange_id: str, now: datetime, outbox: Sequence[OutboxEvent] = ()
+    ) -> bool:
         """Close a request at its deadline (and free its exchange). False: no longer open."""
         items = [
             self._status_item(request_id, RequestStatus.EXPIRED, now, deadline_passed=True),
@@ -547,6 +567,7 @@ class RequestRepository:
                     "ExpressionAttributeValues": {":rid": {"S": request_id}, ":now": _t(now)},
                 }
             },
+            *(event.item(self._table, now) for event in outbox),
         ]
         return self._transact(items) is None
 
@@ -569,50 +590,17 @@ class RequestRepository:
             }
         }
 
-    # ---- announcing event-made requests ------------------------------------------------------
-    # An event-made request's "Reauth Session Created" is the only copy of its start link. Its
-    # creator holds a claim to announce it from the moment it is stored; a redelivered event may
-    # take the claim over only once it is older than the lease, so concurrent duplicates never
-    # announce twice, and a crashed creator's request still is.
-    def claim_announcement(self, request_id: str, now: datetime, lease: timedelta) -> bool:
-        return self._conditionally(
-            self._db.update_item,
-            Key=_request_key(request_id),
-            UpdateExpression="SET announceClaimedAt = :now",
-            ConditionExpression=(
-                "attribute_not_exists(announcedAt) AND #status = :pending AND expiresAt > :now "
-                "AND (attribute_not_exists(announceClaimedAt) OR announceClaimedAt < :stale)"
-            ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":now": _t(now),
-                ":stale": _t(now - lease),
-                ":pending": {"S": RequestStatus.PENDING.value},
-            },
-        )
-
-    def release_announcement(self, request_id: str) -> None:
-        """Give the claim up at once (the publish failed): the redelivery may announce."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=_request_key(request_id),
-            UpdateExpression="REMOVE announceClaimedAt",
-        )
-
-    def mark_announced(self, request_id: str, now: datetime) -> None:
-        """Record that the request's "Reauth Session Created" event was delivered."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=_request_key(request_id),
-            UpdateExpression="SET announcedAt = :now",
-            ExpressionAttributeValues={":now": _t(now)},
-        )
-
     # ---- webhooks ----------------------------------------------------------------------------
-    def mark_reauth_required(
-        self, exchange_id: str, customer_id: str | None, now: datetime
-    ) -> None:
-        """Dwolla says the exchange needs re-authentication (webhook)."""
+    def record_reauth_required(
+        self,
+        webhook_id: str,
+        exchange_id: str,
+        customer_id: str | None,
+        now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
+    ) -> bool:
+        """Dwolla says the exchange needs re-authentication (a webhook): remember the delivery,
+        mark the exchange and write the events, all or nothing. False: a redelivery."""
         values: dict[str, Any] = {
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
             ":now": _t(now),
@@ -624,31 +612,35 @@ class RequestRepository:
         if customer_id:
             values[":cid"] = {"S": customer_id}
             update += ", customerId = :cid"
-        self._db.update_item(
-            TableName=self._table,
-            Key=_exchange_key(exchange_id),
-            UpdateExpression=update,
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
-        )
-
-    def record_webhook(self, event_id: str, now: datetime) -> bool:
-        """Remember a webhook delivery; False when it was already recorded (a redelivery)."""
-        return self._conditionally(
-            self._db.put_item,
-            Item={
-                "pk": {"S": f"WEBHOOK#{event_id}"},
-                "sk": {"S": "WEBHOOK"},
-                "ttl": _n(_epoch(now + WEBHOOK_RETENTION)),
+        items = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "pk": {"S": f"WEBHOOK#{webhook_id}"},
+                        "sk": {"S": "WEBHOOK"},
+                        "ttl": _n(_epoch(now + WEBHOOK_RETENTION)),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
             },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-
-    def forget_webhook(self, event_id: str) -> None:
-        """Undo `record_webhook` when handling failed, so Dwolla's retry is processed."""
-        self._db.delete_item(
-            TableName=self._table, Key={"pk": {"S": f"WEBHOOK#{event_id}"}, "sk": {"S": "WEBHOOK"}}
-        )
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _exchange_key(exchange_id),
+                    "UpdateExpression": update,
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            *(event.item(self._table, now) for event in outbox),
+        ]
+        reasons = self._transact(items)
+        if reasons is None:
+            return True
+        if reasons[0] == "ConditionalCheckFailed":
+            return False
+        raise ConcurrentChange(exchange_id)
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _update_returning(
@@ -670,13 +662,20 @@ class RequestRepository:
             return None
         return _request_from(answer["Attributes"])
 
-    def _conditionally(self, write, **request) -> bool:
-        """One conditional write; False when its condition did not hold (nothing changed)."""
-        try:
-            write(TableName=self._table, **request)
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+    def _request_update(
+        self, request_id: str, *, update: str, condition: str, names: dict, values: dict
+    ) -> dict:
+        """One conditional update of a request, as an item of a transaction."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": _request_key(request_id),
+                "UpdateExpression": update,
+                "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def _transact(self, items: list[dict]) -> list[str] | None:
         """Run a transaction; None on success, else the per-item cancellation reason codes."""

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from .config import Config
+from .config import Config, ConfigError
 from .context import Context
 from .creating import Creating
 from .journey import BrowserJourney
 from .lifecycle import Lifecycle
+from .relaying import Relay
 from .verifying import Verifying
 
 
@@ -106,7 +107,6 @@ def _secrets_provider():
 def build_context(settings: Config, clock: Callable[[], datetime] | None = None) -> Context:
     from .context import Links, Settings
     from .dwolla import DwollaClient, base_url_for
-    from .events import EventPublisher
     from .model import utcnow
     from .repository import RequestRepository
     from .secrets import DwollaSecrets
@@ -129,9 +129,6 @@ def build_context(settings: Config, clock: Callable[[], datetime] | None = None)
         dwolla=DwollaClient(
             base_url_for(settings.dwolla_environment, settings.dwolla_api_base_url or None),
             secrets.credentials,
-        ),
-        publisher=EventPublisher(
-            LazyClient("events"), settings.event_bus_name, settings.event_source
         ),
         links=Links(
             base_url=public_base_url,
@@ -171,8 +168,36 @@ def use(built: Service | None) -> None:
     _built = built
 
 
+_relay: Relay | None = None
+
+
+def relay() -> Relay:
+    """The outbox relay (RelayFunction): EventBridge for the events, SQS for dead letters."""
+    global _relay
+    if _relay is None:
+        from .events import EventPublisher
+        from .relaying import QueueDeadLetters
+
+        settings = config()
+        if not settings.dead_letter_queue_url:
+            raise ConfigError("environment variable DEAD_LETTER_QUEUE_URL is required")
+        _relay = Relay(
+            EventPublisher(LazyClient("events"), settings.event_bus_name, settings.event_source),
+            QueueDeadLetters(LazyClient("sqs"), settings.dead_letter_queue_url),
+        )
+    return _relay
+
+
+def use_relay(built: Relay | None) -> None:
+    """Relay with `built` from now on (tests: a publisher that fails on purpose)."""
+    global _relay
+    _relay = built
+
+
 def reset() -> None:
     """Forget everything built (tests, and SnapStart's after-restore hook)."""
+    global _relay
     use(None)
+    _relay = None
     config.cache_clear()
     _boto_session.cache_clear()

@@ -31,6 +31,7 @@ from .model import (
     VerificationResult,
     iso,
 )
+from .outbox import OutboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +73,11 @@ class Verifying:
                 return request
             raise RequestClosed(request)
         ctx = self._ctx
+        event = _attempt_failed(request, attempt_id, reason, PROVIDER_ERRORS[reason].recoverable)
         ended = ctx.repo.end_attempt(
-            request.id, attempt_id, AttemptOutcome.FAILED, reason, ctx.now()
+            request.id, attempt_id, AttemptOutcome.FAILED, reason, ctx.now(), [event]
         )
-        if ended is None:
-            return ctx.repo.get_request(request.id) or request
-        self._attempt_failed(ended, attempt_id, reason)
-        return ended
+        return ended or ctx.repo.get_request(request.id) or request
 
     def complete(self, request_id: object, body: object) -> ReauthRequest:
         """The platform reports the end of a Plaid Link it ran itself (IAM `/complete`)."""
@@ -150,32 +149,25 @@ class Verifying:
         ctx = self._ctx
         now = ctx.now()
         if result is VerificationResult.CONFIRMED:
-            if ctx.repo.mark_reauthorized(request, attempt_id, now):
-                ctx.publish(
-                    events.EXCHANGE_REAUTHORIZED,
-                    request_detail(request, reauthorizedAt=iso(now), verifiedBy="balance-check"),
-                )
+            detail = request_detail(request, reauthorizedAt=iso(now), verifiedBy="balance-check")
+            event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
+            ctx.repo.mark_reauthorized(request, attempt_id, now, [event])
             return ctx.repo.get_request(request.id) or request
         if result is VerificationResult.NOT_REPAIRED:
-            updated = ctx.repo.mark_not_repaired(request, attempt_id, now)
             attempt = request.attempt(attempt_id) if attempt_id else None
-            if updated is not None and attempt is not None and attempt.outcome is None:
-                self._attempt_failed(updated, attempt.id, NOT_REPAIRED)
+            ends = attempt is not None and attempt.outcome is None
+            outbox = [_attempt_failed(request, attempt.id, NOT_REPAIRED, True)] if ends else []
+            updated = ctx.repo.mark_not_repaired(request, attempt_id, now, outbox)
             return updated or ctx.repo.get_request(request.id) or request
         updated = ctx.repo.mark_verifying(request.id, now, now + ctx.settings.verify_retry)
         return updated or ctx.repo.get_request(request.id) or request
 
-    def _attempt_failed(self, request: ReauthRequest, attempt_id: str, reason: str) -> None:
-        attempt = request.attempt(attempt_id)
-        self._ctx.publish(
-            events.ATTEMPT_FAILED,
-            request_detail(
-                request,
-                attemptId=attempt_id,
-                reason=reason,
-                recoverable=attempt.recoverable if attempt else True,
-            ),
-        )
+
+def _attempt_failed(
+    request: ReauthRequest, attempt_id: str, reason: str, recoverable: bool
+) -> OutboxEvent:
+    detail = request_detail(request, attemptId=attempt_id, reason=reason, recoverable=recoverable)
+    return OutboxEvent(events.ATTEMPT_FAILED, detail, key=request.id)
 
 
 def _is_final_refusal(exc: DwollaError) -> bool:

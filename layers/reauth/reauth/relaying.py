@@ -1,0 +1,95 @@
+"""Relaying the outbox: DynamoDB stream records in, EventBridge events out, at least once.
+
+The relay walks a batch of stream records in order and puts the outbox events on the bus, up
+to ten per PutEvents. When a call fails or EventBridge refuses an entry it can take later
+(throttling, an internal failure), it stops and reports the first event not delivered: Lambda
+retries the batch from there (so the events after it may arrive twice: consumers dedupe on
+`eventId`). An entry EventBridge will never take (malformed) goes to the dead-letter queue with
+its error, and the relay goes on: one bad event does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .events import MAX_BATCH, EventPublisher
+from .outbox import Envelope, envelope_from_stream
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivered: int
+    dead_lettered: int
+    retry_from: str | None  # the sequence number Lambda must retry from (None: all done)
+
+
+class Relay:
+    def __init__(
+        self, publisher: EventPublisher, dead_letter: Callable[[Envelope, str], None]
+    ) -> None:
+        self._publisher = publisher
+        self._dead_letter = dead_letter
+
+    def deliver(self, records: list[dict]) -> Delivery:
+        pending: list[tuple[str, Envelope]] = []
+        for record in records:
+            envelope = envelope_from_stream(record)
+            if envelope is not None:
+                pending.append((record["dynamodb"]["SequenceNumber"], envelope))
+        delivered = dead = 0
+        for start in range(0, len(pending), MAX_BATCH):
+            chunk = pending[start : start + MAX_BATCH]
+            try:
+                refused = self._publisher.publish_batch(
+                    [(e.detail_type, e.detail) for _, e in chunk]
+                )
+            except Exception:
+                logger.exception("PutEvents failed; the batch is retried from here")
+                return Delivery(delivered, dead, chunk[0][0])
+            retryable = next((r for r in refused if r.retryable), None)
+            for refusal in refused:
+                if retryable is not None and refusal.index > retryable.index:
+                    break
+                if not refusal.retryable:
+                    self._dead_letter(chunk[refusal.index][1], refusal.code)
+                    dead += 1
+            if retryable is not None:
+                logger.warning(
+                    "EventBridge refused an event for now; the batch is retried from it",
+                    extra={"errorCode": retryable.code},
+                )
+                earlier = sum(1 for r in refused if r.index < retryable.index)
+                delivered += retryable.index - earlier
+                return Delivery(delivered, dead, chunk[retryable.index][0])
+            delivered += len(chunk) - len(refused)
+        return Delivery(delivered, dead, None)
+
+
+class QueueDeadLetters:
+    """Dead letters to an SQS queue: the event as written, and why EventBridge refused it."""
+
+    def __init__(self, client, queue_url: str) -> None:
+        self._sqs = client
+        self._queue_url = queue_url
+
+    def __call__(self, envelope: Envelope, error_code: str) -> None:
+        logger.error(
+            "EventBridge refused an event for good; sent to the dead-letter queue",
+            extra={"eventId": envelope.event_id, "errorCode": error_code},
+        )
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=json.dumps(
+                {
+                    "eventId": envelope.event_id,
+                    "detailType": envelope.detail_type,
+                    "detail": envelope.detail,
+                    "errorCode": error_code,
+                }
+            ),
+        )
