@@ -141,7 +141,7 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
     session = created.json()
     s.show(_json({**session, "startUrl": _short(session.get("startUrl") or "")}))
     s.check(created.status_code == 201, "201 Created")
-    s.check(created.headers.get("Location") == f"/reauth-sessions/{session['id']}", "Location")
+    s.check(created.headers.get("Location") == f"{api}/reauth-sessions/{session['id']}", "Location")
     s.check(session["status"] == "pending" and session["handoff"]["type"] == "redirect", "pending")
     again = _create(stack, exchange_id, ask, headers={"Idempotency-Key": key})
     s.check(

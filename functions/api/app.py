@@ -40,7 +40,7 @@ def create_reauth_session(exchange_id: str):
         idempotency_key=web.header(app.current_event, "idempotency-key"),
     )
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
-    location = f"/reauth-sessions/{created.request.id}"
+    location = f"{runtime.service().ctx.links.base_url()}/reauth-sessions/{created.request.id}"
     return _answer(201 if not created.replayed else 200, created.request, {"Location": location})
 
 
@@ -74,8 +74,8 @@ def _on_event(event: dict) -> dict:
             event["detail-type"], event.get("detail"), event["id"]
         )
     except ServiceError as error:
-        if error.status >= 500:
-            raise  # Dwolla or AWS trouble: let Lambda retry, then the dead-letter queue
+        if error.retryable:
+            raise  # Dwolla or AWS trouble, a lost race: let Lambda retry, then the dead letters
         logger.warning("event refused", extra={"errorCode": error.code, "eventId": event["id"]})
         metrics.add_metric("EventsRefused", MetricUnit.Count, 1)
         return {"refused": error.code}

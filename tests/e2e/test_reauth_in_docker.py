@@ -67,7 +67,7 @@ def test_customer_reauthorizes_in_the_browser(stack, api, browser, dwolla, publi
     session = created.json()
     assert (session["exchangeId"], session["status"]) == (MX, "pending")
     assert session["handoff"]["type"] == "redirect"
-    assert created.headers["Location"] == f"/reauth-sessions/{session['id']}"
+    assert created.headers["Location"] == f"{stack.api_url}/reauth-sessions/{session['id']}"
     assert session["startUrl"].startswith(f"{stack.api_url}/reauth/link/{session['id']}?key=")
 
     opened = browser.get(session["startUrl"])  # the start page: nothing changes yet

@@ -16,7 +16,7 @@ def test_create_answers_201_with_the_session_and_a_start_link(api, dwolla):
     )
 
     assert status == 201
-    assert headers["location"] == f"/reauth-sessions/{body['id']}"
+    assert headers["location"] == f"https://reauth.example.test/v1/reauth-sessions/{body['id']}"
     assert body["exchangeId"] == exchange["id"]
     assert body["customerId"] == customer
     assert body["status"] == "pending"

@@ -94,13 +94,14 @@ class Creating:
         valid_return_url = return_url if isinstance(return_url, str) else None
 
         fingerprint = digest(json.dumps([exchange_id, customer, valid_return_url, funding_source]))
-        key_hash = digest(f"{exchange_id}\n{idempotency_key}") if idempotency_key else None
+        # API callers' keys and EventBridge event ids live in separate namespaces.
+        key_hash = (
+            digest(f"{exchange_id}\n{trigger}\n{idempotency_key}") if idempotency_key else None
+        )
         if key_hash:
             earlier = ctx.repo.get_idempotency(key_hash)
             if earlier is not None:
-                if not hmac.compare_digest(earlier.fingerprint, fingerprint):
-                    raise ServiceError(ErrorCode.IDEMPOTENCY_KEY_REUSED)
-                return self._replay(earlier.request_id, trigger)
+                return self._replay(earlier.request_id, key_hash, fingerprint)
         # The same key reaches Dwolla on every attempt, here and in a retry after a crash.
         dwolla_key = f"reauth-{key_hash[:48]}" if key_hash else f"reauth-{uuid.uuid4()}"
         now = ctx.now()
@@ -121,7 +122,7 @@ class Creating:
         )
         start_url = ctx.links.start_url(request.id)
         if not self._store(request, start_url, key_hash, fingerprint, now):
-            return self._replay(request.id, trigger)
+            return self._replay(request.id, key_hash, fingerprint)
         return Created(request, start_url, replayed=False)
 
     def _store(
@@ -152,9 +153,15 @@ class Creating:
                 continue
         raise ServiceError(ErrorCode.CONFLICT)
 
-    def _replay(self, request_id: str, trigger: str) -> Created:
-        """The answer to a repeated create: the request it made, with its (same) start link."""
-        request = self._ctx.repo.get_request(request_id)
+    def _replay(self, request_id: str, key_hash: str | None, fingerprint: str) -> Created:
+        """The answer to a repeated create: the request it made, with its (same) start link.
+        Every way here compares the request's fingerprint with the key's first use: the same
+        key with another body, even sent at the same moment, is refused."""
+        repo = self._ctx.repo
+        earlier = repo.get_idempotency(key_hash) if key_hash else None
+        if earlier is not None and not hmac.compare_digest(earlier.fingerprint, fingerprint):
+            raise ServiceError(ErrorCode.IDEMPOTENCY_KEY_REUSED)
+        request = repo.get_request(earlier.request_id if earlier else request_id)
         if request is None:
             raise ServiceError(ErrorCode.CONFLICT)
         return Created(request, self._ctx.links.start_url(request.id), replayed=True)

@@ -65,7 +65,7 @@ class ErrorCode(Enum):
         409,
         "Only token handoffs are completed through this route; redirect handoffs use the callback.",
     )
-    CONFLICT = ("Conflict", 409, "The session changed concurrently; retry the request.")
+    CONFLICT = ("Conflict", 409, "The request changed concurrently; retry the request.")
     PAYLOAD_TOO_LARGE = ("PayloadTooLarge", 413, "The request body is too large.")
     UNSUPPORTED_MEDIA_TYPE = ("UnsupportedMediaType", 415, "The body must be application/json.")
     INTERNAL_ERROR = ("InternalError", 500, "An internal error occurred.")
@@ -126,6 +126,11 @@ class ServiceError(Exception):
         self.code = error.code
         self.status = error.status
         self.message = message or error.message
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again later with the same input (faults and lost races)."""
+        return self.status >= 500 or self.error is ErrorCode.CONFLICT
 
 
 def _redirect_url_message(message: str, errors: tuple[dict, ...]) -> bool:

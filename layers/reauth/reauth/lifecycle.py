@@ -29,8 +29,8 @@ from .verifying import Verifying
 WEBHOOK_REAUTH_TOPIC = "customer_exchange_reauth_required"
 VERIFY_GRACE = timedelta(days=1)  # a claim made in time waits this long past the deadline
 _LINK_ID_RE = {
-    "resource": re.compile(r"/exchanges/(?P<id>[0-9a-fA-F-]{36})/?$"),
-    "customer": re.compile(r"/customers/(?P<id>[0-9a-fA-F-]{36})/?$"),
+    "resource": re.compile(r"/exchanges/(?P<id>[0-9a-fA-F-]{36})/?\Z"),
+    "customer": re.compile(r"/customers/(?P<id>[0-9a-fA-F-]{36})/?\Z"),
 }
 
 

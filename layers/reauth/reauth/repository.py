@@ -50,6 +50,22 @@ class ConcurrentChange(Exception):
     """The exchange's pending request, or the request's attempts, changed under us: re-read."""
 
 
+class Contention(Exception):
+    """DynamoDB cancelled a transaction for another transaction or for throttling, not for a
+    condition of ours: nothing is known about the outcome's preconditions. Retry later."""
+
+
+# Cancellation reasons that say nothing about our conditions (the request must be retried).
+_CONTENTION = frozenset(
+    {
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    }
+)
+
+
 @dataclass(frozen=True)
 class OpenRequest:
     """What the sweep needs of a request it may close or re-check."""
@@ -678,10 +694,13 @@ class RequestRepository:
         }
 
     def _transact(self, items: list[dict]) -> list[str] | None:
-        """Run a transaction; None on success, else the per-item cancellation reason codes."""
+        """Run a transaction; None on success, else the per-item cancellation reason codes when
+        a condition failed. Raises Contention when it was cancelled for any other reason."""
         try:
             self._db.transact_write_items(TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            return [r.get("Code", "None") for r in reasons] or ["Unknown"]
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []]
+            if "ConditionalCheckFailed" not in reasons or _CONTENTION.intersection(reasons):
+                raise Contention(",".join(reasons) or "unknown") from None
+            return reasons
         return None

@@ -21,6 +21,7 @@ from . import pages
 from .errors import ErrorCode, ServiceError
 from .model import OPEN_STATUSES, ExchangeRecord, HandoffType, ReauthRequest, iso
 from .pages import Page
+from .repository import Contention
 
 MAX_BODY_BYTES = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -82,6 +83,13 @@ def install_error_handlers(
         if error.code.startswith("Dwolla"):
             metrics.add_metric("DwollaErrors", "Count", 1)
         return answer(error)
+
+    @app.exception_handler(Contention)
+    def _contention(_: Contention) -> Response:
+        logger.warning("DynamoDB contention: the caller is asked to retry")
+        if browser_paths and app.current_event.path.startswith(browser_paths):
+            return html_page(pages.error_page(platform=_safely(platform), kind="unavailable"))
+        return error_response(ServiceError(ErrorCode.CONFLICT), request_id())
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
