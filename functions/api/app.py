@@ -66,9 +66,16 @@ def _on_event(event: dict) -> dict:
     service = runtime.service()
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         swept = service.lifecycle.sweep()
+        caught = service.webhooks.catch_up()
         metrics.add_metric("SessionsExpired", MetricUnit.Count, swept.expired)
         metrics.add_metric("VerificationsRetried", MetricUnit.Count, swept.verified)
-        return {"expired": swept.expired, "verified": swept.verified}
+        metrics.add_metric("DwollaEventsCaughtUp", MetricUnit.Count, caught.recorded)
+        return {
+            "expired": swept.expired,
+            "verified": swept.verified,
+            "eventsRead": caught.read,
+            "eventsRecorded": caught.recorded,
+        }
     try:
         created = service.creating.from_event(
             event["detail-type"], event.get("detail"), event["id"]

@@ -144,7 +144,7 @@ def done():
 @app.post("/webhooks/dwolla")
 def dwolla_webhook():
     event = app.current_event
-    outcome = runtime.service().lifecycle.handle_webhook(
+    outcome = runtime.service().webhooks.handle(
         web.raw_body(event), web.header(event, "x-request-signature-sha-256")
     )
     metrics.add_metric("WebhooksReceived", MetricUnit.Count, 1)

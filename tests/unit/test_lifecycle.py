@@ -5,6 +5,7 @@ import hmac
 import json
 import uuid
 
+from reauth.model import iso, utcnow
 from tests.conftest import WEBHOOK_SECRET
 from tests.support.apigw import LambdaContext, rest_event, scheduled_event
 
@@ -33,7 +34,7 @@ def test_sweep_marks_overdue_sessions_expired_once_and_announces_it(
     first = functions.api.handler(scheduled_event(), LambdaContext())
     second = functions.api.handler(scheduled_event(), LambdaContext())
 
-    assert (first, second) == ({"expired": 3, "verified": 0}, {"expired": 0, "verified": 0})
+    assert (first["expired"], second["expired"]) == (3, 0)
     events = published()
     assert sorted(e["detail"]["sessionId"] for e in events) == sorted(s["id"] for s in overdue)
     assert {e["detail-type"] for e in events} == {"Reauth Session Expired"}
@@ -74,12 +75,12 @@ def _webhook(body: dict, secret: str = WEBHOOK_SECRET, signature: str | None = N
     )
 
 
-def _reauth_required(exchange_id: str, customer_id: str) -> dict:
+def _reauth_required(exchange_id: str, customer_id: str, created: str | None = None) -> dict:
     return {
         "id": str(uuid.uuid4()),
         "topic": "customer_exchange_reauth_required",
         "resourceId": exchange_id,
-        "created": "2026-11-25T01:02:03.000Z",
+        "created": created or iso(utcnow()),
         "_links": {
             "self": {"href": f"https://api.dwolla.com/events/{uuid.uuid4()}"},
             "account": {"href": f"https://api.dwolla.com/accounts/{uuid.uuid4()}"},
@@ -122,3 +123,62 @@ def test_other_topics_are_acknowledged_and_ignored(functions, published):
     answer = functions.callback.handler(_webhook(body), LambdaContext())
     assert json.loads(answer["body"]) == {"outcome": "ignored"}
     assert published() == []
+
+
+def test_a_stale_webhook_never_undoes_a_reauthorization(functions, api, dwolla, browser, published):
+    from tests.support.flow import bank_url
+
+    exchange = dwolla.seed_exchange("mx")
+    before = iso(utcnow())  # Dwolla said "reauth required" ...
+    _, session, _ = api.create(exchange["id"])
+    browser.get(browser.visit_bank(bank_url(browser.click_start(session["startUrl"]))))
+    published()  # ... then the customer re-authenticated; the old news arrives late
+
+    late = functions.callback.handler(
+        _webhook(_reauth_required(exchange["id"], exchange["customerId"], before)), LambdaContext()
+    )
+
+    assert json.loads(late["body"]) == {"outcome": "stale"}
+    assert api.status(exchange["id"])[1]["status"] == "reauthorized"
+    assert published() == []
+
+
+def test_a_signed_body_older_than_dwollas_retry_window_is_refused(functions, api, published):
+    exchange_id = str(uuid.uuid4())
+    replay = _webhook(_reauth_required(exchange_id, str(uuid.uuid4()), "2026-11-20T00:00:00.000Z"))
+
+    answer = functions.callback.handler(replay, LambdaContext())
+
+    assert json.loads(answer["body"]) == {"outcome": "stale"}
+    assert api.status(exchange_id)[1]["code"] == "ExchangeRecordNotFound"
+    assert published() == []
+
+
+def test_the_catch_up_reads_what_a_paused_subscription_missed_once(
+    functions, api, dwolla, published
+):
+    exchange = dwolla.seed_exchange("mx")
+    missed = dwolla.require_reauth(exchange["id"])["event"]  # Dwolla's event; no webhook came
+
+    first = functions.api.handler(scheduled_event(), LambdaContext())
+    second = functions.api.handler(scheduled_event(), LambdaContext())
+
+    assert first["eventsRecorded"] == 1 and second["eventsRead"] == 0  # the checkpoint moved
+    record = api.status(exchange["id"])[1]
+    assert record["status"] == "reauth_required"
+    events = published()
+    assert [e["detail"]["webhookId"] for e in events] == [missed["id"]]
+
+
+def test_the_catch_up_and_the_webhook_never_handle_one_event_twice(functions, dwolla, published):
+    exchange = dwolla.seed_exchange("mx")
+    event = dwolla.require_reauth(exchange["id"])["event"]
+    body = _reauth_required(exchange["id"], exchange["customerId"], event["created"])
+    body["id"] = event["id"]
+
+    delivered = functions.callback.handler(_webhook(body), LambdaContext())
+    caught = functions.api.handler(scheduled_event(), LambdaContext())
+
+    assert json.loads(delivered["body"]) == {"outcome": "recorded"}
+    assert (caught["eventsRead"], caught["eventsRecorded"]) == (1, 0)
+    assert len(published()) == 1

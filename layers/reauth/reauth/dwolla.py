@@ -136,6 +136,22 @@ class DwollaFundingSource:
     removed: bool
 
 
+@dataclass(frozen=True)
+class DwollaEvent:
+    """One of Dwolla's events (`GET /events`), the same facts a webhook delivers."""
+
+    id: str
+    topic: str
+    created: str
+    links: dict = field(repr=False)  # `_links` as Dwolla sent it (resource, customer, ...)
+
+
+@dataclass(frozen=True)
+class DwollaEventPage:
+    events: list[DwollaEvent]
+    total: int
+
+
 class DwollaError(Exception):
     """Anything that went wrong talking to Dwolla (after the retries)."""
 
@@ -335,6 +351,31 @@ class DwollaClient:
         if not isinstance(items, list):
             raise DwollaBadResponse(f"{what}: the answer has no _embedded.funding-sources list")
         return [_funding_source_from(item, what) for item in items]
+
+    def list_events(self, limit: int, offset: int) -> DwollaEventPage:
+        """One page of the application's events, newest first (`GET /events`, kept 30 days)."""
+        if not 1 <= limit <= 200 or offset < 0:
+            raise ValueError("limit must be 1-200 and offset at least 0")
+        template = "/events"
+        what = f"GET {template}"
+        response = self._call("GET", f"/events?limit={limit}&offset={offset}", template)
+        payload = _json_object(response, what)
+        embedded = payload.get("_embedded")
+        items = embedded.get("events") if isinstance(embedded, dict) else None
+        total = payload.get("total")
+        if not isinstance(items, list) or not isinstance(total, int) or isinstance(total, bool):
+            raise DwollaBadResponse(f"{what}: the answer has no _embedded.events list or total")
+        events = []
+        for raw in items:
+            item = raw if isinstance(raw, dict) else {}
+            event_id, topic, created = item.get("id"), item.get("topic"), item.get("created")
+            if not all(isinstance(v, str) and v for v in (event_id, topic, created)):
+                raise DwollaBadResponse(f"{what}: an event has no id, topic or created")
+            links = item.get("_links")
+            events.append(
+                DwollaEvent(event_id, topic, created, links if isinstance(links, dict) else {})
+            )
+        return DwollaEventPage(events, total)
 
     def balance_works(self, funding_source_id: str) -> bool:
         """Ask Dwolla for the funding source's balance (read live from the bank): True on 200,

@@ -1,19 +1,14 @@
-"""The request's life after the customer: reading it, the schedule, Dwolla's webhooks.
+"""The request's life after the customer: reading it and the schedule.
 
 - Reading a request finishes a due verification first (a `verifying` request is checked with
   Dwolla again when its next check is due), so the answer is as fresh as Dwolla allows.
 - The schedule (every 5 minutes) closes pending requests past their deadline and re-checks the
   verifying ones whose check is due, a bounded batch of each per run.
-- Dwolla's `customer_exchange_reauth_required` webhook is verified, deduped on its id, recorded
-  on the exchange and announced.
+(Dwolla's webhooks and the catch-up of its events are webhooks.py.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,16 +17,9 @@ from .context import Context, request_detail, uuid_or
 from .errors import ErrorCode, ServiceError
 from .model import ExchangeRecord, ReauthRequest, RequestStatus, iso
 from .outbox import OutboxEvent
-from .repository import ConcurrentChange
-from .security import normalize_uuid
 from .verifying import Verifying
 
-WEBHOOK_REAUTH_TOPIC = "customer_exchange_reauth_required"
 VERIFY_GRACE = timedelta(days=1)  # a claim made in time waits this long past the deadline
-_LINK_ID_RE = {
-    "resource": re.compile(r"/exchanges/(?P<id>[0-9a-fA-F-]{36})/?\Z"),
-    "customer": re.compile(r"/customers/(?P<id>[0-9a-fA-F-]{36})/?\Z"),
-}
 
 
 @dataclass(frozen=True)
@@ -87,52 +75,3 @@ class Lifecycle:
         detail = request_detail(request, expiredAt=iso(now))
         event = OutboxEvent(events.SESSION_EXPIRED, detail, key=request.id)
         return ctx.repo.expire(request.id, request.exchange_id, now, [event])
-
-    # ---- webhooks ----------------------------------------------------------------------------
-    def handle_webhook(self, raw_body: bytes, signature: str | None) -> str:
-        """A Dwolla webhook: verify the signature, dedupe on its id, act on re-auth topics.
-        Returns what happened ("recorded", "duplicate", "ignored")."""
-        ctx = self._ctx
-        if ctx.webhook_secret is None:
-            raise ServiceError(ErrorCode.INVALID_SIGNATURE)
-        expected = hmac.new(ctx.webhook_secret().encode(), raw_body, hashlib.sha256).hexdigest()
-        presented = (signature or "").strip().lower().encode()  # bytes: any header compares
-        if not presented or not hmac.compare_digest(presented, expected.encode()):
-            raise ServiceError(ErrorCode.INVALID_SIGNATURE)
-        try:
-            payload = json.loads(raw_body)
-        except ValueError:
-            raise ServiceError(ErrorCode.INVALID_REQUEST, "The body must be JSON.") from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
-            raise ServiceError(ErrorCode.INVALID_REQUEST, "The webhook has no id.")
-        if payload.get("topic") != WEBHOOK_REAUTH_TOPIC:
-            return "ignored"
-        links = payload.get("_links") if isinstance(payload.get("_links"), dict) else {}
-        exchange_id = _id_from_link(links, "resource")
-        if exchange_id is None:
-            raise ServiceError(ErrorCode.INVALID_REQUEST, "The webhook names no exchange.")
-        customer_id = _id_from_link(links, "customer")
-        event = OutboxEvent(
-            events.EXCHANGE_REAUTH_REQUIRED,
-            {
-                "exchangeId": exchange_id,
-                "customerId": customer_id,
-                "webhookId": payload["id"],
-                "created": payload.get("created"),
-            },
-            key=exchange_id,
-        )
-        try:
-            recorded = ctx.repo.record_reauth_required(
-                payload["id"], exchange_id, customer_id, ctx.now(), [event]
-            )
-        except ConcurrentChange:
-            raise ServiceError(ErrorCode.CONFLICT) from None  # Dwolla retries the delivery
-        return "recorded" if recorded else "duplicate"
-
-
-def _id_from_link(links: dict, name: str) -> str | None:
-    link = links.get(name)
-    href = link.get("href") if isinstance(link, dict) else None
-    match = _LINK_ID_RE[name].search(href) if isinstance(href, str) else None
-    return normalize_uuid(match["id"]) if match else None

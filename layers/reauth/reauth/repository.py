@@ -4,7 +4,8 @@ One table, keyed by `pk` (string) and `sk` (string):
   REQUEST#<requestId>   / REQUEST     a re-authentication request, its attempts inside it
   EXCHANGE#<exchangeId> / EXCHANGE    the exchange's record (status, last and pending request)
   IDEMPOTENCY#<sha256>  / IDEMPOTENCY a create request's key → the request it made (kept 24 h)
-  WEBHOOK#<eventId>     / WEBHOOK     a Dwolla webhook already handled (kept 3 days)
+  WEBHOOK#<eventId>     / WEBHOOK     a Dwolla event already handled (kept 4 days)
+  CHECKPOINT#dwolla-events / CHECKPOINT  the newest Dwolla event the catch-up has read
   OUTBOX#<requestId>    / <time>#<id> an event, written with the change it tells of (outbox.py)
 A request's attempts live in its item (`attempts`, a map by Dwolla exchange-session id, at most
 MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditional write.
@@ -41,7 +42,8 @@ from .outbox import OutboxEvent
 PENDING_INDEX = "pending-by-expiry"
 RETENTION = timedelta(days=30)  # how long finished requests stay readable after the deadline
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
-WEBHOOK_RETENTION = timedelta(days=3)
+WEBHOOK_RETENTION = timedelta(days=4)  # Dwolla retries for 72 h: dedupe for all of it
+_CHECKPOINT_KEY = {"pk": {"S": "CHECKPOINT#dwolla-events"}, "sk": {"S": "CHECKPOINT"}}
 MAX_ATTEMPTS = 20  # per request: bounds the item and the Dwolla sessions one link can make
 _PENDING, _VERIFYING = "PENDING", "VERIFYING"
 
@@ -612,15 +614,19 @@ class RequestRepository:
         webhook_id: str,
         exchange_id: str,
         customer_id: str | None,
+        created: datetime,
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
-    ) -> bool:
-        """Dwolla says the exchange needs re-authentication (a webhook): remember the delivery,
-        mark the exchange and write the events, all or nothing. False: a redelivery."""
+    ) -> str:
+        """Dwolla says (at `created`) the exchange needs re-authentication: remember the
+        delivery, mark the exchange and write the events, all or nothing, unless a
+        re-authorization newer than the news is on record. Returns "recorded", "duplicate" (a
+        redelivery) or "stale" (older than the exchange's last re-authorization)."""
         values: dict[str, Any] = {
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
             ":now": _t(now),
             ":eid": {"S": exchange_id},
+            ":created": _t(created),
         }
         update = (
             "SET #status = :required, reauthRequiredAt = :now, updatedAt = :now, exchangeId = :eid"
@@ -645,6 +651,8 @@ class RequestRepository:
                     "TableName": self._table,
                     "Key": _exchange_key(exchange_id),
                     "UpdateExpression": update,
+                    "ConditionExpression": "attribute_not_exists(reauthorizedAt) "
+                    "OR reauthorizedAt < :created",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": values,
                 }
@@ -653,10 +661,32 @@ class RequestRepository:
         ]
         reasons = self._transact(items)
         if reasons is None:
-            return True
+            return "recorded"
         if reasons[0] == "ConditionalCheckFailed":
-            return False
+            return "duplicate"
+        if reasons[1] == "ConditionalCheckFailed":
+            return "stale"
         raise ConcurrentChange(exchange_id)
+
+    def get_checkpoint(self) -> datetime | None:
+        """The newest Dwolla event the catch-up has read."""
+        item = self._db.get_item(
+            TableName=self._table, Key=_CHECKPOINT_KEY, ConsistentRead=True
+        ).get("Item")
+        return _when(item.get("newest")) if item else None
+
+    def set_checkpoint(self, newest: datetime) -> None:
+        """Move the checkpoint forward (never back: a concurrent run may have gone further)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_CHECKPOINT_KEY,
+                UpdateExpression="SET newest = :n",
+                ConditionExpression="attribute_not_exists(newest) OR newest < :n",
+                ExpressionAttributeValues={":n": _t(newest)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _update_returning(

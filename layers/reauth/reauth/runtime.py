@@ -21,6 +21,7 @@ from .journey import BrowserJourney
 from .lifecycle import Lifecycle
 from .relaying import Relay
 from .verifying import Verifying
+from .webhooks import Webhooks
 
 
 class Lazy:
@@ -74,6 +75,7 @@ class Service:
     verifying: Verifying
     journey: BrowserJourney
     lifecycle: Lifecycle
+    webhooks: Webhooks
 
     def now(self) -> datetime:
         return self.ctx.now()
@@ -91,6 +93,7 @@ def build_service(ctx: Context) -> Service:
         verifying=verifying,
         journey=BrowserJourney(ctx, verifying),
         lifecycle=Lifecycle(ctx, verifying),
+        webhooks=Webhooks(ctx),
     )
 
 
