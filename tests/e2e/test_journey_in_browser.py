@@ -421,7 +421,7 @@ def test_link_opened_after_its_first_session_expired_starts_a_fresh_one(
 
     seen = api.session(request["id"]).json()
     assert seen["status"] == "reauthorized"
-    assert [a["state"] for a in seen["attempts"]] == ["replaced", "reauthorized"]
+    assert [a["state"] for a in seen["attempts"]] == ["expired", "reauthorized"]
     assert seen["attempts"][0]["startedAt"] is None  # the expired session was never used
     used = {s["id"]: s["used"] for s in dwolla.exchange_sessions()}
     assert (used[first["id"]], used[second["id"]]) == (False, True)

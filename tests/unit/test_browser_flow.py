@@ -163,7 +163,7 @@ def test_a_link_opened_after_its_first_dwolla_session_expired_still_works(
 
     assert location(landed).startswith(f"{DONE_URL}?status=reauthorized")
     body = api.session(session["id"])[1]
-    assert [a["state"] for a in body["attempts"]] == ["replaced", "reauthorized"]
+    assert [a["state"] for a in body["attempts"]] == ["expired", "reauthorized"]
 
 
 def test_a_scanner_fetching_the_link_changes_nothing_and_the_click_still_works(
@@ -328,3 +328,36 @@ def test_a_finished_request_shows_done_and_a_superseded_one_is_closed(api, dwoll
     api.create(old["exchangeId"])  # a newer request supersedes it
     closed = browser.click_start(old["startUrl"])
     assert closed["statusCode"] == 410
+
+
+def test_a_connection_repaired_in_another_app_ends_the_request_without_the_customer(
+    api, dwolla, browser, clock, published
+):
+    exchange, session = _create(api, dwolla)
+    dwolla.complete_exchange_session(session["attempts"][0]["id"])  # fixed elsewhere
+    published()
+    clock.advance(minutes=31)  # the first attempt is spent; a click would make a new one
+
+    page = browser.click_start(session["startUrl"])
+
+    assert page["statusCode"] == 200 and "already renewed" in page["body"]
+    body = api.session(session["id"])[1]
+    assert body["status"] == "reauthorized_elsewhere" and body["startUrl"] is None
+    [event] = published()
+    assert (event["detail-type"], event["detail"]["via"]) == ("Exchange Reauthorized", "elsewhere")
+    assert len(dwolla.exchange_sessions()) == 1  # no Dwolla session made for nothing
+
+
+def test_the_platform_reading_a_pending_request_learns_of_a_repair_elsewhere(
+    api, dwolla, clock, published
+):
+    _, session = _create(api, dwolla)
+    assert api.session(session["id"])[1]["status"] == "pending"  # checked at most every 15 min
+    dwolla.complete_exchange_session(session["attempts"][0]["id"])
+    published()
+    clock.advance(minutes=16)
+
+    body = api.session(session["id"])[1]
+
+    assert body["status"] == "reauthorized_elsewhere"
+    assert [e["detail"]["via"] for e in published()] == ["elsewhere"]

@@ -126,6 +126,8 @@ class BrowserJourney:
             bound = ctx.repo.start_attempt(request.id, current.id, digest(token), now)
         elif len(request.attempts) >= MAX_ATTEMPTS:
             return StartPage("too_many_attempts", request)
+        elif self._verifying.repaired_elsewhere(request) is not None:
+            return StartPage("done", request)  # fixed in another app meanwhile: nothing to do
         else:
             number = len(request.attempts) + 1
             attempt = new_attempt(ctx, request.exchange_id, f"reauth-{request.id}-{number}", now)
@@ -216,7 +218,7 @@ class BrowserJourney:
         return found
 
     def _page_kind(self, request: ReauthRequest) -> str:
-        if request.status is RequestStatus.REAUTHORIZED:
+        if request.is_reauthorized():
             return "done"
         if request.status is RequestStatus.VERIFYING:
             return "verifying"

@@ -36,7 +36,7 @@ class Lifecycle:
     # ---- reads -------------------------------------------------------------------------------
     def get_request(self, request_id: object) -> ReauthRequest:
         request = self._ctx.request_or_404(request_id)
-        return self._verifying.recheck_if_due(request)
+        return self._verifying.recheck_stale(request)
 
     def get_exchange(self, exchange_id: object) -> ExchangeRecord:
         record = self._ctx.repo.get_exchange(uuid_or(exchange_id, ErrorCode.INVALID_EXCHANGE_ID))

@@ -11,6 +11,7 @@ A request's life:
     pending ──▶ verifying ──▶ reauthorized | expired | superseded      (the last three are final)
        ▲            │
        └────────────┘  (Dwolla answered: not repaired)
+    pending ──▶ reauthorized_elsewhere  (Dwolla shows it repaired, not by this request: final)
 
 `verifying`: a success was claimed (by the browser or the platform) and Dwolla could not be
 asked yet; a later check finishes it. An attempt ends with the provider's word (an error, with
@@ -32,6 +33,7 @@ class RequestStatus(StrEnum):
     PENDING = "pending"
     VERIFYING = "verifying"
     REAUTHORIZED = "reauthorized"
+    REAUTHORIZED_ELSEWHERE = "reauthorized_elsewhere"  # repaired outside this service
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
 
@@ -42,6 +44,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
         {
             RequestStatus.VERIFYING,
             RequestStatus.REAUTHORIZED,
+            RequestStatus.REAUTHORIZED_ELSEWHERE,
             RequestStatus.EXPIRED,
             RequestStatus.SUPERSEDED,
         }
@@ -55,6 +58,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
         }
     ),
     RequestStatus.REAUTHORIZED: _FINAL,
+    RequestStatus.REAUTHORIZED_ELSEWHERE: _FINAL,
     RequestStatus.EXPIRED: _FINAL,
     RequestStatus.SUPERSEDED: _FINAL,
 }
@@ -143,9 +147,9 @@ class Attempt:
         """The attempt as the platform sees it: its outcome, else open / expired / replaced."""
         if self.outcome is not None:
             return self.outcome.value
-        if not current:
-            return "replaced"
-        return "expired" if now >= self.expires_at else "open"
+        if now >= self.expires_at and self.started_at is None:
+            return "expired"  # never used in time
+        return "open" if current else "replaced"
 
     def reusable(self, now: datetime, margin_seconds: float) -> bool:
         """Never handed to a browser and not about to expire: the next click may use it."""
@@ -193,6 +197,9 @@ class ReauthRequest:
 
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def is_reauthorized(self) -> bool:
+        return self.status in (RequestStatus.REAUTHORIZED, RequestStatus.REAUTHORIZED_ELSEWHERE)
 
     def past_deadline(self, now: datetime) -> bool:
         return now >= self.expires_at

@@ -518,11 +518,12 @@ class RequestRepository:
         attempt_id: str | None,
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
+        target: RequestStatus = RequestStatus.REAUTHORIZED,
     ) -> bool:
         """Dwolla confirmed: the request becomes reauthorized (its attempt too) and the exchange
         record says so, in one transaction. False when the request was no longer open."""
         values: dict[str, Any] = {
-            ":to": {"S": RequestStatus.REAUTHORIZED.value},
+            ":to": {"S": target.value},
             ":now": _t(now),
             ":confirmed": {"S": VerificationResult.CONFIRMED.value},
         }
@@ -550,7 +551,7 @@ class RequestRepository:
                     "TableName": self._table,
                     "Key": _request_key(request.id),
                     "UpdateExpression": update,
-                    "ConditionExpression": _status_condition(RequestStatus.REAUTHORIZED, values),
+                    "ConditionExpression": _status_condition(target, values),
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }

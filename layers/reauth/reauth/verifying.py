@@ -16,6 +16,7 @@ ends the attempt (with `recoverable`), never the request.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from . import events
 from .context import Context, request_detail
@@ -34,6 +35,8 @@ from .model import (
 from .outbox import OutboxEvent
 
 logger = logging.getLogger(__name__)
+
+REPAIR_CHECK_EVERY = timedelta(minutes=15)  # on read, at most this often per request
 
 
 class RequestClosed(Exception):
@@ -56,7 +59,7 @@ class Verifying:
 
     def claim_success(self, request: ReauthRequest, attempt_id: str | None) -> ReauthRequest:
         """Someone says the customer's bank login worked: ask Dwolla, act on its answer."""
-        if request.status is RequestStatus.REAUTHORIZED:
+        if request.is_reauthorized():
             return request  # a reload or a retry: same answer, nothing new
         if self._closed(request):
             raise RequestClosed(request)
@@ -69,7 +72,7 @@ class Verifying:
         if reason not in PROVIDER_ERRORS:
             raise ValueError(f"unknown provider error {reason!r}")
         if self._closed(request):
-            if request.status is RequestStatus.REAUTHORIZED:
+            if request.is_reauthorized():
                 return request
             raise RequestClosed(request)
         ctx = self._ctx
@@ -106,6 +109,42 @@ class Verifying:
         if check and check.next_check_at and check.next_check_at > self._ctx.now():
             return request
         return self._apply(request, self.check_with_dwolla(request), None)
+
+    def repaired_elsewhere(self, request: ReauthRequest) -> ReauthRequest | None:
+        """Is the exchange working again though nobody finished this request (the customer
+        re-authenticated in another app: Plaid's LOGIN_REPAIRED)? Then the request ends
+        `reauthorized_elsewhere`, announced; else None (and the check is on record)."""
+        ctx = self._ctx
+        if request.status is not RequestStatus.PENDING:
+            return None
+        result = self.check_with_dwolla(request)
+        now = ctx.now()
+        if result is VerificationResult.NOT_REPAIRED:
+            ctx.repo.mark_not_repaired(request, None, now)
+        if result is not VerificationResult.CONFIRMED:
+            return None
+        detail = request_detail(
+            request, reauthorizedAt=iso(now), verifiedBy="balance-check", via="elsewhere"
+        )
+        event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
+        target = RequestStatus.REAUTHORIZED_ELSEWHERE
+        ctx.repo.mark_reauthorized(request, None, now, [event], target=target)
+        return ctx.repo.get_request(request.id)
+
+    def recheck_stale(self, request: ReauthRequest) -> ReauthRequest:
+        """On read: a pending request not checked with Dwolla for REPAIR_CHECK_EVERY is
+        checked for a repair made elsewhere; a verifying one whose check is due, finished."""
+        if request.status is RequestStatus.VERIFYING:
+            return self.recheck_if_due(request)
+        check = request.verification
+        last = check.checked_at if check else request.created_at
+        if request.status is RequestStatus.PENDING and self._ctx.now() - last >= REPAIR_CHECK_EVERY:
+            return (
+                self.repaired_elsewhere(request)
+                or self._ctx.repo.get_request(request.id)
+                or request
+            )
+        return request
 
     # ---- Dwolla's word -----------------------------------------------------------------------
     def check_with_dwolla(self, request: ReauthRequest) -> VerificationResult:
@@ -149,7 +188,9 @@ class Verifying:
         ctx = self._ctx
         now = ctx.now()
         if result is VerificationResult.CONFIRMED:
-            detail = request_detail(request, reauthorizedAt=iso(now), verifiedBy="balance-check")
+            detail = request_detail(
+                request, reauthorizedAt=iso(now), verifiedBy="balance-check", via="this-service"
+            )
             event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
             ctx.repo.mark_reauthorized(request, attempt_id, now, [event])
             return ctx.repo.get_request(request.id) or request
