@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import socket
 import threading
 import time
@@ -379,6 +380,51 @@ def test_token_is_renewed_60_seconds_before_expiry(dwolla, make_client, credenti
     assert len(credential_fetches) == 2  # the credentials callable is asked at every mint
 
 
+def token_bearers_around(client, dwolla, clock, renew_after: float) -> list[str]:
+    """Call once, just before `renew_after` seconds, and just after; return the bearers used."""
+    dwolla.answer_always("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+    nudge = min(1.0, renew_after / 100)
+    client.get_exchange(EXCHANGE_ID)
+    clock.advance(renew_after - nudge)
+    client.get_exchange(EXCHANGE_ID)
+    clock.advance(2 * nudge)
+    client.get_exchange(EXCHANGE_ID)
+    return [r.headers["authorization"] for r in dwolla.requests_to("GET", EXCHANGE)]
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "renew_after"),
+    [(1, 0.5), (30, 15), (59, 29.5), (60, 30), (90, 45), (120, 60), (121, 61), (600, 540)],
+)
+def test_a_short_lived_token_is_reused_for_most_of_its_life(
+    dwolla, make_client, lifetime, renew_after
+):
+    # Under the 60 s margin, `lifetime - 60` is already past: renew at half the lifetime instead.
+    clock = FakeClock()
+    client = make_client(clock=clock)
+    dwolla.token_lifetime = lifetime
+
+    bearers = token_bearers_around(client, dwolla, clock, renew_after)
+
+    assert bearers == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+    assert client.stats.token_mints == 2
+
+
+@pytest.mark.parametrize(
+    "lifetime",
+    [0, -5, math.nan, math.inf, -math.inf, 10**12, "3600", True, None],
+    ids=["zero", "negative", "nan", "inf", "-inf", "absurdly-long", "string", "bool", "null"],
+)
+def test_an_unusable_token_lifetime_falls_back_to_dwollas_hour(dwolla, make_client, lifetime):
+    clock = FakeClock()
+    client = make_client(clock=clock)
+    dwolla.token_lifetime = lifetime  # NaN and Infinity go out as JSON's NaN / Infinity
+
+    bearers = token_bearers_around(client, dwolla, clock, 3600 - 60)
+
+    assert bearers == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
+
+
 @pytest.mark.parametrize("code", ["ExpiredAccessToken", "InvalidAccessToken"])
 def test_a_rejected_token_is_reminted_once_and_the_call_retried(dwolla, client, code):
     dwolla.script(
@@ -581,8 +627,8 @@ def test_max_attempts_bounds_the_retries(dwolla, make_client, sleeps):
 
 
 def test_the_time_budget_stops_retries_before_the_deadline(dwolla, client, sleeps):
-    remaining = iter([30.0, 1.5])  # enough for one more attempt, then not (FAST needs 2 s)
-    client.set_time_budget(lambda: next(remaining))
+    # Enough for one more attempt until the first wait, then not (FAST needs 2 s).
+    client.set_time_budget(lambda: 30.0 if not sleeps else 1.5)
     dwolla.answer_always("GET", EXCHANGE, api_error(503, "ServerError", "Try later."))
 
     with pytest.raises(DwollaApiError):
@@ -602,6 +648,59 @@ def test_clearing_the_time_budget_leaves_only_max_attempts(dwolla, client, sleep
 
     assert len(dwolla.requests_to("GET", EXCHANGE)) == 4
     assert len(sleeps) == 3
+
+
+def test_a_slow_attempt_is_cut_off_at_the_deadline(dwolla, make_client, sleeps):
+    # The read timeout (10 s) is far beyond the budget: the attempt must stop at the deadline.
+    client = make_client(timeout=urllib3.Timeout(connect=1.0, read=10.0))
+    deadline = time.monotonic() + 0.8
+    client.set_time_budget(lambda: deadline - time.monotonic())
+    dwolla.script("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}, delay=3.0))
+
+    started = time.monotonic()
+    with pytest.raises(DwollaTimeout, match="1 attempt"):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert time.monotonic() - started < 1.5
+    assert len(dwolla.requests_to("GET", EXCHANGE)) == 1
+    assert sleeps == []
+
+
+def test_a_slow_token_mint_is_cut_off_at_the_deadline(dwolla, make_client):
+    client = make_client(timeout=urllib3.Timeout(connect=1.0, read=10.0))
+    client.set_time_budget(lambda: 0.5)
+    dwolla.token_delay = 3.0
+
+    started = time.monotonic()
+    with pytest.raises(DwollaTimeout):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert time.monotonic() - started < 1.5
+    assert dwolla.requests_to("GET", EXCHANGE) == []
+
+
+@pytest.mark.parametrize("left", [0.0, -1.0, 0.1, math.nan])
+def test_no_attempt_is_started_with_almost_no_time_left(dwolla, client, sleeps, left):
+    client.set_time_budget(lambda: left)
+
+    with pytest.raises(DwollaTimeout, match="time budget"):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert dwolla.seen == []
+    assert client.stats.snapshot()["requests"] == {}
+    assert sleeps == []
+
+
+def test_the_budget_is_checked_before_every_attempt_not_only_the_first(dwolla, client):
+    left = [30.0]  # the token mint has time; the API call that follows has not
+    client.set_time_budget(lambda: left.pop(0) if left else 0.1)
+    dwolla.script("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
+
+    with pytest.raises(DwollaTimeout, match="time budget"):
+        client.get_exchange(EXCHANGE_ID)
+
+    assert len(dwolla.requests_to("POST", "/token")) == 1
+    assert dwolla.requests_to("GET", EXCHANGE) == []
 
 
 @pytest.mark.parametrize(
@@ -715,6 +814,92 @@ def test_a_non_json_error_body_is_an_api_error_with_code_unknown(dwolla, make_cl
         client.get_exchange(EXCHANGE_ID)
 
     assert (raised.value.status, raised.value.code, raised.value.errors) == (502, "Unknown", ())
+
+
+# 100,000 levels: json.loads raises RecursionError (not a ValueError) on these.
+DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
+DEEP_OBJECT = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+DEEP_CODE = b'{"code":' + DEEP_ARRAY + b',"message":"x"}'
+DEEP = pytest.mark.parametrize(
+    "body", [DEEP_ARRAY, DEEP_OBJECT, DEEP_CODE], ids=["array", "object", "in-a-field"]
+)
+EVENTS = "/events?limit=10&offset=0"
+
+
+@DEEP
+def test_a_deeply_nested_success_body_is_a_bad_response(dwolla, client, body):
+    for path in (EXCHANGE, SESSION, FUNDING_SOURCES, BALANCE, EVENTS):
+        dwolla.script("GET", path, Reply(200, body))
+    dwolla.script("POST", "/token", Reply(200, body))
+    calls = (
+        lambda: client.get_exchange(EXCHANGE_ID),  # mints a token: /token answers deep JSON
+        lambda: client.get_exchange(EXCHANGE_ID),
+        lambda: client.get_exchange_session(SESSION_ID),
+        lambda: client.list_customer_funding_sources(CUSTOMER_ID),
+        lambda: client.balance_works(FUNDING_SOURCE_ID),
+        lambda: client.list_events(10, 0),
+    )
+
+    for call in calls:
+        with pytest.raises(DwollaBadResponse, match="not JSON"):
+            call()
+
+    assert len(dwolla.requests_to("POST", "/token")) == 2
+
+
+@DEEP
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 429, 503])
+def test_a_deeply_nested_error_body_is_an_api_error_with_code_unknown(
+    dwolla, make_client, body, status
+):
+    client = make_client(retry=RetryPolicy(max_attempts=1))
+    dwolla.answer_always("POST", SESSIONS, Reply(status, body))
+    dwolla.answer_always("GET", BALANCE, Reply(status, body))
+
+    for call in (
+        lambda: client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY),
+        lambda: client.balance_works(FUNDING_SOURCE_ID),
+    ):
+        with pytest.raises(DwollaApiError) as raised:
+            call()
+        assert (raised.value.status, raised.value.code, raised.value.errors) == (
+            status,
+            "Unknown",
+            (),
+        )
+
+    # A 401 whose code cannot be read is not a rejected token: no second mint.
+    assert len(dwolla.requests_to("POST", "/token")) == 1
+
+
+@DEEP
+@pytest.mark.parametrize("status", [400, 401, 500])
+def test_a_deeply_nested_token_error_is_an_api_error_with_code_unknown(
+    dwolla, make_client, body, status
+):
+    client = make_client(retry=RetryPolicy(max_attempts=1))
+    dwolla.script("POST", "/token", Reply(status, body))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_exchange(EXCHANGE_ID)
+
+    assert (raised.value.status, raised.value.code) == (status, "Unknown")
+    assert dwolla.requests_to("GET", EXCHANGE) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("code", ["InvalidAccessToken"]), ("code", {"a": 1}), ("message", [[["x"]]])],
+)
+def test_an_error_code_or_message_that_is_not_text_is_not_trusted(dwolla, client, field, value):
+    body = {"code": "ValidationError", "message": "Invalid.", field: value}
+    dwolla.script("POST", SESSIONS, Reply(400, body))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.create_reauth_exchange_session(EXCHANGE_ID, CALLBACK, IDEMPOTENCY_KEY)
+
+    expected = {"code": "Unknown", "message": ""}[field]
+    assert getattr(raised.value, field) == expected
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,23 @@ removed), the ones whose exchange link names the exchange, their balance.
 
 The plumbing:
 - **Access token.** Minted with the OAuth client-credentials grant (`POST /token`), cached and
-  reused until 60 s before it expires, minted once however many threads ask at the same time,
-  and minted again (once per call) when Dwolla answers 401 `InvalidAccessToken` /
+  reused until 60 s before it expires (a token that lives less than 120 s: until half its life,
+  so a short-lived token is still reused; a missing, non-positive, non-finite or absurd
+  `expires_in` counts as Dwolla's documented hour), minted once however many threads ask at the
+  same time, and minted again (once per call) when Dwolla answers 401 `InvalidAccessToken` /
   `ExpiredAccessToken`.
 - **Retries.** 429, 5xx, timeouts and dropped connections are retried with exponential backoff and
   full jitter (429 honours `Retry-After`); 409 too on the session POST, which carries the same
   `Idempotency-Key` on every attempt. Retries stop at `RetryPolicy.max_attempts`, or earlier when
   the next attempt could not finish inside the caller's time budget (`set_time_budget`).
+- **Time budget.** With a budget set, every attempt (token mints included) is also cut off at the
+  deadline: its connect and read timeouts, and its total, are capped by the time left, and no
+  attempt is started with less than `MIN_ATTEMPT_SECONDS` left (that is a `DwollaTimeout`).
 - **Errors.** Whatever goes wrong surfaces as one `DwollaError` subclass: `DwollaApiError` (Dwolla
-  answered with an error), `DwollaTimeout`, `DwollaConnectionError`, `DwollaBadResponse`.
+  answered with an error), `DwollaTimeout`, `DwollaConnectionError`, `DwollaBadResponse`. An
+  answer that cannot be parsed (not JSON, or JSON nested too deeply for the parser) is a
+  `DwollaBadResponse` on success (`/token` included) and a `DwollaApiError` with code "Unknown"
+  on an error status; an error's code and message are taken only when they are text.
 
 Secrets never leave this module: the application secret, the access token, the Authorization
 header and the Plaid Link token appear in no log line, no exception message and no repr.
@@ -50,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, TimeoutStateError
 from urllib3.exceptions import TimeoutError as UrllibTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -63,6 +71,8 @@ HAL_JSON = "application/vnd.dwolla.v1.hal+json"
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.05, read=10.0)
 TOKEN_RENEWAL_MARGIN = 60.0  # seconds before expiry at which a cached token is replaced
 DEFAULT_TOKEN_LIFETIME = 3600.0  # Dwolla's documented lifetime, used if /token omits expires_in
+MAX_TOKEN_LIFETIME = 86400.0  # an expires_in beyond a day is not believed (DEFAULT_TOKEN_LIFETIME)
+MIN_ATTEMPT_SECONDS = 0.25  # with a time budget, no attempt is started with less time left
 
 _TOKEN_REJECTED = frozenset({"InvalidAccessToken", "ExpiredAccessToken"})
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -282,9 +292,11 @@ class DwollaClient:
         self.stats = DwollaStats()
 
     def set_time_budget(self, remaining_seconds: Callable[[], float] | None) -> None:
-        """Bound retries by the caller's deadline, e.g. the Lambda invocation's remaining time.
+        """Bound the calls by the caller's deadline, e.g. the Lambda invocation's remaining time.
         No wait is started that would leave too little time for one more full attempt
-        (connect + read timeout). None: only `max_attempts` bounds the retries."""
+        (connect + read timeout); each attempt's connect, read and total timeouts are capped by
+        the time left when it starts, and none starts with less than `MIN_ATTEMPT_SECONDS` left
+        (DwollaTimeout). None: only `max_attempts` and the configured timeouts bound a call."""
         self._remaining_time = remaining_seconds
 
     # The calls ---------------------------------------------------------------------------
@@ -466,12 +478,10 @@ class DwollaClient:
         value = payload.get("access_token")
         if not isinstance(value, str) or not value:
             raise DwollaBadResponse("POST /token: the answer has no access_token")
-        lifetime = payload.get("expires_in")
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-            lifetime = DEFAULT_TOKEN_LIFETIME
+        lifetime = _token_lifetime(payload.get("expires_in"))
         self.stats.count_token_mint()
         logger.info("Minted a Dwolla access token", extra={"expires_in": lifetime})
-        return _AccessToken(value, renew_at=minted_at + lifetime - TOKEN_RENEWAL_MARGIN)
+        return _AccessToken(value, renew_at=minted_at + _reuse_seconds(lifetime))
 
     # HTTP with retries -------------------------------------------------------------------
 
@@ -492,6 +502,7 @@ class DwollaClient:
         attempt = 0
         while True:
             attempt += 1
+            timeout = self._attempt_timeout(method, template, attempt)
             self.stats.count_request(method, template)
             started = time.perf_counter()
             retry_after = None
@@ -501,7 +512,7 @@ class DwollaClient:
                     url,
                     body=body,
                     headers=headers,
-                    timeout=self._timeout,
+                    timeout=timeout,
                     retries=False,
                     redirect=False,
                 )
@@ -532,6 +543,20 @@ class DwollaClient:
                 f"Dwolla {method} {template} {what} ({attempt} attempt(s))"
             ) from outcome
         return outcome
+
+    def _attempt_timeout(self, method: str, template: str, attempt: int) -> urllib3.Timeout:
+        """The timeouts for the attempt about to start: the configured ones, capped by the time
+        left in the budget (connect, read and the attempt's total). Raise DwollaTimeout instead
+        of starting an attempt with less than MIN_ATTEMPT_SECONDS left."""
+        if self._remaining_time is None:
+            return self._timeout
+        left = self._remaining_time()
+        if not left >= MIN_ATTEMPT_SECONDS:  # NaN too
+            logger.warning("Not starting a Dwolla attempt: no time left in the budget")
+            raise DwollaTimeout(
+                f"Dwolla {method} {template}: no time left in the time budget for attempt {attempt}"
+            )
+        return _capped_timeout(self._timeout, left)
 
     def _may_wait(self, delay: float, retry_after: float | None) -> bool:
         """True if waiting `delay` still leaves time for one more full attempt in the budget."""
@@ -615,6 +640,44 @@ def _retry_after_seconds(response: urllib3.BaseHTTPResponse) -> float | None:
     return seconds
 
 
+def _token_lifetime(expires_in: object) -> float:
+    """`expires_in` in seconds, or DEFAULT_TOKEN_LIFETIME when it is missing, not a number,
+    not positive, not finite or beyond MAX_TOKEN_LIFETIME."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return DEFAULT_TOKEN_LIFETIME
+    if not 0 < expires_in <= MAX_TOKEN_LIFETIME:  # NaN and infinities fail this too
+        return DEFAULT_TOKEN_LIFETIME
+    return float(expires_in)
+
+
+def _reuse_seconds(lifetime: float) -> float:
+    """How long a token that lives `lifetime` seconds is reused: up to TOKEN_RENEWAL_MARGIN
+    before it expires, but at least half its life (a token shorter than the margin is still
+    reused instead of being minted again on every call)."""
+    return max(lifetime - TOKEN_RENEWAL_MARGIN, lifetime / 2)
+
+
+def _capped_timeout(timeout: urllib3.Timeout, left: float) -> urllib3.Timeout:
+    """`timeout` with its connect, read and total capped at `left` seconds (unset parts, and
+    None meaning "no limit", become `left`)."""
+    total = timeout.total if _is_seconds(timeout.total) else None
+    limit = left if total is None else min(total, left)
+    connect = timeout.connect_timeout
+    try:
+        read = timeout.read_timeout
+    except TimeoutStateError:  # a total without a read timeout: the total bounds the read
+        read = None
+    return urllib3.Timeout(
+        total=limit,
+        connect=min(connect, limit) if _is_seconds(connect) else limit,
+        read=min(read, limit) if _is_seconds(read) else limit,
+    )
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _attempt_seconds(timeout: urllib3.Timeout) -> float:
     """The longest one attempt can take under `timeout` (unset parts count as 0)."""
     if isinstance(timeout.total, int | float):
@@ -635,26 +698,42 @@ def _require_success(
 
 def _api_error(response: urllib3.BaseHTTPResponse) -> DwollaApiError:
     """Dwolla's error body `{"code", "message", "_embedded": {"errors": [...]}}` as an exception.
-    /token speaks OAuth (`{"error", "error_description"}`); anything else is code "Unknown"."""
-    try:
-        payload = json.loads(response.data)
-    except ValueError:
-        payload = None
+    /token speaks OAuth (`{"error", "error_description"}`); anything else, a body that is not
+    JSON (or nested too deeply to parse) included, is code "Unknown". A code or message that is
+    not text is not used."""
+    payload = _parse_json(response.data)
     if not isinstance(payload, dict):
         return DwollaApiError(response.status, "Unknown", "the error body is not Dwolla's JSON")
-    code = payload.get("code") or payload.get("error") or "Unknown"
-    message = payload.get("message") or payload.get("error_description") or ""
+    code = _text(payload.get("code")) or _text(payload.get("error")) or "Unknown"
+    message = _text(payload.get("message")) or _text(payload.get("error_description"))
     embedded = payload.get("_embedded")
     errors = embedded.get("errors") if isinstance(embedded, dict) else None
     errors = tuple(e for e in errors if isinstance(e, dict)) if isinstance(errors, list) else ()
-    return DwollaApiError(response.status, str(code), str(message), errors)
+    return DwollaApiError(response.status, code, message, errors)
+
+
+_NOT_JSON = object()
+
+
+def _parse_json(data: bytes) -> object:
+    """The JSON in `data`, or _NOT_JSON. Every answer from Dwolla (or from anything pretending to
+    be Dwolla) is parsed here: besides ValueError (not JSON, not UTF-8), the parser raises
+    RecursionError on deeply nested input (`[[[[...]]]]`), which must not escape either."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _text(value: object) -> str:
+    """A string field of an error body, or "" when it is absent or not a string."""
+    return value if isinstance(value, str) else ""
 
 
 def _json_object(response: urllib3.BaseHTTPResponse, what: str) -> dict:
-    try:
-        payload = json.loads(response.data)
-    except ValueError:
-        raise DwollaBadResponse(f"{what}: the answer is not JSON") from None
+    payload = _parse_json(response.data)
+    if payload is _NOT_JSON:
+        raise DwollaBadResponse(f"{what}: the answer is not JSON")
     if not isinstance(payload, dict):
         raise DwollaBadResponse(f"{what}: the answer is not a JSON object")
     return payload
