@@ -108,7 +108,10 @@ class Verifying:
         check = request.verification
         if check and check.next_check_at and check.next_check_at > self._ctx.now():
             return request
-        return self._apply(request, self.check_with_dwolla(request), None)
+        # The claim was made on the current attempt: no attempt can start while verifying.
+        current = request.current_attempt
+        claimed = current.id if current.outcome is None else None
+        return self._apply(request, self.check_with_dwolla(request), claimed)
 
     def repaired_elsewhere(self, request: ReauthRequest) -> ReauthRequest | None:
         """Is the exchange working again though nobody finished this request (the customer
