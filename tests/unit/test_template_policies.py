@@ -1,9 +1,13 @@
 """Least privilege, measured: every AWS call the functions make is allowed by their policy in
-template.yaml, and every permission the template grants is used by some call.
+template.yaml, and every permission the template grants is used by some call (each action on
+each resource, and each key kind a `dynamodb:LeadingKeys` condition names).
 
-The flows run with a botocore hook that records, per function, each IAM action a call needs, on
-which resource, with which partition key (DynamoDB's fine-grained `dynamodb:LeadingKeys`).
-Transactions count as the per-item actions IAM checks (Put → PutItem, Update → UpdateItem, ...).
+The flows (the whole journey: create, the link, the start button, a fresh attempt, Dwolla's
+redirect, the Plaid page's report, verifying, the sweep, webhooks) run with a botocore hook that
+records, per function, each IAM action a call needs, on which resource, with which partition
+key kind (`REQUEST#`, `EXCHANGE#`, `IDEMPOTENCY#`, `WEBHOOK#`: DynamoDB's fine-grained
+`dynamodb:LeadingKeys`). Transactions count as the per-item actions IAM checks (Put → PutItem,
+Update → UpdateItem, ...). The template's API events must route exactly what each function serves.
 cfn-lint's serverless rules and checkov (local/check_template.sh, in `make lint`) check the rest of
 the template; the operational must-haves are asserted at the end of this module.
 """
@@ -14,21 +18,35 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import re
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from local.provision import load_template
-from tests.conftest import RETURN_URL, WEBHOOK_SECRET
+from reauth.model import iso, utcnow
+from tests.conftest import PUBLIC_BASE_URL, RETURN_URL, WEBHOOK_SECRET
 from tests.support.apigw import LambdaContext, eventbridge_event, rest_event, scheduled_event
-from tests.support.flow import Browser, location
+from tests.support.flow import Browser, bank_url, location, plaid_config
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("ApiFunction", "CallbackFunction")
+FUNCTIONS = tuple(
+    name
+    for name, resource in load_template()["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
+)
+MODULES = {"ApiFunction": "api", "CallbackFunction": "callback", "RelayFunction": "relay"}
 # Granted but not called by the code: Lambda itself uses the role to dead-letter failed
-# asynchronous invocations (the function's DeadLetterQueue).
-USED_BY_LAMBDA = {("ApiFunction", "sqs:SendMessage", "dlq")}
+# asynchronous invocations (ApiFunction's DeadLetterQueue), and, for RelayFunction's stream
+# event source mapping, to read the table's stream and send what it gives up on (OnFailure).
+STREAM_READS = ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+USED_BY_LAMBDA = {
+    ("ApiFunction", "sqs:SendMessage", "dlq"),
+    ("RelayFunction", "sqs:SendMessage", "dlq"),
+    *(("RelayFunction", f"dynamodb:{action}", "stream") for action in STREAM_READS),
+}
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -39,6 +57,8 @@ TRANSACT_ACTIONS = {
 
 def _resource_symbol(value) -> str:
     text = json.dumps(value)
+    if "ReauthTable" in text and "StreamArn" in text:
+        return "stream"
     if "ReauthTable" in text:
         return "table" + (text[text.index("/index/") :].rstrip('"}') if "/index/" in text else "")
     for needle, symbol in (
@@ -116,12 +136,27 @@ class Recorder:
             self._need(f"secretsmanager:{model.name}", "secret", None)
         elif service == "ssm":
             self._need(f"ssm:{model.name}", "ssm-parameter", None)
+        elif service == "sqs":
+            self._need(f"sqs:{model.name}", "dlq", None)
         else:
             raise AssertionError(f"a call to a service the template grants nothing on: {service}")
 
     def _need(self, action: str, resource: str, key: str | None) -> None:
         prefix = key.split("#", 1)[0] + "#" if key else None
         self.needs.add((self.current, action, resource, prefix))
+
+
+class Clock:
+    """The service's clock, moved by the flows (deadlines, the next verification)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, **delta) -> None:
+        self.offset += timedelta(**delta)
 
 
 @pytest.fixture
@@ -134,18 +169,19 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
     session, resources = aws
     parameter = service_env["PUBLIC_BASE_URL_PARAMETER"]
     session.client("ssm").put_parameter(
-        Name=parameter, Value="https://reauth.example.test/v1", Type="String", Overwrite=True
+        Name=parameter, Value=PUBLIC_BASE_URL, Type="String", Overwrite=True
     )
     monkeypatch.setenv("PUBLIC_BASE_URL", "")
     recorder = Recorder()
+    clock = Clock()
     api, callback = load_function("api"), load_function("callback")
 
     def new_container() -> None:
-        """Each function runs in its own containers: nothing cached is shared between them."""
+        """Each function runs in its own containers: nothing cached is shared between them.
+        The container's service runs on the flows' clock."""
         reset_runtime()
         runtime._boto_session().events.register("before-parameter-build", recorder)
-
-    new_container()
+        runtime.use(runtime.build_service(runtime.build_context(runtime.config(), clock=clock.now)))
 
     def run(function: str, module, event):
         recorder.current = function
@@ -159,41 +195,124 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
         return json.loads(answer["body"])
 
     class Watched(Browser):
-        def get(self, url):
+        def call(self, method, url, **kwargs):
             recorder.current = "CallbackFunction"
             try:
-                return super().get(url)
+                return super().call(method, url, **kwargs)
             finally:
                 recorder.current = None
 
-    # ApiFunction: create (and replay), read, status, complete, an event, the sweep.
-    mx, plaid = dwolla.seed_exchange("mx"), dwolla.seed_exchange("plaid")
+    from local.relay import StreamPump, load_handler
+
+    relay_handler = _Handler(load_handler(ROOT))
+
+    def relay() -> None:
+        """RelayFunction in its own container: the outbox so far, on the bus. (A new pump
+        each time: after a cancelled transaction, moto's stream goes on in a new shard object
+        that an older pump's iterators never see.)"""
+        new_container()
+        pump = StreamPump(
+            session,
+            resources.table_name,
+            lambda event, context: run("RelayFunction", relay_handler, event),
+        )
+        assert pump.pump() > 0, "the flows wrote no outbox event"
+
+    try:
+        new_container()
+        flows(dwolla, clock, api_call, run, api, callback, Watched, new_container, relay)
+    finally:
+        reset_runtime()
+    return recorder.needs
+
+
+class _Handler:
+    """A bare handler function, shaped like the functions' modules."""
+
+    def __init__(self, handler) -> None:
+        self.handler = handler
+
+
+def flows(dwolla, clock, api_call, run, api, callback, Watched, new_container, relay) -> None:
+    """Everything each function does, every DynamoDB item kind it touches."""
+
+    balance_down = {"path": "/funding-sources/*/balance", "method": "GET", "times": 50}
+    # ApiFunction: create (and replay), read, status; the platform-run Plaid Link (complete:
+    # reauthorized, not repaired, an error, Dwolla unavailable: verifying, then a read that
+    # finishes it); events; the sweep (re-check a due verification, expire past the deadline).
+    mx, plaid, plaid2, plaid3 = (dwolla.seed_exchange(p) for p in ("mx", "plaid", "plaid", "plaid"))
     key = {"Idempotency-Key": "policy-1"}
     body = {"returnUrl": RETURN_URL}
     api_call("POST", f"/exchanges/{mx['id']}/reauth-sessions", body, key)
-    session_ = api_call("POST", f"/exchanges/{mx['id']}/reauth-sessions", body, key)  # replay
-    api_call("GET", f"/reauth-sessions/{session_['id']}")
+    request = api_call("POST", f"/exchanges/{mx['id']}/reauth-sessions", body, key)  # replay
+    api_call("GET", f"/reauth-sessions/{request['id']}")
     api_call("GET", f"/exchanges/{mx['id']}/reauth-status")
     token = api_call("POST", f"/exchanges/{plaid['id']}/reauth-sessions")
-    dwolla.complete_exchange_session(token["id"])
-    api_call("POST", f"/reauth-sessions/{token['id']}/complete", {})
+    api_call("POST", f"/reauth-sessions/{token['id']}/complete", {})  # not repaired yet
+    dwolla.complete_exchange_session(token["handoff"]["token"])
+    done = api_call("POST", f"/reauth-sessions/{token['id']}/complete", {})
+    assert done["status"] == "reauthorized"
+    failed = api_call("POST", f"/exchanges/{plaid2['id']}/reauth-sessions")
+    api_call("POST", f"/reauth-sessions/{failed['id']}/complete", {"error": "USER_CANCELLED"})
+    waiting = api_call("POST", f"/exchanges/{plaid3['id']}/reauth-sessions")
+    dwolla.complete_exchange_session(waiting["handoff"]["token"])
+    dwolla.inject_fault(status=503, **balance_down)
+    path = f"/reauth-sessions/{waiting['id']}/complete"
+    assert api_call("POST", path, {})["status"] == "verifying"
+    dwolla.clear_faults()
+    clock.advance(minutes=2)
+    assert api_call("GET", f"/reauth-sessions/{waiting['id']}")["status"] == "reauthorized"
+    elsewhere = api_call("POST", f"/exchanges/{dwolla.seed_exchange('mx')['id']}/reauth-sessions")
+    dwolla.complete_exchange_session(elsewhere["attempts"][0]["id"])  # repaired in another app
+    clock.advance(minutes=16)  # a read checks with Dwolla at most every 15 minutes
+    read = api_call("GET", f"/reauth-sessions/{elsewhere['id']}")
+    assert read["status"] == "reauthorized_elsewhere"
     run(
         "ApiFunction",
         api,
         eventbridge_event("Exchange Reauth Requested", {"exchangeId": plaid["id"]}),
     )
-    # CallbackFunction: start, callback, done page, webhooks (recorded, duplicate, failed).
+    relay()
+    # CallbackFunction: the link (GET, HEAD), the button (the first attempt, then a fresh one
+    # after a cancel), Dwolla's redirect back (an error; a success Dwolla confirms; one it cannot
+    # confirm yet: verifying), the Plaid page's report, the result page, webhooks (recorded,
+    # a redelivery).
     new_container()
     browser = Watched(callback)
-    back = browser.visit_bank(location(browser.get(session_["startUrl"])))
-    browser.get(back)
-    browser.get("https://reauth.example.test/v1/reauth/done?status=reauthorized")
+    start = request["startUrl"]
+    assert browser.get(start)["statusCode"] == 200
+    assert browser.call("HEAD", start)["statusCode"] == 200
+    back = browser.visit_bank(bank_url(browser.click_start(start)), "USER_CANCELLED")
+    assert browser.get(back)["statusCode"] == 303
+    retried = browser.try_again(start.split("?", 1)[0])  # a fresh Dwolla exchange session
+    back = browser.visit_bank(bank_url(retried))
+    assert location(browser.get(back)).startswith(f"{RETURN_URL}?status=reauthorized")
+    browser.get(f"{PUBLIC_BASE_URL}/reauth/done?status=reauthorized&session={request['id']}")
+    redirect = dwolla.seed_exchange("mx")
+    slow = api_call("POST", f"/exchanges/{redirect['id']}/reauth-sessions")
+    back = browser.visit_bank(bank_url(browser.click_start(slow["startUrl"])))
+    dwolla.inject_fault(status=503, **balance_down)
+    assert "status=verifying" in location(browser.get(back))
+    dwolla.clear_faults()
+    elsewhere = api_call("POST", f"/exchanges/{dwolla.seed_exchange('mx')['id']}/reauth-sessions")
+    browser.click_start(elsewhere["startUrl"])
+    dwolla.complete_exchange_session(elsewhere["attempts"][0]["id"])  # repaired in another app
+    assert browser.click_start(elsewhere["startUrl"])["statusCode"] == 200  # "already done"
+    plaid4 = dwolla.seed_exchange("plaid")
+    linked = api_call("POST", f"/exchanges/{plaid4['id']}/reauth-sessions")
+    page = browser.click_start(linked["startUrl"])
+    answer = browser.report_plaid(page, {"outcome": "success"})  # not repaired
+    assert "NOT_REPAIRED" in json.loads(answer["body"])["location"]
+    page = browser.try_again(linked["startUrl"].split("?", 1)[0])
+    dwolla.complete_exchange_session(plaid_config(page)["token"])
+    assert browser.report_plaid(page, {"outcome": "success"})["statusCode"] == 200
 
     def webhook():
         raw = json.dumps(
             {
                 "id": str(uuid.uuid4()),
                 "topic": "customer_exchange_reauth_required",
+                "created": iso(clock.now()),
                 "_links": {"resource": {"href": f"https://api.dwolla.com/exchanges/{mx['id']}"}},
             }
         )
@@ -206,29 +325,22 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
         )
 
     delivery = webhook()
-    run("CallbackFunction", callback, delivery)
-    run("CallbackFunction", callback, delivery)
-    publisher = runtime.service()._publisher
-
-    def eventbridge_down(*args, **kwargs):
-        raise RuntimeError("EventBridge is down")
-
-    publisher.publish = eventbridge_down
-    try:  # handling fails after the delivery was recorded: the record is removed again
-        assert run("CallbackFunction", callback, webhook())["statusCode"] == 500
-    finally:
-        del publisher.publish
-    # The sweep, an hour later.
-    from datetime import timedelta
-
-    from reauth.model import utcnow
-
+    assert run("CallbackFunction", callback, delivery)["statusCode"] == 200
+    assert run("CallbackFunction", callback, delivery)["statusCode"] == 200  # a redelivery
+    relay()
+    # The schedule: catching up Dwolla's events (news a webhook did not bring); then, past the
+    # deadline, one verification still due (Dwolla is down) and one pending request to expire.
     new_container()
-    api_call("POST", f"/exchanges/{mx['id']}/reauth-sessions")
-    runtime.service()._clock = lambda: utcnow() + timedelta(hours=1)
-    assert run("ApiFunction", api, scheduled_event())["expired"] >= 1
-    reset_runtime()
-    return recorder.needs
+    dwolla.require_reauth(plaid["id"])
+    caught = run("ApiFunction", api, scheduled_event())
+    assert caught["eventsRecorded"] >= 1, caught
+    api_call("POST", f"/exchanges/{dwolla.seed_exchange('mx')['id']}/reauth-sessions")
+    dwolla.inject_fault(status=503, **balance_down)
+    clock.advance(days=9)
+    swept = run("ApiFunction", api, scheduled_event())
+    assert swept["expired"] >= 1 and swept["verified"] >= 1, swept
+    dwolla.clear_faults()
+    relay()
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -253,6 +365,15 @@ def test_every_permission_the_function_has_is_used(recorded, function):
                     resource,
                 ) not in USED_BY_LAMBDA:
                     unused.append((statement["sid"], action, resource))
+            for pattern in statement["leading_keys"] or ():  # each key kind a condition names
+                if not any(
+                    need[0] == function
+                    and need[1] == action
+                    and need[3] is not None
+                    and fnmatch.fnmatchcase(need[3] + "x", pattern)
+                    for need in recorded
+                ):
+                    unused.append((statement["sid"], action, pattern))
     assert unused == [], f"granted but never needed: {unused}"
 
 
@@ -266,12 +387,45 @@ def test_no_wildcards_in_the_functions_policies(function):
             assert statement["Resource"] != "*", statement
 
 
-def test_the_internet_facing_function_can_only_put_and_delete_webhook_records():
+def test_the_internet_facing_function_can_only_put_webhook_records_and_outbox_events():
+    """It changes requests and exchanges (UpdateItem), but never makes a request, an
+    idempotency record or deletes anything."""
     statements = granted("CallbackFunction")
-    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
-        assert allows(statements, action, "table", "WEBHOOK#x")
-        for other in ("SESSION#x", "EXCHANGE#x", "IDEMPOTENCY#x"):
-            assert not allows(statements, action, "table", other), (action, other)
+    for key in ("WEBHOOK#x", "OUTBOX#x"):
+        assert allows(statements, "dynamodb:PutItem", "table", key)
+    for key in ("REQUEST#x", "EXCHANGE#x", "IDEMPOTENCY#x"):
+        assert not allows(statements, "dynamodb:PutItem", "table", key), key
+    for key in ("REQUEST#x", "EXCHANGE#x", "IDEMPOTENCY#x", "WEBHOOK#x", "OUTBOX#x"):
+        assert not allows(statements, "dynamodb:DeleteItem", "table", key), key
+
+
+def test_only_the_relay_publishes_events():
+    """Events leave through the outbox: the functions that change state only write it."""
+    for function in FUNCTIONS:
+        may_publish = allows(granted(function), "events:PutEvents", "bus", None)
+        assert may_publish == (function == "RelayFunction"), function
+
+
+def _route_key(method: str, path: str) -> tuple[str, str]:
+    return method.upper(), re.sub(r"\{[^}]+\}", "{}", path)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_template_routes_exactly_what_the_function_serves(function):
+    """Every route the function's resolver serves is an API event of that function in the
+    template (or API Gateway would never deliver it), and no event routes to nothing. The
+    platform's routes are IAM-signed; the browser's and Dwolla's are open."""
+    from tests.conftest import load_function
+
+    module = load_function(MODULES[function])
+    resolver = getattr(module, "app", None)
+    routes = resolver._static_routes + resolver._dynamic_routes if resolver else []
+    served = {_route_key(route.method, route.openapi_path) for route in routes}
+    events = load_template()["Resources"][function]["Properties"]["Events"]
+    api_events = [e["Properties"] for e in events.values() if e["Type"] == "Api"]
+    assert {_route_key(e["Method"], e["Path"]) for e in api_events} == served
+    authorizer = "AWS_IAM" if function == "ApiFunction" else "NONE"
+    assert all(e["Auth"]["Authorizer"] == authorizer for e in api_events)
 
 
 # ---- the operational must-haves ----------------------------------------------------------------
@@ -290,7 +444,7 @@ def test_every_log_group_has_a_retention_and_every_function_logs_into_one():
 def test_alarms_cover_function_errors_dwolla_errors_and_the_dead_letter_queue():
     alarms = [a["Properties"] for a in _resources("AWS::CloudWatch::Alarm").values()]
     watched = {(a["Namespace"], a["MetricName"], json.dumps(a["Dimensions"])) for a in alarms}
-    for function in FUNCTIONS:
+    for function in ("ApiFunction", "CallbackFunction"):  # what platforms and customers call
         assert (
             "AWS/Lambda",
             "Errors",
@@ -306,12 +460,17 @@ def test_alarms_cover_function_errors_dwolla_errors_and_the_dead_letter_queue():
 
 
 def test_every_eventbridge_target_and_async_invocation_has_a_dead_letter_queue():
+    dlq = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     props = load_template()["Resources"]["ApiFunction"]["Properties"]
-    assert props["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
-    for name, event in props["Events"].items():
-        if event["Type"] in ("EventBridgeRule", "Schedule"):
-            config = event["Properties"]["DeadLetterConfig"]
-            assert config["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}, name
+    assert props["DeadLetterQueue"]["TargetArn"] == dlq
+    for function in FUNCTIONS:
+        events = load_template()["Resources"][function]["Properties"].get("Events", {})
+        for name, event in events.items():
+            if event["Type"] in ("EventBridgeRule", "Schedule"):
+                assert event["Properties"]["DeadLetterConfig"]["Arn"] == dlq, name
+            if event["Type"] == "DynamoDB":  # what the stream mapping gives up on
+                destination = event["Properties"]["DestinationConfig"]["OnFailure"]
+                assert destination["Destination"] == dlq, name
 
 
 def test_the_functions_never_log_whole_events():
