@@ -53,7 +53,7 @@ class StreamPump:
         table = self._db.describe_table(TableName=table_name)["Table"]
         self._arn = table["LatestStreamArn"]
         self._handler = handler
-        self._iterators: dict[str, str | None] = {}
+        self._last: dict[str, str] = {}  # shard id -> the last sequence number read
         self._retry: list[dict] = []  # records the handler has not delivered yet, in order
 
     def pump(self) -> int:
@@ -80,20 +80,26 @@ class StreamPump:
         return "Item" in self._db.get_item(TableName=self._table, Key=keys, ConsistentRead=True)
 
     def _read(self) -> list[dict]:
+        """New records of every shard, after the last one read there. A fresh iterator each
+        round: moto swaps a table (and its stream) for a copy when it rolls a transaction back,
+        which leaves a held iterator reading a stream nobody writes to any more."""
         found: list[dict] = []
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            iterator = self._iterators[shard_id]
-            if iterator is None:
-                continue
-            answer = self._streams.get_records(ShardIterator=iterator)
-            found += answer.get("Records", [])
-            self._iterators[shard_id] = answer.get("NextShardIterator")
+            after = self._last.get(shard_id)
+            position = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+                if after
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self._streams.get_shard_iterator(
+                StreamArn=self._arn, ShardId=shard_id, **position
+            )["ShardIterator"]
+            records = self._streams.get_records(ShardIterator=iterator).get("Records", [])
+            if records:
+                self._last[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            found += records
         return found
 
 

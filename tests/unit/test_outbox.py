@@ -133,3 +133,15 @@ def test_a_failed_change_writes_no_event(api, dwolla, published):
     api.complete(session["id"], {"error": "USER_CANCELLED"})  # the attempt already ended
 
     assert published() == []
+
+
+def test_the_local_relay_keeps_reading_after_a_rolled_back_transaction(api, dwolla, published):
+    exchange = dwolla.seed_exchange("plaid")
+    _, session, _ = api.create(exchange["id"])
+    api.complete(session["id"], {"error": "USER_CANCELLED"})
+    assert len(published()) == 2
+    api.complete(session["id"], {"error": "USER_CANCELLED"})  # moto rolls this one back
+
+    api.create(dwolla.seed_exchange("mx")["id"])
+
+    assert _kinds(published()) == ["Reauth Session Created"]
