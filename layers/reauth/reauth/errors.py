@@ -69,6 +69,11 @@ class ErrorCode(Enum):
     PAYLOAD_TOO_LARGE = ("PayloadTooLarge", 413, "The request body is too large.")
     UNSUPPORTED_MEDIA_TYPE = ("UnsupportedMediaType", 415, "The body must be application/json.")
     INTERNAL_ERROR = ("InternalError", 500, "An internal error occurred.")
+    # Answered by API Gateway itself (template.yaml's GatewayResponses), in the same shape:
+    ACCESS_DENIED = ("AccessDenied", 403, "The request is not signed, or not allowed.")
+    REQUEST_REFUSED = ("RequestRefused", 400, "API Gateway refused the request.")
+    TOO_MANY_REQUESTS = ("TooManyRequests", 429, "Too many requests; retry with backoff.")
+    GATEWAY_TIMEOUT = ("GatewayTimeout", 504, "The service did not answer in time; retry.")
     DWOLLA_REDIRECT_URL_INVALID = (
         "DwollaRedirectUrlInvalid",
         502,
