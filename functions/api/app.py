@@ -12,12 +12,15 @@ EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", and the sc
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
 from reauth import runtime, web
 from reauth.errors import ServiceError
 
 logger = Logger()
+# The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
+copy_config_to_registered_loggers(source_logger=logger, include={"reauth"})
 metrics = Metrics()
 app = APIGatewayRestResolver()
 web.install_error_handlers(app, metrics)

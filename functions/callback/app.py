@@ -12,6 +12,7 @@ Routes
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
 from reauth import pages, runtime, web
@@ -20,6 +21,8 @@ from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS
 from reauth.security import normalize_uuid
 
 logger = Logger()
+# The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
+copy_config_to_registered_loggers(source_logger=logger, include={"reauth"})
 metrics = Metrics()
 app = APIGatewayRestResolver()
 

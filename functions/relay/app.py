@@ -5,11 +5,14 @@ with partial batch responses: what it reports as the first failure, Lambda retri
 """
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
 from reauth import runtime
 
 logger = Logger()
+# The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
+copy_config_to_registered_loggers(source_logger=logger, include={"reauth"})
 metrics = Metrics()
 
 

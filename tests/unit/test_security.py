@@ -151,3 +151,33 @@ def test_a_local_stand_in_for_plaids_script_is_accepted_on_the_docker_bridge():
         _env(PLAID_LINK_SCRIPT_URL="http://172.17.0.1:8787/_plaid/link-initialize.js")
     )
     assert config.plaid_link_script_url.startswith("http://172.17.0.1")
+
+
+@pytest.mark.parametrize(
+    ("extra", "complaint"),
+    [
+        ({"PUBLIC_BASE_URL": "http://reauth.example.com"}, "PUBLIC_BASE_URL must use https"),
+        ({"PUBLIC_BASE_URL": "reauth.example.com/v1"}, "PUBLIC_BASE_URL must be an absolute"),
+        ({"CALLBACK_URL": "https://other.example.com/cb"}, "CALLBACK_URL must be on the same host"),
+        ({"CALLBACK_URL": "https://reauth.example.test/cb?x=1"}, "CALLBACK_URL must not carry"),
+    ],
+)
+def test_the_services_own_urls_are_checked_at_cold_start(extra, complaint):
+    with pytest.raises(ConfigError, match=complaint):
+        Config.from_environment(_env(**extra))
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://bank.example/connect?x=1", True),
+        ("http://172.17.0.1:8787/_provider/x", True),  # the local sandbox on the Docker bridge
+        ("http://bank.example/connect", False),
+        ("javascript:alert(1)", False),
+        ("https://user:pw@bank.example/", False),
+    ],
+)
+def test_only_an_https_handoff_becomes_where_the_browser_goes(url, safe):
+    from reauth.config import is_safe_handoff_url
+
+    assert is_safe_handoff_url(url) is safe

@@ -70,6 +70,19 @@ class Config:
             raise ConfigError(
                 "environment variable PUBLIC_BASE_URL or PUBLIC_BASE_URL_PARAMETER is required"
             )
+        if public_base_url:
+            _service_url("PUBLIC_BASE_URL", public_base_url)
+        callback_url = env.get("CALLBACK_URL", "").strip()
+        if callback_url:
+            _service_url("CALLBACK_URL", callback_url)
+            if (
+                public_base_url
+                and urlsplit(callback_url).netloc != urlsplit(public_base_url).netloc
+            ):
+                raise ConfigError(
+                    "environment variable CALLBACK_URL must be on the same host as "
+                    "PUBLIC_BASE_URL (the binding cookie goes to that host only)"
+                )
         allowlist = tuple(
             url.strip() for url in env.get("RETURN_URL_ALLOWLIST", "").split(",") if url.strip()
         )
@@ -84,7 +97,7 @@ class Config:
             dwolla_api_base_url=env.get("DWOLLA_API_BASE_URL", "").strip().rstrip("/"),
             public_base_url=public_base_url,
             public_base_url_parameter=parameter,
-            callback_url=env.get("CALLBACK_URL", "").strip(),
+            callback_url=callback_url,
             return_url_allowlist=allowlist,
             session_ttl_minutes=integer("SESSION_TTL_MINUTES", 30, 1, 24 * 60),
             request_lifetime_days=integer("REQUEST_LIFETIME_DAYS", 7, 1, 30),
@@ -104,6 +117,25 @@ def _platform_name(raw: str) -> str:
     if len(name) > 60 or any(ord(c) < 0x20 for c in name):
         raise ConfigError("environment variable PLATFORM_DISPLAY_NAME must be 1-60 characters")
     return name or DEFAULT_PLATFORM_NAME
+
+
+def _service_url(name: str, url: str) -> None:
+    """The service's own public URLs: absolute, https (http only on this machine), no query."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        raise ConfigError(f"environment variable {name} must be an absolute URL")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"environment variable {name} must not carry a query or fragment")
+    if parts.scheme == "http" and not _local_host(parts.hostname):
+        raise ConfigError(f"environment variable {name} must use https")
+
+
+def is_safe_handoff_url(url: str) -> bool:
+    """Where the browser may be sent for the bank: https (http only on this machine)."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and _local_host(parts.hostname))
 
 
 def _script_url(url: str) -> str:

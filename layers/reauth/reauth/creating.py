@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from . import events
+from .config import is_safe_handoff_url
 from .context import Context, dwolla_failure, request_detail, uuid_or
 from .dwolla import DwollaError
 from .errors import ErrorCode, ServiceError
@@ -28,6 +30,7 @@ from .outbox import OutboxEvent
 from .repository import ConcurrentChange
 from .security import digest, is_allowed_return_url, valid_idempotency_key
 
+logger = logging.getLogger(__name__)
 CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange
 _ABOUT_HREF_RE = re.compile(
     r"https?://[^/]+/exchanges/(?P<id>[0-9a-fA-F-]{36})/exchange-sessions/?"
@@ -50,6 +53,9 @@ def new_attempt(ctx: Context, exchange_id: str, dwolla_key: str, now: datetime) 
         handoff = ctx.dwolla.get_exchange_session(session_id)
     except DwollaError as exc:
         raise dwolla_failure(exc) from None
+    if handoff.url is not None and not is_safe_handoff_url(handoff.url):
+        logger.error("Dwolla's handoff URL is not https: refused")
+        raise ServiceError(ErrorCode.DWOLLA_BAD_RESPONSE)
     return Attempt(
         id=session_id,
         created_at=now,

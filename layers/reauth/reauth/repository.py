@@ -9,8 +9,10 @@ One table, keyed by `pk` (string) and `sk` (string):
   OUTBOX#<requestId>    / <time>#<id> an event, written with the change it tells of (outbox.py)
 A request's attempts live in its item (`attempts`, a map by Dwolla exchange-session id, at most
 MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditional write.
-Index `pending-by-expiry` (gsi1pk, gsi1sk) holds open requests only: "PENDING" by deadline (the
-expiry sweep), "VERIFYING" by the time of the next check with Dwolla. `ttl` lets DynamoDB delete
+Index `pending-by-expiry` (gsi1pk, gsi1sk) holds open requests only: "PENDING#<shard>" by
+deadline (the expiry sweep), "VERIFYING#<shard>" by the time of the next check with Dwolla. The
+key is write-sharded (SHARDS values, from the request id) so no index partition takes every
+request's writes; the sweep reads the shards in parallel. `ttl` lets DynamoDB delete
 old items.
 
 Every change of a request's status is conditioned on the statuses that model.TRANSITIONS allows
@@ -19,7 +21,9 @@ as sources; the exchange record is updated in the same transaction where it chan
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +50,12 @@ WEBHOOK_RETENTION = timedelta(days=4)  # Dwolla retries for 72 h: dedupe for all
 _CHECKPOINT_KEY = {"pk": {"S": "CHECKPOINT#dwolla-events"}, "sk": {"S": "CHECKPOINT"}}
 MAX_ATTEMPTS = 20  # per request: bounds the item and the Dwolla sessions one link can make
 _PENDING, _VERIFYING = "PENDING", "VERIFYING"
+SHARDS = 16  # index partitions per state: 16x one partition's write limit
+
+
+def shard_key(state: str, request_id: str) -> str:
+    """The index partition of a request in `state` (stable: the same for its whole life)."""
+    return f"{state}#{int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) % SHARDS}"
 
 
 class ConcurrentChange(Exception):
@@ -163,7 +173,7 @@ def _request_item(request: ReauthRequest) -> dict:
         "attemptCount": _n(len(request.attempts)),
         "attempts": {"M": {a.id: _attempt_item(a) for a in request.attempts}},
         "ttl": _n(_epoch(request.expires_at + RETENTION)),
-        "gsi1pk": {"S": _PENDING},
+        "gsi1pk": {"S": shard_key(_PENDING, request.id)},
         "gsi1sk": _n(_epoch(request.expires_at)),
     }
     optional = {
@@ -262,19 +272,32 @@ class RequestRepository:
         """Verifying requests whose next check with Dwolla is due, at most `limit`."""
         return self._due(_VERIFYING, now, limit)
 
-    def _due(self, partition: str, now: datetime, limit: int) -> list[OpenRequest]:
-        answer = self._db.query(
-            TableName=self._table,
-            IndexName=PENDING_INDEX,
-            KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :now",
-            ExpressionAttributeValues={":p": {"S": partition}, ":now": _n(_epoch(now))},
-            ProjectionExpression="requestId, exchangeId",
-            Limit=limit,
-        )
-        return [
-            OpenRequest(item["requestId"]["S"], item["exchangeId"]["S"])
-            for item in answer.get("Items", [])
-        ]
+    def _due(self, state: str, now: datetime, limit: int) -> list[OpenRequest]:
+        """Up to `limit` due entries of every shard of `state`, read in parallel, soonest first."""
+
+        def shard(number: int) -> list[tuple[int, OpenRequest]]:
+            answer = self._db.query(
+                TableName=self._table,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :now",
+                ExpressionAttributeValues={
+                    ":p": {"S": f"{state}#{number}"},
+                    ":now": _n(_epoch(now)),
+                },
+                ProjectionExpression="requestId, exchangeId, gsi1sk",
+                Limit=limit,
+            )
+            return [
+                (
+                    int(item["gsi1sk"]["N"]),
+                    OpenRequest(item["requestId"]["S"], item["exchangeId"]["S"]),
+                )
+                for item in answer.get("Items", [])
+            ]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = [entry for entries in pool.map(shard, range(SHARDS)) for entry in entries]
+        return [entry for _, entry in sorted(found, key=lambda pair: pair[0])[:limit]]
 
     # ---- creating ----------------------------------------------------------------------------
     def create_request(
@@ -455,7 +478,7 @@ class RequestRepository:
             ":now": _t(now),
             ":unavailable": {"S": VerificationResult.UNAVAILABLE.value},
             ":next": _t(next_check),
-            ":gsi": {"S": _VERIFYING},
+            ":gsi": {"S": shard_key(_VERIFYING, request_id)},
             ":gsisk": _n(_epoch(next_check)),
         }
         values[":pending"] = {"S": RequestStatus.PENDING.value}
@@ -485,7 +508,7 @@ class RequestRepository:
             ":verifying": {"S": RequestStatus.VERIFYING.value},
             ":now": _t(now),
             ":nr": {"S": VerificationResult.NOT_REPAIRED.value},
-            ":gsi": {"S": _PENDING},
+            ":gsi": {"S": shard_key(_PENDING, request.id)},
             ":deadline": _n(_epoch(request.expires_at)),
         }
         update = (
