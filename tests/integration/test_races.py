@@ -8,10 +8,11 @@ Each race runs in two modes:
               only honest way to do it in threads, since Powertools' resolver keeps the current
               request in class state.
 What makes the race real: a gate holds every caller's first conditional DynamoDB write until all
-N callers have reached theirs, so all N have read the same state (the session pending, the
-exchange's pending session) and asked Dwolla before anyone writes. Only DynamoDB's condition
-expressions can then decide. moto server checks conditions and writes without a lock, so here it
-runs behind tests/support/atomic_moto.py, which makes each request atomic as DynamoDB does.
+N callers have reached theirs, so all N have read the same state (the request pending, its
+attempt unstarted, the exchange's open request) and asked Dwolla before anyone writes. Only
+DynamoDB's condition expressions can then decide. moto server checks conditions and writes
+without a lock, so here it runs behind tests/support/atomic_moto.py, which makes each request
+atomic as DynamoDB does.
 """
 
 from __future__ import annotations
@@ -25,23 +26,47 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
 from local import servers
 from reauth.errors import ServiceError
-from reauth.repository import ConcurrentChange, SessionRepository
-from reauth.service import BrowserRejected
-from tests.conftest import RETURN_URL, WEBHOOK_SECRET
-from tests.support.apigw import LambdaContext, eventbridge_event, query_of, rest_event
-from tests.support.flow import header, location
+from reauth.journey import Browser as Visitor
+from reauth.journey import BrowserRejected, StartPage
+from reauth.repository import ConcurrentChange, RequestRepository
+from tests.conftest import PUBLIC_BASE_URL, RETURN_URL, WEBHOOK_SECRET
+from tests.support.apigw import (
+    LambdaContext,
+    eventbridge_event,
+    query_of,
+    rest_event,
+    scheduled_event,
+)
+from tests.support.flow import Browser, bank_url, header, location, plaid_config
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 24
 MODES = ["containers", "threads"]
-GATED = ("transition", "create_session", "bind_browser", "record_webhook")
+GATED = (
+    "create_request",
+    "start_attempt",
+    "add_attempt",
+    "end_attempt",
+    "mark_verifying",
+    "mark_not_repaired",
+    "mark_reauthorized",
+    "expire",
+    # A webhook's delivery record (one transaction with the exchange and its event, or alone).
+    "record_reauth_required"
+    if hasattr(RequestRepository, "record_reauth_required")
+    else "record_webhook",
+)
 GATE_TIMEOUT = 30.0
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+SAME_ORIGIN = {"Origin": Browser.ORIGIN, "Sec-Fetch-Site": "same-origin"}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +101,7 @@ class Race:
         )
         for name in GATED:
             monkeypatch.setattr(
-                SessionRepository, name, self._gated(getattr(SessionRepository, name))
+                RequestRepository, name, self._gated(getattr(RequestRepository, name))
             )
 
     def _gated(self, method):
@@ -96,14 +121,14 @@ class Race:
             except ConcurrentChange:
                 writes.append((method.__name__, "ConcurrentChange"))
                 raise
-            writes.append((method.__name__, result))
+            writes.append((method.__name__, _written(result)))
             return result
 
         return write
 
     def run(self, action) -> list[tuple[object, list]]:
         """[(answer, writes)] per caller, in caller order. `action(i)` returns a picklable
-        answer; an exception becomes ("raised", its class name, its code if any)."""
+        answer; an exception becomes ("raised", its class name, its code if any, its cause)."""
         if self.mode == "threads":
             return self._threads(action)
         return self._containers(action)
@@ -114,7 +139,8 @@ class Race:
         try:
             answer = action(i)
         except Exception as exc:
-            answer = ("raised", type(exc).__name__, getattr(exc, "code", None))
+            cause = exc.__cause__ or exc.__context__
+            answer = ("raised", type(exc).__name__, getattr(exc, "code", None), repr(cause))
         return answer, _caller.writes
 
     def _threads(self, action):
@@ -137,7 +163,7 @@ class Race:
 
         def container(i):
             # A fresh container: the parent's service, clients and token cache are not shared.
-            reset_runtime_keeping_boto_session()
+            fresh_container()
             answer, writes = self._call(action, i)
             queue.put((i, answer, writes))
 
@@ -153,11 +179,49 @@ class Race:
         return results
 
 
-def reset_runtime_keeping_boto_session() -> None:
+def _written(result) -> object:
+    """What a repository write returned, picklable: True/False, or whether a request came back."""
+    if result is None or isinstance(result, bool):
+        return bool(result)
+    return True
+
+
+def fresh_container() -> None:
+    """In a forked child: build the service anew (keeping the boto3 session), with the clock the
+    test moved, if it moved one (the `clock` fixture replaces runtime.service)."""
     from reauth import runtime
 
-    runtime.service.cache_clear()
+    if hasattr(runtime.service, "cache_clear"):
+        runtime.service.cache_clear()
+        runtime.config.cache_clear()
+        return
+    clock = runtime.service().ctx.clock
     runtime.config.cache_clear()
+    built = runtime.build_service(runtime.build_context(runtime.config(), clock=clock))
+    runtime.service = lambda: built
+
+
+@pytest.fixture
+def written(functions):
+    """Events the service wrote to its outbox (in the transaction of the change they tell of)
+    since the last call, oldest first, shaped like the bus's events. Races are judged here, at
+    the source: the relay's delivery is at least once (consumers dedupe on `eventId`), and the
+    local relay cannot follow moto's stream past a cancelled transaction (moto swaps the table,
+    stream included, for a copy), which every race has."""
+    seen: set[str] = set()
+
+    def read() -> list[dict]:
+        items = [i for i in _items(functions) if i["pk"]["S"].startswith("OUTBOX#")]
+        new = sorted(
+            (i for i in items if i["eventId"]["S"] not in seen), key=lambda i: i["sk"]["S"]
+        )
+        seen.update(i["eventId"]["S"] for i in new)
+        return [
+            {"detail-type": i["detailType"]["S"], "detail": json.loads(i["detail"]["S"])}
+            for i in new
+        ]
+
+    return read
 
 
 @pytest.fixture(params=MODES)
@@ -178,19 +242,12 @@ def _items(functions) -> list[dict]:
     return db.scan(TableName=functions.resources.table_name, ConsistentRead=True)["Items"]
 
 
-def _sessions(functions, exchange_id: str) -> dict[str, dict]:
+def _requests(functions, exchange_id: str) -> dict[str, dict]:
     return {
-        item["sessionId"]["S"]: item
+        item["requestId"]["S"]: item
         for item in _items(functions)
-        if item["pk"]["S"].startswith("SESSION#") and item["exchangeId"]["S"] == exchange_id
+        if item["pk"]["S"].startswith("REQUEST#") and item["exchangeId"]["S"] == exchange_id
     }
-
-
-def _browser_answer(answer: dict) -> tuple:
-    status = answer["statusCode"]
-    if status == 302:
-        return 302, location(answer)
-    return status, None
 
 
 def _service(functions):
@@ -199,54 +256,164 @@ def _service(functions):
     return runtime.service()
 
 
-# ---- N callbacks / completes for one session ----------------------------------------------------
-def _bound_session(api, dwolla, browser, **body):
+def _visitor(cookies: list[str]) -> Visitor:
+    return Visitor(cookies=cookies, origin=Browser.ORIGIN, fetch_site="same-origin")
+
+
+def _landing(request_id: str, status: str = "reauthorized") -> str:
+    return f"{RETURN_URL}?status={status}&session={request_id}"
+
+
+# ---- N clicks on one link ------------------------------------------------------------------------
+def _click_answer(answer: dict) -> tuple:
+    """("started", Set-Cookie, bank URL) or ("page", HTTP status) for one click's answer."""
+    cookie = header(answer, "set-cookie")
+    if answer["statusCode"] == 200 and cookie:
+        return "started", cookie, bank_url(answer)
+    return "page", answer["statusCode"]
+
+
+def test_concurrent_clicks_on_one_link_start_one_attempt_per_winner(
+    race, api, dwolla, functions, written
+):
     exchange = dwolla.seed_exchange("mx")
-    _, session, _ = api.create(exchange["id"], body or None)
-    back = browser.visit_bank(location(browser.get(session["startUrl"])))
-    return exchange, session, back
+    _, request, _ = api.create(exchange["id"], {"returnUrl": RETURN_URL})
+    key = query_of(request["startUrl"])["key"][0]
+    written()
+    run = race()
+    service = _service(functions)
+
+    def via_handler(i):
+        event = rest_event(
+            "POST",
+            f"/reauth/link/{request['id']}",
+            body=urlencode({"key": key}),
+            headers={**FORM, **SAME_ORIGIN},
+        )
+        return _click_answer(functions.callback.handler(event, LambdaContext()))
+
+    def via_service(i):
+        try:
+            answer = service.journey.start(request["id"], key, _visitor([]))
+        except BrowserRejected:
+            return "page", 400
+        if isinstance(answer, StartPage):
+            return "page", {"busy": 503}.get(answer.kind, answer.kind)
+        return "started", answer.set_cookie, answer.attempt.handoff_url
+
+    results = run.run(via_handler if run.mode == "containers" else via_service)
+
+    _assert_gate_held(results)
+    answers = [answer for answer, _ in results]
+    print(f"{run.mode}: {Counter(answer[0] for answer in answers)}")  # the figure
+    started = [answer for answer in answers if answer[0] == "started"]
+    assert started, "at least the first click starts"
+    # Every other click is told to reload in a moment (the page's button POSTs the key again).
+    assert {answer for answer in answers if answer[0] != "started"} <= {("page", 503)}
+    item = _requests(functions, exchange["id"])[request["id"]]
+    attempts = item["attempts"]["M"]
+    bindings = {}
+    for _, cookie, bank in started:
+        attempt_id, token = cookie.split(";", 1)[0].split("=", 1)[1].split(".", 1)
+        bindings[attempt_id] = token
+        attempt = attempts[attempt_id]["M"]
+        assert attempt["bindingHash"]["S"] == hashlib.sha256(token.encode()).hexdigest()
+        assert attempt["handoffUrl"]["S"] == bank
+    assert len(bindings) == len(started)  # no two winners share an attempt
+    assert set(attempts) == set(bindings)  # every attempt has its one winner, none is idle
+    hashes = [a["M"]["bindingHash"]["S"] for a in attempts.values()]
+    assert len(set(hashes)) == len(hashes)
+    sessions = [s for s in dwolla.exchange_sessions() if s["exchangeId"] == exchange["id"]]
+    assert {s["id"] for s in sessions} == set(attempts)  # no Dwolla session made for nothing
+    assert written() == []
+
+    # Every winner's answer is usable: its bank, then its callback, lands on the result.
+    for _, cookie, bank in started:
+        browser = Browser(functions.callback)
+        name, value = cookie.split(";", 1)[0].split("=", 1)
+        browser.jar[name] = value
+        back = browser.visit_bank(bank)
+        assert location(browser.get(back)) == _landing(request["id"])
+    assert api.session(request["id"])[1]["status"] == "reauthorized"
+    assert [e["detail-type"] for e in written()] == ["Exchange Reauthorized"]
 
 
-def _callback_action(functions, race_mode, cookies, query):
+def test_a_click_told_to_reload_starts_when_it_does(race, api, dwolla, functions):
+    """The reload page's promise: the same POST again is honoured once the crowd has passed."""
+    exchange = dwolla.seed_exchange("mx")
+    _, request, _ = api.create(exchange["id"])
+    key = query_of(request["startUrl"])["key"][0]
+    run = race()
+
+    def click(i):
+        try:  # (in a container, the container's own service: see fresh_container)
+            answer = _service(functions).journey.start(request["id"], key, _visitor([]))
+        except BrowserRejected:
+            return "refused"
+        return answer.kind if isinstance(answer, StartPage) else "started"
+
+    results = run.run(click)
+
+    _assert_gate_held(results)
+    assert {answer for answer, _ in results} <= {"started", "busy"}
+    reloaded = Browser(functions.callback).click_start(request["startUrl"])
+    assert reloaded["statusCode"] == 200 and bank_url(reloaded)
+
+
+# ---- N callbacks / completions for one request ---------------------------------------------------
+def _bound_request(api, dwolla, functions, partner="mx", **body):
+    exchange = dwolla.seed_exchange(partner)
+    _, request, _ = api.create(exchange["id"], {"returnUrl": RETURN_URL, **body})
+    browser = Browser(functions.callback)
+    page = browser.click_start(request["startUrl"])
+    return exchange, request, browser, page
+
+
+def _callback_action(functions, mode, cookies, query):
     service = _service(functions)
 
     def via_handler(i):
         event = rest_event("GET", "/reauth/callback", query=query, cookies=cookies)
-        return _browser_answer(functions.callback.handler(event, LambdaContext()))
+        answer = functions.callback.handler(event, LambdaContext())
+        return answer["statusCode"], header(answer, "location")
 
     def via_service(i):
         try:
-            return 302, service.callback(cookies, query).location
+            return 303, service.journey.callback(_visitor(cookies), query).location
         except BrowserRejected:
             return 400, None
 
-    return via_handler if race_mode == "containers" else via_service
+    return via_handler if mode == "containers" else via_service
 
 
 def test_concurrent_callbacks_make_one_transition_one_event_and_one_answer(
-    race, api, dwolla, browser, functions, published
+    race, api, dwolla, functions, written
 ):
-    exchange, session, back = _bound_session(api, dwolla, browser, returnUrl=RETURN_URL)
-    published()
+    exchange, request, browser, page = _bound_request(api, dwolla, functions)
+    back = browser.visit_bank(bank_url(page))
+    written()
     run = race()
 
     results = run.run(_callback_action(functions, run.mode, browser.cookies, query_of(back)))
 
     _assert_gate_held(results)
-    expected = (302, f"{RETURN_URL}?status=reauthorized&session={session['id']}")
-    assert [answer for answer, _ in results] == [expected] * N
-    assert _writes(results, "transition") == Counter({True: 1, False: N - 1})
-    assert _sessions(functions, exchange["id"])[session["id"]]["status"]["S"] == "reauthorized"
+    assert [answer for answer, _ in results] == [(303, _landing(request["id"]))] * N
+    assert _writes(results, "mark_reauthorized") == Counter({True: 1, False: N - 1})
+    item = _requests(functions, exchange["id"])[request["id"]]
+    assert item["status"]["S"] == "reauthorized"
     record = api.status(exchange["id"])[1]
     assert (record["status"], record["pendingSessionId"]) == ("reauthorized", None)
-    assert [e["detail-type"] for e in published()] == ["Exchange Reauthorized"]
+    assert [e["detail-type"] for e in written()] == ["Exchange Reauthorized"]
 
 
-def test_concurrent_callbacks_with_different_outcomes_agree_with_the_one_that_won(
-    race, api, dwolla, browser, functions, published
+def test_concurrent_callbacks_with_different_outcomes_end_reauthorized_once(
+    race, api, dwolla, functions, written
 ):
-    exchange, session, back = _bound_session(api, dwolla, browser, returnUrl=RETURN_URL)
-    published()
+    """Half the callers bring the bank's success, half a cancel (a forged one, or a second tab):
+    the cancel can end the attempt, never the request, and Dwolla confirms the success."""
+    exchange, request, browser, page = _bound_request(api, dwolla, functions)
+    back = browser.visit_bank(bank_url(page))
+    written()
     run = race()
     success = _callback_action(functions, run.mode, browser.cookies, query_of(back))
     cancelled = _callback_action(
@@ -256,44 +423,124 @@ def test_concurrent_callbacks_with_different_outcomes_agree_with_the_one_that_wo
     results = run.run(lambda i: success(i) if i % 2 else cancelled(i))
 
     _assert_gate_held(results)
-    assert _writes(results, "transition") == Counter({True: 1, False: N - 1})
-    final = _sessions(functions, exchange["id"])[session["id"]]["status"]["S"]
-    won_by_success = final == "reauthorized"
+    assert _writes(results, "mark_reauthorized") == Counter({True: 1, False: N // 2 - 1})
+    ended = _writes(results, "end_attempt")[True]
+    assert ended <= 1
+    failed_landing = (
+        f"{RETURN_URL}?status=attempt_failed&session={request['id']}"
+        "&reason=USER_CANCELLED&recoverable=true"
+    )
     for i, (answer, _) in enumerate(results):
-        agrees = bool(i % 2) == won_by_success
-        if agrees:
-            assert answer[0] == 302 and f"status={final}" in answer[1]
+        if i % 2:
+            assert answer == (303, _landing(request["id"]))
         else:
-            assert answer == (400, None)  # the generic refusal: the session already ended
-    kinds = [e["detail-type"] for e in published()]
-    assert kinds == ["Exchange Reauthorized" if won_by_success else "Reauth Session Failed"]
+            assert answer in ((303, _landing(request["id"])), (303, failed_landing))
+    final = api.session(request["id"])[1]
+    assert final["status"] == "reauthorized"
+    assert [a["state"] for a in final["attempts"]] == ["reauthorized"]
+    kinds = Counter(e["detail-type"] for e in written())
+    assert kinds == Counter({"Exchange Reauthorized": 1, "Reauth Attempt Failed": ended})
 
 
-def test_concurrent_completes_make_one_transition_one_event_and_one_answer(
-    race, api, dwolla, functions, published
+def test_concurrent_plaid_page_reports_make_one_transition_and_one_answer(
+    race, api, dwolla, functions, written
+):
+    exchange, request, browser, page = _bound_request(api, dwolla, functions, "plaid")
+    config = plaid_config(page)
+    dwolla.complete_exchange_session(config["token"])
+    written()
+    run = race()
+    service = _service(functions)
+    cookies = browser.cookies
+    path = config["completeUrl"].removeprefix(PUBLIC_BASE_URL)
+
+    def via_handler(i):
+        event = rest_event(
+            "POST",
+            path,
+            body={"outcome": "success"},
+            cookies=cookies,
+            headers={**SAME_ORIGIN, "X-Reauth-CSRF": config["csrf"]},
+        )
+        answer = functions.callback.handler(event, LambdaContext())
+        return answer["statusCode"], json.loads(answer["body"]).get("location")
+
+    def via_service(i):
+        landing = service.journey.complete(
+            request["id"], _visitor(cookies), config["csrf"], {"outcome": "success"}
+        )
+        return 200, landing.location
+
+    results = run.run(via_handler if run.mode == "containers" else via_service)
+
+    _assert_gate_held(results)
+    assert [answer for answer, _ in results] == [(200, _landing(request["id"]))] * N
+    assert _writes(results, "mark_reauthorized") == Counter({True: 1, False: N - 1})
+    assert [e["detail-type"] for e in written()] == ["Exchange Reauthorized"]
+
+
+def test_concurrent_platform_completes_make_one_transition_one_event_and_one_answer(
+    race, api, dwolla, functions, written
 ):
     exchange = dwolla.seed_exchange("plaid")
-    _, session, _ = api.create(exchange["id"])
-    dwolla.complete_exchange_session(session["id"])
-    published()
+    _, request, _ = api.create(exchange["id"])
+    dwolla.complete_exchange_session(request["handoff"]["token"])
+    written()
     run = race()
     service = _service(functions)
 
     def via_handler(i):
-        event = rest_event("POST", f"/reauth-sessions/{session['id']}/complete", body={})
+        event = rest_event("POST", f"/reauth-sessions/{request['id']}/complete", body={})
         answer = functions.api.handler(event, LambdaContext())
         body = json.loads(answer["body"])
         return answer["statusCode"], body.get("status") or body.get("code")
 
     def via_service(i):
-        return 200, service.complete(session["id"], {}).status.value
+        return 200, service.verifying.complete(request["id"], {}).status.value
 
     results = run.run(via_handler if run.mode == "containers" else via_service)
 
     _assert_gate_held(results)
     assert [answer for answer, _ in results] == [(200, "reauthorized")] * N
-    assert _writes(results, "transition") == Counter({True: 1, False: N - 1})
-    assert [e["detail-type"] for e in published()] == ["Exchange Reauthorized"]
+    assert _writes(results, "mark_reauthorized") == Counter({True: 1, False: N - 1})
+    assert [e["detail-type"] for e in written()] == ["Exchange Reauthorized"]
+
+
+def test_concurrent_reads_and_sweeps_finish_a_verifying_request_once(
+    race, api, dwolla, functions, written, clock
+):
+    """Dwolla could not answer the balance check: the request is `verifying`. Once Dwolla is
+    back, the platform's reads and the schedule all try to finish it at once."""
+    exchange, request, browser, page = _bound_request(api, dwolla, functions)
+    back = browser.visit_bank(bank_url(page))
+    dwolla.inject_fault("/funding-sources/*/balance", method="GET", times=100, status=503)
+    assert location(browser.get(back)) == _landing(request["id"], "verifying")
+    dwolla.clear_faults()
+    clock.advance(minutes=2)  # the next check is due
+    written()
+    run = race()
+    service = _service(functions)
+
+    def via_handler(i):
+        if i % 2:
+            event = rest_event("GET", f"/reauth-sessions/{request['id']}")
+            answer = functions.api.handler(event, LambdaContext())
+            return "read", json.loads(answer["body"])["status"]
+        return "sweep", functions.api.handler(scheduled_event(), LambdaContext())["verified"]
+
+    def via_service(i):
+        if i % 2:
+            return "read", service.lifecycle.get_request(request["id"]).status.value
+        return "sweep", service.lifecycle.sweep().verified
+
+    results = run.run(via_handler if run.mode == "containers" else via_service)
+
+    _assert_gate_held(results)
+    answers = [answer for answer, _ in results]
+    assert {answer for answer in answers if answer[0] == "read"} == {("read", "reauthorized")}
+    assert _writes(results, "mark_reauthorized") == Counter({True: 1, False: N - 1})
+    assert api.session(request["id"])[1]["status"] == "reauthorized"
+    assert [e["detail-type"] for e in written()] == ["Exchange Reauthorized"]
 
 
 # ---- concurrent creates --------------------------------------------------------------------------
@@ -312,20 +559,20 @@ def _create_action(functions, mode, exchange_id, key_of):
 
     def via_service(i):
         try:
-            created = service.create_reauth_session(exchange_id, idempotency_key=key_of(i))
+            created = service.creating.create(exchange_id, idempotency_key=key_of(i))
         except ServiceError as error:
             return error.status, error.code, None
-        return (200 if created.replayed else 201), None, created.session.id
+        return (200 if created.replayed else 201), None, created.request.id
 
     return via_handler if mode == "containers" else via_service
 
 
-def test_concurrent_creates_for_one_exchange_leave_exactly_one_pending_session(
-    race, api, dwolla, functions, published
+def test_concurrent_creates_for_one_exchange_leave_exactly_one_open_request(
+    race, api, dwolla, functions, written
 ):
     exchange = dwolla.seed_exchange("mx")
-    _, first, _ = api.create(exchange["id"])  # a pending session the race must supersede
-    published()
+    _, first, _ = api.create(exchange["id"])  # an open request the race must supersede
+    written()
     run = race()
 
     results = run.run(_create_action(functions, run.mode, exchange["id"], lambda i: f"race-{i}"))
@@ -333,24 +580,28 @@ def test_concurrent_creates_for_one_exchange_leave_exactly_one_pending_session(
     _assert_gate_held(results)
     answers = [answer for answer, _ in results]
     assert {(status, code) for status, code, _ in answers} <= {(201, None), (409, "Conflict")}
-    made = {session_id for status, _, session_id in answers if status == 201}
+    made = {request_id for status, _, request_id in answers if status == 201}
     assert made, "at least the first writer wins"
     print(f"{run.mode}: answers {Counter(status for status, _, _ in answers)}")  # the figure
-    sessions = _sessions(functions, exchange["id"])
-    statuses = Counter(item["status"]["S"] for item in sessions.values())
-    assert statuses["pending"] == 1  # never two pending, never none
+    requests = _requests(functions, exchange["id"])
+    statuses = Counter(item["status"]["S"] for item in requests.values())
+    assert statuses["pending"] == 1  # never two open, never none
     assert set(statuses) <= {"pending", "superseded"}
-    pending = next(sid for sid, item in sessions.items() if item["status"]["S"] == "pending")
-    assert set(sessions) == made | {first["id"]}
+    pending = next(rid for rid, item in requests.items() if item["status"]["S"] == "pending")
+    assert set(requests) == made | {first["id"]}
     assert api.status(exchange["id"])[1]["pendingSessionId"] == pending
-    events = [e for e in published() if e["detail-type"] == "Reauth Session Created"]
+    events = [e for e in written() if e["detail-type"] == "Reauth Session Created"]
     assert len(events) == len(made)
     superseded = [e["detail"].get("supersededSessionId") for e in events]
-    # A chain: every session but the pending one was superseded exactly once.
-    assert sorted(filter(None, superseded)) == sorted(set(sessions) - {pending})
+    # A chain: every request but the pending one was superseded exactly once.
+    assert sorted(filter(None, superseded)) == sorted(set(requests) - {pending})
     # The first round of writes (all behind the gate, all superseding `first`): one winner.
     first_round = Counter(writes[0][1] for _, writes in results if writes)
     assert first_round[True] == 1
+    # Only the open request's link opens a start page; the others say they are over.
+    for request_id in requests:
+        link = api.session(request_id)[1]["startUrl"]
+        assert (link is not None) == (request_id == pending)
 
     # A caller that got 409 Conflict retries with its key: Dwolla replays, nothing new is made.
     losers = [i for i, (answer, _) in enumerate(results) if answer[0] == 409]
@@ -364,8 +615,8 @@ def test_concurrent_creates_for_one_exchange_leave_exactly_one_pending_session(
         assert api.status(exchange["id"])[1]["pendingSessionId"] == retried["id"]
 
 
-def test_concurrent_creates_with_one_idempotency_key_make_one_session(
-    race, dwolla, functions, published
+def test_concurrent_creates_with_one_idempotency_key_make_one_request(
+    race, dwolla, functions, written
 ):
     exchange = dwolla.seed_exchange("mx")
     run = race()
@@ -375,13 +626,13 @@ def test_concurrent_creates_with_one_idempotency_key_make_one_session(
     _assert_gate_held(results)
     answers = [answer for answer, _ in results]
     assert Counter(status for status, _, _ in answers) == Counter({201: 1, 200: N - 1})
-    assert len({session_id for _, _, session_id in answers}) == 1
-    assert len(_sessions(functions, exchange["id"])) == 1
+    assert len({request_id for _, _, request_id in answers}) == 1
+    assert len(_requests(functions, exchange["id"])) == 1
     assert len(dwolla.exchange_sessions()) == 1
-    assert [e["detail-type"] for e in published()] == ["Reauth Session Created"]
+    assert [e["detail-type"] for e in written()] == ["Reauth Session Created"]
 
 
-def test_concurrent_duplicate_event_deliveries_make_one_session(race, dwolla, functions, published):
+def test_concurrent_duplicate_event_deliveries_make_one_request(race, dwolla, functions, written):
     exchange = dwolla.seed_exchange("mx")
     event = eventbridge_event("Exchange Reauth Requested", {"exchangeId": exchange["id"]})
     run = race()
@@ -392,30 +643,30 @@ def test_concurrent_duplicate_event_deliveries_make_one_session(race, dwolla, fu
         return result["sessionId"], result["replayed"]
 
     def via_service(i):
-        created = service.create_from_event(event["detail-type"], event["detail"], event["id"])
-        return created.session.id, created.replayed
+        created = service.creating.from_event(event["detail-type"], event["detail"], event["id"])
+        return created.request.id, created.replayed
 
     results = run.run(via_handler if run.mode == "containers" else via_service)
 
     _assert_gate_held(results)
     answers = [answer for answer, _ in results]
-    assert len({session_id for session_id, _ in answers}) == 1
+    assert len({request_id for request_id, _ in answers}) == 1
     assert Counter(replayed for _, replayed in answers) == Counter({False: 1, True: N - 1})
-    assert _writes(results, "create_session") == Counter({True: 1, False: N - 1})
-    assert len(_sessions(functions, exchange["id"])) == 1
+    assert _writes(results, "create_request") == Counter({True: 1, False: N - 1})
+    assert len(_requests(functions, exchange["id"])) == 1
     assert len(dwolla.exchange_sessions()) == 1
-    created = published()
+    created = written()
     assert [e["detail-type"] for e in created] == ["Reauth Session Created"]
     assert created[0]["detail"]["startUrl"]
 
 
 def test_completion_racing_a_superseding_create_ends_one_way_only(
-    race, api, dwolla, functions, published
+    race, api, dwolla, functions, written
 ):
     exchange = dwolla.seed_exchange("plaid")
     _, old, _ = api.create(exchange["id"])
-    dwolla.complete_exchange_session(old["id"])
-    published()
+    dwolla.complete_exchange_session(old["handoff"]["token"])
+    written()
     run = race()
     service = _service(functions)
     create = _create_action(functions, run.mode, exchange["id"], lambda i: f"new-{i}")
@@ -423,7 +674,7 @@ def test_completion_racing_a_superseding_create_ends_one_way_only(
     def complete(i):
         if run.mode == "threads":
             try:
-                return "complete", 200, service.complete(old["id"], {}).status.value
+                return "complete", 200, service.verifying.complete(old["id"], {}).status.value
             except ServiceError as error:
                 return "complete", error.status, error.code
         event = rest_event("POST", f"/reauth-sessions/{old['id']}/complete", body={})
@@ -434,62 +685,32 @@ def test_completion_racing_a_superseding_create_ends_one_way_only(
     results = run.run(lambda i: complete(i) if i % 2 else ("create", *create(i)))
 
     _assert_gate_held(results)
-    sessions = _sessions(functions, exchange["id"])
-    old_status = sessions[old["id"]]["status"]["S"]
+    requests = _requests(functions, exchange["id"])
+    old_status = requests[old["id"]]["status"]["S"]
     assert old_status in ("reauthorized", "superseded")
     completes = {answer[1:] for answer, _ in results if answer[0] == "complete"}
     if old_status == "reauthorized":
         assert completes == {(200, "reauthorized")}
     else:
-        assert completes == {(409, "SessionNotPending")}
+        # Refused, or (a claim that got in before the create, then lost) the request as it is.
+        assert completes <= {(409, "SessionNotPending"), (200, "superseded")}
     creates = [answer[1:] for answer, _ in results if answer[0] == "create"]
     assert {(status, code) for status, code, _ in creates} <= {(201, None), (409, "Conflict")}
-    statuses = Counter(item["status"]["S"] for item in sessions.values())
+    statuses = Counter(item["status"]["S"] for item in requests.values())
     assert statuses["pending"] == 1
-    kinds = Counter(e["detail-type"] for e in published())
+    kinds = Counter(e["detail-type"] for e in written())
     assert kinds["Exchange Reauthorized"] == (1 if old_status == "reauthorized" else 0)
     assert kinds["Reauth Session Created"] == sum(1 for status, _, _ in creates if status == 201)
 
 
-# ---- the start link and webhooks ----------------------------------------------------------
-def test_one_start_link_opened_by_many_browsers_binds_exactly_one(
-    race, api, dwolla, functions, published
-):
-    exchange = dwolla.seed_exchange("mx")
-    _, session, _ = api.create(exchange["id"])
-    key = query_of(session["startUrl"])["key"][0]
-    run = race()
-    service = _service(functions)
-
-    def via_handler(i):
-        event = rest_event("GET", f"/reauth-sessions/{session['id']}/start", query={"key": key})
-        answer = functions.callback.handler(event, LambdaContext())
-        return answer["statusCode"], header(answer, "set-cookie")
-
-    def via_service(i):
-        try:
-            return 302, service.start(session["id"], key).set_cookie
-        except BrowserRejected:
-            return 400, None
-
-    results = run.run(via_handler if run.mode == "containers" else via_service)
-
-    _assert_gate_held(results)
-    answers = [answer for answer, _ in results]
-    assert Counter(status for status, _ in answers) == Counter({302: 1, 400: N - 1})
-    cookie = next(cookie for status, cookie in answers if status == 302)
-    token = cookie.split(";", 1)[0].split(".", 1)[1]
-    item = _sessions(functions, exchange["id"])[session["id"]]
-    assert item["bindingHash"]["S"] == hashlib.sha256(token.encode()).hexdigest()
-    assert all(cookie is None for status, cookie in answers if status == 400)
-
-
-def test_concurrent_duplicate_webhook_deliveries_are_handled_once(race, api, functions, published):
+# ---- webhooks --------------------------------------------------------------------------------
+def test_concurrent_duplicate_webhook_deliveries_are_handled_once(race, api, functions, written):
     exchange_id = str(uuid.uuid4())
     raw = json.dumps(
         {
             "id": str(uuid.uuid4()),
             "topic": "customer_exchange_reauth_required",
+            "created": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "_links": {"resource": {"href": f"https://api.dwolla.com/exchanges/{exchange_id}"}},
         }
     )
@@ -508,7 +729,7 @@ def test_concurrent_duplicate_webhook_deliveries_are_handled_once(race, api, fun
         return answer["statusCode"], json.loads(answer["body"]).get("outcome")
 
     def via_service(i):
-        return 200, service.handle_webhook(raw.encode(), signature)
+        return 200, service.webhooks.handle(raw.encode(), signature)
 
     results = run.run(via_handler if run.mode == "containers" else via_service)
 
@@ -516,4 +737,4 @@ def test_concurrent_duplicate_webhook_deliveries_are_handled_once(race, api, fun
     answers = Counter(answer for answer, _ in results)
     assert answers == Counter({(200, "recorded"): 1, (200, "duplicate"): N - 1})
     assert api.status(exchange_id)[1]["status"] == "reauth_required"
-    assert [e["detail-type"] for e in published()] == ["Exchange Reauth Required"]
+    assert [e["detail-type"] for e in written()] == ["Exchange Reauth Required"]
