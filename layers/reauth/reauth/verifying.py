@@ -118,7 +118,7 @@ class Verifying:
         re-authenticated in another app: Plaid's LOGIN_REPAIRED)? Then the request ends
         `reauthorized_elsewhere`, announced; else None (and the check is on record)."""
         ctx = self._ctx
-        if request.status is not RequestStatus.PENDING:
+        if not request.startable(ctx.now()):  # not pending, or past its deadline (expired)
             return None
         result = self.check_with_dwolla(request)
         now = ctx.now()
