@@ -307,6 +307,25 @@ def test_callback_for_a_request_that_is_over_changes_nothing(scene, clock, first
     assert_refused_and_nothing_changed(scene, answer, before)
 
 
+def test_a_request_past_its_deadline_stays_expired_whoever_comes_late(scene, clock):
+    """The customer logged in at the bank but their way back was lost; the deadline passes.
+    Reads, the late callback and the schedule all agree: expired, for good (though Dwolla's
+    balance check works again)."""
+    scene.a  # noqa: B018 (back from the bank, the callback not sent)
+    clock.advance(days=7, minutes=20)
+    scene.snapshot()
+
+    first = scene.api.session(scene.a.id)[1]["status"]
+    late = scene.callback([scene.a.cookie], scene.a.back)
+    swept = scene.functions.api.handler(scheduled_event(), LambdaContext())
+    again = scene.api.session(scene.a.id)[1]["status"]
+
+    assert (first, again) == ("expired", "expired")
+    assert_page(late, "refused")
+    assert swept["expired"] == 1
+    assert [e["detail-type"] for e in scene.published()] == ["Reauth Session Expired"]
+
+
 @pytest.mark.parametrize(
     "replay", [{"exchange": "own"}, {"error": ["USER_CANCELLED"]}, {"error": ["TEMPORARY_ERROR"]}]
 )
