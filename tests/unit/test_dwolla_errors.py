@@ -1,6 +1,7 @@
-"""Dwolla's answers surface as the documented codes (errors.DWOLLA_ERROR_TABLE): a failed create
-leaves nothing behind in DynamoDB, a failed start click shows the customer a page that says what
-to do (and binds nothing), and a balance check Dwolla refuses leaves the request `verifying`."""
+"""Dwolla's answers surface as the documented codes (dwolla_errors.DWOLLA_ERROR_TABLE): a failed
+create leaves nothing behind in DynamoDB, a failed start click shows the customer a page that
+says what to do (and binds nothing), and a balance check Dwolla refuses leaves the request
+`verifying`."""
 
 import logging
 import uuid

@@ -2,14 +2,15 @@
 
 Modules, from the outside in:
   config      the one configuration object, built once per cold start from the environment
-  errors      every error a caller can see (stable code, HTTP status, message) and Dwolla's mapping
+  errors      every error a caller can see (stable code, HTTP status, message); depends on nothing
   model       requests, attempts, exchange records and the one table of allowed state transitions
   security    link keys, binding cookies, CSRF, the same-origin rule, the return-URL allow-list
   dwolla      the Dwolla API adapter (urllib3)
+  dwolla_errors  the one table mapping Dwolla's answers onto the error codes
   repository  the DynamoDB adapter
   events      the EventBridge adapter (what the relay publishes)
   outbox      events written in the same transaction as the change they tell of
-  secrets     the Secrets Manager adapter (Dwolla's key/secret, the webhook and link secrets)
+  credentials the Secrets Manager adapter (Dwolla's key/secret, the webhook and link secrets)
   context     what every use case is given: adapters, the service's URLs, settings, a clock
   creating    use cases: creating a request (API call or EventBridge event)
   journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .dwolla import DwollaClient, DwollaError
-from .errors import ErrorCode, ServiceError, from_dwolla
+from .dwolla_errors import from_dwolla
+from .errors import ErrorCode, ServiceError
 from .model import ReauthRequest
 from .repository import RequestRepository
 from .security import link_key, normalize_uuid, path_of, with_query

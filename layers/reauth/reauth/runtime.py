@@ -109,10 +109,10 @@ def _secrets_provider():
 
 def build_context(settings: Config, clock: Callable[[], datetime] | None = None) -> Context:
     from .context import Links, Settings
+    from .credentials import DwollaSecrets
     from .dwolla import DwollaClient, base_url_for
     from .model import utcnow
     from .repository import RequestRepository
-    from .secrets import DwollaSecrets
 
     secrets = DwollaSecrets(
         Lazy(_secrets_provider), settings.dwolla_secret_id, settings.secret_cache_seconds
