@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "reauth"
-FUNCTIONS = ("api", "callback")
+FUNCTIONS = ("api", "callback", "relay")
 
 
 def _digest(paths: list[Path]) -> str:

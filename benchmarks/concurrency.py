@@ -1,6 +1,6 @@
 """Sustained concurrency: N threads, each the platform and a customer at once, each with its own
 pair of containers (ApiFunction, CallbackFunction: Lambda gives every concurrent request its own
-container), running the whole flow create → start → bank → callback for S seconds.
+container), running the whole flow create → open → start → bank → callback for S seconds.
 
 Reports throughput (flows/s), error rate, flow latency, I/O per flow, and each function's memory
 sampled every second (to show it stays flat)."""
@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from .measure import Flows, io_kinds, log, percentile, spawn_pair
-from .stack import Aws, Stack
+from .stack import Aws, Seeded, Stack
 
 
 def run(stack: Stack, aws: Aws, side: str, threads: int, seconds: float) -> dict:
@@ -29,14 +29,15 @@ def run(stack: Stack, aws: Aws, side: str, threads: int, seconds: float) -> dict
     stop = threading.Event()
 
     def one_flow(pair, admin) -> float:
-        exchange_id = admin.seed_exchange("mx")["id"]
+        seeded = Seeded.of(admin.seed_exchange("mx"))
         began = time.perf_counter()
-        session, _ = drive.create(pair, exchange_id)
-        drive.bank(session)
-        drive.start(pair, session)
-        drive.callback(pair, session)
+        flow, _ = drive.create(pair, seeded)
+        drive.open(pair, flow)
+        drive.start(pair, flow)
+        drive.bank(flow)
+        drive.callback(pair, flow)
         elapsed = time.perf_counter() - began
-        aws.forget([session])  # keeps moto's table small
+        aws.forget([flow])  # keeps moto's table small
         return elapsed
 
     def worker(pair) -> None:

@@ -1,25 +1,49 @@
 """The benchmarked routes as API Gateway REST events, and the answers they must give.
 
-  create    POST /exchanges/{id}/reauth-sessions  {"returnUrl"}   ApiFunction       → 201
-  start     GET  /reauth-sessions/{id}/start?key=…                 CallbackFunction  → 302 + cookie
-  callback  GET  /reauth/callback?exchange=…  (binding cookie)     CallbackFunction  → 302 back
-  status    GET  /exchanges/{id}/reauth-status                      ApiFunction       → 200
+  create    POST /exchanges/{id}/reauth-sessions  {"returnUrl", "fundingSourceId"}
+                                                              ApiFunction       → 201
+  open      GET  /reauth/link/{id}?key=…                      CallbackFunction  → 200 start page
+  start     POST /reauth/link/{id}  key=… (same Origin)       CallbackFunction  → 200 "to your
+                                                              bank" page (meta refresh) + cookie
+  callback  GET  /reauth/callback?exchange=…  (the cookie)    CallbackFunction  → 303 back
+  status    GET  /exchanges/{id}/reauth-status                ApiFunction       → 200
+  relay     the flow's outbox items as a DynamoDB stream batch  RelayFunction   → no failures
 Between start and callback the customer's browser visits the bank (the sandbox's provider page).
+Events are written to the outbox with the changes they tell of (create: "Reauth Session
+Created", callback: "Exchange Reauthorized"); the relay puts them on the bus, both in one batch.
+The create names the exchange's funding source (as a platform that knows it does), so the
+callback's confirmation is one balance check; `discovery=True` leaves it out, and the callback
+then finds it through Dwolla first (measured apart: "callback, funding source found").
 """
 
 from __future__ import annotations
 
+import html
 import json
-from urllib.parse import parse_qs, urlsplit
+import re
+import uuid
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.support import apigw
 
 STAGE = apigw.STAGE
-PUBLIC_BASE_URL = f"https://reauth.example.test/{STAGE}"
+ORIGIN = "https://reauth.example.test"
+PUBLIC_BASE_URL = f"{ORIGIN}/{STAGE}"
 CALLBACK_URL = f"{PUBLIC_BASE_URL}/reauth/callback"
 RETURN_URL = "https://app.example.test/settings/bank"
-ROUTES = ("create", "start", "callback", "status")
-FUNCTION_OF = {"create": "api", "status": "api", "start": "callback", "callback": "callback"}
+ROUTES = ("create", "open", "start", "callback", "status", "relay")
+DISCOVERY = "callback_discovery"  # the callback without a named funding source (informational)
+FUNCTION_OF = {
+    "create": "api",
+    "status": "api",
+    "open": "callback",
+    "start": "callback",
+    "callback": "callback",
+    DISCOVERY: "callback",
+    "relay": "relay",
+}
+_REFRESH = re.compile(r'http-equiv="refresh" content="0;\s*url=([^"]+)"')
+_FORM = re.compile(r'<form[^>]*action="([^"]+)"')
 
 
 class FlowError(AssertionError):
@@ -32,7 +56,8 @@ def rest_event(
     *,
     query: dict[str, list[str]] | None = None,
     cookies: list[str] | None = None,
-    body: dict | None = None,
+    body: dict | str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict:
     """The tests' API Gateway event builder, with the headers a browser would add."""
     return apigw.rest_event(
@@ -41,34 +66,77 @@ def rest_event(
         query=query,
         cookies=cookies,
         body=body,
-        headers={"Host": "reauth.example.test", "User-Agent": "bench"},
+        headers={"Host": "reauth.example.test", "User-Agent": "bench", **(headers or {})},
     )
 
 
-def _own_url_event(url: str, cookies: list[str] | None = None) -> dict:
-    """A GET of one of the service's public URLs, as API Gateway passes it (stage removed)."""
+def _own_path(url: str) -> tuple[str, dict[str, list[str]] | None]:
+    """One of the service's public URLs as API Gateway passes it: stage removed, query parsed."""
     parts = urlsplit(url)
     path = parts.path.removeprefix(f"/{STAGE}")
     query = parse_qs(parts.query, keep_blank_values=True) if parts.query else None
-    return rest_event("GET", path, query=query, cookies=cookies)
+    return path, query
 
 
-def create_event(exchange_id: str) -> dict:
-    return rest_event(
-        "POST", f"/exchanges/{exchange_id}/reauth-sessions", body={"returnUrl": RETURN_URL}
-    )
+def create_event(exchange_id: str, funding_source_id: str | None = None) -> dict:
+    body = {"returnUrl": RETURN_URL}
+    if funding_source_id:
+        body["fundingSourceId"] = funding_source_id
+    return rest_event("POST", f"/exchanges/{exchange_id}/reauth-sessions", body=body)
 
 
 def status_event(exchange_id: str) -> dict:
     return rest_event("GET", f"/exchanges/{exchange_id}/reauth-status")
 
 
+def open_event(start_url: str) -> dict:
+    """The customer opens the link (what a mail scanner does too)."""
+    path, query = _own_path(start_url)
+    return rest_event("GET", path, query=query)
+
+
 def start_event(start_url: str) -> dict:
-    return _own_url_event(start_url)
+    """The start page's button: a same-origin form POST of the link's key."""
+    path, query = _own_path(start_url)
+    return rest_event(
+        "POST",
+        path,
+        body=urlencode({"key": query["key"][0]}),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": ORIGIN,
+            "Sec-Fetch-Site": "same-origin",
+        },
+    )
 
 
 def callback_event(callback_url: str, cookie: str) -> dict:
-    return _own_url_event(callback_url, [cookie])
+    path, query = _own_path(callback_url)
+    return rest_event("GET", path, query=query, cookies=[cookie])
+
+
+def relay_event(items: list[dict], first_sequence: int) -> dict:
+    """Outbox items as the table's stream delivers them (INSERT, NEW_IMAGE), in order."""
+    records = []
+    for n, item in enumerate(items):
+        records.append(
+            {
+                "eventID": uuid.uuid4().hex,
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "Keys": {"pk": item["pk"], "sk": item["sk"]},
+                    "NewImage": item,
+                    "SequenceNumber": f"{first_sequence + n:021d}",
+                    "SizeBytes": len(json.dumps(item)),
+                    "StreamViewType": "NEW_IMAGE",
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/bench/stream/1",
+            }
+        )
+    return {"Records": records}
 
 
 def header(response: dict, name: str) -> str | None:
@@ -89,31 +157,46 @@ def _expect(route: str, response: dict, status: int) -> None:
 
 
 def created(response: dict) -> tuple[str, str, str]:
-    """(session id, start URL, provider URL) from a create answer."""
+    """(request id, start link, the first attempt's provider URL) from a create answer."""
     _expect("create", response, 201)
     body = json.loads(response["body"])
     return body["id"], body["startUrl"], body["handoff"]["url"]
 
 
+def opened(response: dict, start_url: str) -> None:
+    """The start page, whose form posts to the link (without its key)."""
+    _expect("open", response, 200)
+    form = _FORM.search(response.get("body") or "")
+    if not form or html.unescape(form.group(1)) != start_url.split("?", 1)[0]:
+        raise FlowError("open: no start button posting to the link")
+
+
 def started(response: dict, provider_url: str) -> str:
-    """The binding cookie ("name=value") from a start answer."""
-    _expect("start", response, 302)
-    if header(response, "location") != provider_url:
+    """The binding cookie ("name=value") from the start button's answer, which must send the
+    browser on to the provider (a page with a meta refresh)."""
+    _expect("start", response, 200)
+    found = _REFRESH.search(response.get("body") or "")
+    if not found or html.unescape(found.group(1)) != provider_url:
         raise FlowError("start: not sent to the provider")
     cookie = header(response, "set-cookie")
-    if not cookie:
+    if not cookie or not cookie.startswith("reauth_"):
         raise FlowError("start: no binding cookie")
     return cookie.split(";", 1)[0]
 
 
-def called_back(response: dict, session_id: str) -> None:
-    _expect("callback", response, 302)
-    expected = f"{RETURN_URL}?status=reauthorized&session={session_id}"
+def called_back(response: dict, request_id: str) -> None:
+    _expect("callback", response, 303)
+    expected = f"{RETURN_URL}?{urlencode({'status': 'reauthorized', 'session': request_id})}"
     if header(response, "location") != expected:
         raise FlowError(f"callback: sent to {header(response, 'location')!r}")
 
 
+def relayed(response: dict) -> None:
+    if response != {"batchItemFailures": []}:
+        raise FlowError(f"relay: {str(response)[:200]}")
+
+
 def status_read(response: dict) -> None:
     _expect("status", response, 200)
-    if json.loads(response["body"]).get("status") not in ("reauth_required", "reauthorized"):
-        raise FlowError("status: unexpected body")
+    if json.loads(response["body"]).get("status") != "reauthorized":
+        raise FlowError("status: the exchange is not reauthorized")

@@ -65,18 +65,20 @@ def _count_pool(pool, counts: IOCounts) -> None:
     pool.urlopen = counted
 
 
-def attach(target: str, module) -> IOCounts:
+def attach(target: str, module, function: str = "") -> IOCounts:
     """Instrument the container's clients. Call before the first invocation: AWS clients made
-    earlier would not see the handlers."""
+    earlier would not see the handlers. RelayFunction calls no Dwolla: its pool is left alone
+    (and the product's service, which holds it, unbuilt)."""
     counts = IOCounts()
     if target == "product":
         from reauth import runtime
 
         session = runtime._boto_session()
         _register(session, counts)
-        dwolla = runtime.service()._dwolla  # built now; its AWS clients are made on first use
-        _count_pool(dwolla._pool, counts)
-        counts.dwolla_stats = dwolla.stats
+        if function != "relay":
+            dwolla = runtime.service().ctx.dwolla  # built now; AWS clients made on first use
+            _count_pool(dwolla._pool, counts)
+            counts.dwolla_stats = dwolla.stats
     else:
         from benchmarks.baseline import core
 

@@ -10,15 +10,16 @@ import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import flows
 from .container import Container, product_paths
-from .stack import Stack
+from .stack import Seeded, Stack
 
 SIDES = ("product", "baseline")
-FUNCTIONS = ("api", "callback")
+FUNCTIONS = ("api", "callback")  # cold starts; the warm phase also runs RelayFunction
+WARM_FUNCTIONS = (*FUNCTIONS, "relay")
 
 
 def log(message: str) -> None:
@@ -77,127 +78,181 @@ def io_kinds(calls: Counter | dict, per: int = 1) -> dict:
 
 @dataclass
 class Pair:
-    """A function of one side, kept warm: the api and callback containers."""
+    """A side's functions, kept warm: the api and callback containers (and the relay's)."""
 
     api: Container
     callback: Container
-    first_io: dict = field(default_factory=dict)
+    relay: Container | None = None
 
     def close(self) -> None:
-        self.api.close()
-        self.callback.close()
+        for container in (self.api, self.callback, self.relay):
+            if container is not None:
+                container.close()
 
 
 class Flows:
-    """Drives whole flows through a side's containers."""
+    """Drives whole flows through a side's containers. A flow is a dict: the exchange, the
+    request id, its start link and provider URL, then the binding cookie and the way back."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
+        self._sequence = 1  # the stream records' sequence numbers
 
-    def create(self, pair: Pair, exchange_id: str) -> tuple[dict, float]:
-        done = pair.api.invoke(flows.create_event(exchange_id))
-        session_id, start_url, provider_url = flows.created(done.response)
-        ready = {"exchange": exchange_id, "session": session_id, "start": start_url}
-        ready["provider"] = provider_url
-        return ready, done.elapsed
+    def create(self, pair: Pair, seeded: Seeded, *, discovery: bool = False) -> tuple[dict, float]:
+        """Create a request; with `discovery`, without naming the funding source."""
+        funding_source = None if discovery else seeded.funding_source_id
+        done = pair.api.invoke(flows.create_event(seeded.exchange_id, funding_source))
+        request_id, start_url, provider_url = flows.created(done.response)
+        flow = {"exchange": seeded.exchange_id, "request": request_id, "start": start_url}
+        flow["provider"] = provider_url
+        return flow, done.elapsed
 
-    def bank(self, session: dict) -> None:
-        session["back"] = self.stack.visit_bank(session["provider"])
-
-    def start(self, pair: Pair, session: dict) -> float:
-        done = pair.callback.invoke(flows.start_event(session["start"]))
-        session["cookie"] = flows.started(done.response, session["provider"])
+    def open(self, pair: Pair, flow: dict) -> float:
+        done = pair.callback.invoke(flows.open_event(flow["start"]))
+        flows.opened(done.response, flow["start"])
         return done.elapsed
 
-    def callback(self, pair: Pair, session: dict) -> float:
-        done = pair.callback.invoke(flows.callback_event(session["back"], session["cookie"]))
-        flows.called_back(done.response, session["session"])
+    def start(self, pair: Pair, flow: dict) -> float:
+        done = pair.callback.invoke(flows.start_event(flow["start"]))
+        flow["cookie"] = flows.started(done.response, flow["provider"])
         return done.elapsed
 
-    def status(self, pair: Pair, session: dict) -> float:
-        done = pair.api.invoke(flows.status_event(session["exchange"]))
+    def bank(self, flow: dict) -> None:
+        flow["back"] = self.stack.visit_bank(flow["provider"])
+
+    def callback(self, pair: Pair, flow: dict) -> float:
+        done = pair.callback.invoke(flows.callback_event(flow["back"], flow["cookie"]))
+        flows.called_back(done.response, flow["request"])
+        return done.elapsed
+
+    def status(self, pair: Pair, flow: dict) -> float:
+        done = pair.api.invoke(flows.status_event(flow["exchange"]))
         flows.status_read(done.response)
         return done.elapsed
 
+    def relay(self, pair: Pair, flow: dict) -> float:
+        """The flow's outbox items (read untimed) delivered to the relay as one stream batch."""
+        items = self.stack.aws.outbox(flow["request"])
+        if len(items) != 2:
+            raise flows.FlowError(f"relay: {len(items)} outbox items, expected 2")
+        done = pair.relay.invoke(flows.relay_event(items, self._sequence))
+        self._sequence += len(items)
+        flows.relayed(done.response)
+        return done.elapsed
 
-def spawn_pair(stack: Stack, side: str, env: dict | None = None) -> Pair:
+
+def spawn_pair(stack: Stack, side: str, env: dict | None = None, *, relay: bool = False) -> Pair:
     env = env or stack.function_env()
     log_path = stack.workdir / "containers.log"
     pair = Pair(
         Container(side, "api", env, log=log_path), Container(side, "callback", env, log=log_path)
     )
-    pair.api.instrument()
-    pair.callback.instrument()
+    if relay:  # RelayFunction has one variable of its own
+        queue = stack.aws.resources.dead_letter_queue_url
+        relay_env = {**env, "DEAD_LETTER_QUEUE_URL": queue}
+        pair.relay = Container(side, "relay", relay_env, log=log_path)
+    for container in (pair.api, pair.callback, pair.relay):
+        if container is not None:
+            container.instrument()
     return pair
 
 
 # ---- warm latency, I/O per request, memory --------------------------------------------------
-def warm(stack: Stack, pairs: dict[str, Pair], iterations: int, warmup: int) -> dict:
+def warm(
+    stack: Stack, pairs: dict[str, Pair], iterations: int, warmup: int, discovery: int = 0
+) -> dict:
     """`warmup` unmeasured flows per side (the first is each container's cold invocation, whose
-    I/O is kept), then `iterations` measured flows: each iteration runs create, start, callback
-    and status for both sides, product and baseline alternating which goes first, and then
-    deletes the flow's items so that the table stays small (moto copies the whole table on
-    every transaction: a growing table would slow both sides alike and hide the difference)."""
+    I/O is kept), then `iterations` measured flows: each iteration runs create, open, start,
+    (the bank), callback and status for both sides, product and baseline alternating which goes
+    first, and then deletes the flow's items so that the table stays small (moto copies the
+    whole table on every transaction: a growing table would slow both sides alike and hide the
+    difference). Then `discovery` flows whose create names no funding source, so that the
+    callback finds it through Dwolla first; only their callback is measured (informational)."""
     drive = Flows(stack)
-    times: dict[str, dict[str, list[float]]] = {r: {s: [] for s in SIDES} for r in flows.ROUTES}
-    calls: dict[str, dict[str, Counter]] = {r: {s: Counter() for s in SIDES} for r in flows.ROUTES}
+    routes = (*flows.ROUTES, flows.DISCOVERY)
+    times: dict[str, dict[str, list[float]]] = {r: {s: [] for s in SIDES} for r in routes}
+    calls: dict[str, dict[str, Counter]] = {r: {s: Counter() for s in SIDES} for r in routes}
     first_io: dict[str, dict] = {side: {} for side in SIDES}
     after_warmup: dict[str, dict] = {}
 
-    def timed(route: str, side: str, container: Container, step, i: int) -> None:
+    def timed(route: str, side: str, step, measured: bool, first: bool = False) -> None:
+        container = getattr(pairs[side], flows.FUNCTION_OF[route])
         before = container.counts()
         elapsed = step()
         used = _diff(container.counts(), before)
-        if i == 0 and route != "status":  # each container's first invocations
+        if first and route != "status":  # each container's first invocations
             first_io[side][route] = io_kinds(used)
-        if i >= warmup:
+        if measured:
             times[route][side].append(elapsed)
             calls[route][side].update(used)
 
+    def one_round(i: int, *, measured: bool, first: bool = False, found: bool = False) -> None:
+        order = SIDES if i % 2 == 0 else SIDES[::-1]
+        seeded = dict(zip(SIDES, stack.sandbox.seed(2), strict=True))
+        made: dict[str, dict] = {}
+        steps = ("start", "callback") if found else flows.ROUTES[1:]
+        for side in order:
+
+            def create(side=side) -> float:
+                made[side], elapsed = drive.create(pairs[side], seeded[side], discovery=found)
+                return elapsed
+
+            if found:
+                create()
+            else:
+                timed("create", side, create, measured, first)
+        for route in steps:
+            for side in order:
+                if route == "callback":
+                    drive.bank(made[side])  # the customer at the bank (not timed)
+                step = getattr(drive, route)
+                name = flows.DISCOVERY if found and route == "callback" else route
+                timed(
+                    name,
+                    side,
+                    lambda s=step, p=pairs[side], f=made[side]: s(p, f),
+                    measured and (name != "start" or not found),
+                    first,
+                )
+        stack.aws.forget(made.values())
+
     total = warmup + iterations
     log(f"warm: {warmup} warm-up + {iterations} measured flows per side")
+    measuring_since = time.monotonic()
     for i in range(total):
         if i == warmup:
             after_warmup = {
-                side: {"api": p.api.memory(), "callback": p.callback.memory()}
+                side: {f: getattr(p, f).memory() for f in WARM_FUNCTIONS}
                 for side, p in pairs.items()
             }
-        order = SIDES if i % 2 == 0 else SIDES[::-1]
-        exchange_ids = dict(zip(SIDES, stack.sandbox.seed(2), strict=True))
-        sessions: dict[str, dict] = {}
-        for side in order:
-            pair = pairs[side]
-
-            def create(side=side, pair=pair, made=sessions, ids=exchange_ids) -> float:
-                made[side], elapsed = drive.create(pair, ids[side])
-                return elapsed
-
-            timed("create", side, pair.api, create, i)
-        for side in order:
-            drive.bank(sessions[side])
-        for route in ("start", "callback", "status"):
-            for side in order:
-                pair = pairs[side]
-                container = getattr(pair, flows.FUNCTION_OF[route])
-                step = getattr(drive, route)
-                timed(route, side, container, lambda s=step, p=pair, d=sessions[side]: s(p, d), i)
-        stack.aws.forget(sessions.values())
+            measuring_since = time.monotonic()
+        one_round(i, measured=i >= warmup, first=i == 0)
         if i % 100 == 99:
             log(f"warm: {i + 1}/{total}")
+    measured_seconds = time.monotonic() - measuring_since
+    if discovery:
+        log(f"warm: {discovery} flows per side without the funding source named")
+    for i in range(discovery):
+        one_round(i, measured=True, found=True)
 
-    result: dict = {"latency": {}, "io_per_request": {}, "first_invocation_io": first_io}
-    for route in flows.ROUTES:
+    def summarized(route: str) -> tuple[dict, dict]:
         entry = {side: summary_ms(times[route][side]) for side in SIDES}
         entry["p50_ratio"] = round(entry["product"]["p50_ms"] / entry["baseline"]["p50_ms"], 3)
         entry["p99_ratio"] = round(entry["product"]["p99_ms"] / entry["baseline"]["p99_ms"], 3)
-        result["latency"][route] = entry
-        result["io_per_request"][route] = {
-            side: io_kinds(calls[route][side], iterations) for side in SIDES
-        }
+        n = len(times[route]["product"])
+        return entry, {side: io_kinds(calls[route][side], n) for side in SIDES}
+
+    result: dict = {"latency": {}, "io_per_request": {}, "first_invocation_io": first_io}
+    for route in flows.ROUTES:
+        result["latency"][route], result["io_per_request"][route] = summarized(route)
+    if discovery:
+        latency, io = summarized(flows.DISCOVERY)
+        result["discovery"] = {"latency": latency, "io_per_request": io}
     memory: dict = {}
     per_1000: dict = {}
-    for function in FUNCTIONS:
+    for function in WARM_FUNCTIONS:
         memory[function], per_1000[function] = {}, {}
+        mine = [r for r in flows.ROUTES if flows.FUNCTION_OF[r] == function]
         for side, pair in pairs.items():
             container = getattr(pair, function)
             now = container.memory()
@@ -207,13 +262,11 @@ def warm(stack: Stack, pairs: dict[str, Pair], iterations: int, warmup: int) -> 
                 "rss_bytes": now["rss"],
                 "rss_after_warmup_bytes": after_warmup[side][function]["rss"],
             }
-            measured = sum(
-                (calls[r][side] for r in flows.ROUTES if flows.FUNCTION_OF[r] == function),
-                Counter(),
-            )
-            invocations = 2 * iterations
+            measured = sum((calls[r][side] for r in mine), Counter())
+            invocations = len(mine) * iterations
             per_1000[function][side] = {
                 "invocations": invocations,
+                "seconds": round(measured_seconds, 1),  # the measured flows' wall time
                 "secret_reads": round(
                     measured["secrets-manager:GetSecretValue"] * 1000 / invocations, 3
                 ),
@@ -233,28 +286,30 @@ def warm(stack: Stack, pairs: dict[str, Pair], iterations: int, warmup: int) -> 
 def cold(
     stack: Stack, pairs: dict[str, Pair], runs: int, *, shipped_layer: Path | None = None
 ) -> dict:
-    """Fresh processes: spawn → import → init → first invocation (create for ApiFunction, start
-    for CallbackFunction). One discarded round first (bytecode cache), then `runs` rounds, the
-    four (side, function) pairs in a different random order each round."""
+    """Fresh processes: spawn → import → init → first invocation (create for ApiFunction; for
+    CallbackFunction the customer's first request, opening the link). One discarded round first
+    (bytecode cache), then `runs` rounds, the four (side, function) pairs in a different random
+    order each round."""
     drive = Flows(stack)
     rounds = runs + 1
-    exchanges = {side: stack.sandbox.seed(rounds) for side in SIDES}
-    startable = {side: [] for side in SIDES}
-    for side in SIDES:  # sessions to start, made by the side's own warm ApiFunction
-        for exchange_id in stack.sandbox.seed(rounds):
-            startable[side].append(drive.create(pairs[side], exchange_id)[0])
+    sources = list(SIDES)
     kinds = [(side, function) for side in SIDES for function in FUNCTIONS]
     if shipped_layer is not None:
-        kinds.append(("product", "api:shipped"))
-        kinds.append(("product", "callback:shipped"))
-        exchanges["shipped"] = stack.sandbox.seed(rounds)
-        startable["shipped"] = [
-            drive.create(pairs["product"], e)[0] for e in stack.sandbox.seed(rounds)
+        kinds += [("product", "api:shipped"), ("product", "callback:shipped")]
+        sources.append("shipped")
+    exchanges = {source: stack.sandbox.seed(rounds) for source in sources}
+    # requests to open, made by the side's own warm ApiFunction (the product's for "shipped")
+    openable = {
+        source: [
+            drive.create(pairs["baseline" if source == "baseline" else "product"], seeded)[0]
+            for seeded in stack.sandbox.seed(rounds)
         ]
+        for source in sources
+    }
     env = stack.function_env()
     shipped_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
     samples: dict[tuple[str, str], list[dict]] = {kind: [] for kind in kinds}
-    made = [session for found in startable.values() for session in found]
+    made = [flow for found in openable.values() for flow in found]
     for r in range(rounds):
         order = kinds[:]
         random.Random(r).shuffle(order)
@@ -263,15 +318,13 @@ def cold(
         )
         for side, kind in order:
             function, _, variant = kind.partition(":")
-            paths = None
             source = "shipped" if variant else side
-            if variant:
-                paths = product_paths(function, shipped_layer)
+            paths = product_paths(function, shipped_layer) if variant else None
             if function == "api":
-                event_exchange = exchanges[source][r]
-                event = flows.create_event(event_exchange)
+                seeded = exchanges[source][r]
+                event = flows.create_event(seeded.exchange_id, seeded.funding_source_id)
             else:
-                event = flows.start_event(startable[source][r]["start"])
+                event = flows.open_event(openable[source][r]["start"])
             container = Container(
                 side,
                 function,
@@ -286,10 +339,10 @@ def cold(
                 container.close()
             if function == "api":
                 made.append(
-                    {"session": flows.created(done.response)[0], "exchange": event_exchange}
+                    {"request": flows.created(done.response)[0], "exchange": seeded.exchange_id}
                 )
             else:
-                flows.started(done.response, startable[source][r]["provider"])
+                flows.opened(done.response, openable[source][r]["start"])
             t = done.timeline
             if r > 0:
                 samples[(side, kind)].append(
@@ -327,14 +380,15 @@ def cold(
 
 
 # ---- the secret and token caches under short lifetimes ---------------------------------------
-def expiry(stack: Stack, seconds: float, cache_seconds: int = 2, token_ttl: int = 62) -> dict:
-    """ApiFunction creating sessions for `seconds` with SECRET_CACHE_SECONDS=cache_seconds,
-    against a sandbox whose tokens live `token_ttl` s (the client renews 60 s early)."""
+def expiry(stack: Stack, seconds: float, cache_seconds: int = 2, token_ttl: int = 4) -> dict:
+    """ApiFunction creating requests for `seconds` with SECRET_CACHE_SECONDS=cache_seconds,
+    against a sandbox whose tokens live `token_ttl` s (the client renews a token 60 s before it
+    expires, or after half its life if that is later: every 2 s here)."""
     sandbox = stack.start_sandbox(token_ttl=token_ttl)
     env = stack.function_env(sandbox=sandbox, SECRET_CACHE_SECONDS=str(cache_seconds))
     drive = Flows(stack)
     pairs = {side: spawn_pair(stack, side, env) for side in SIDES}
-    renew_every = token_ttl - 60
+    renew_every = max(token_ttl - 60, token_ttl / 2)
     result = {"seconds": seconds, "secret_cache_seconds": cache_seconds}
     result["token_renewal_seconds"] = renew_every
     try:

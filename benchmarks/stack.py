@@ -24,7 +24,13 @@ import urllib3
 
 from local import servers
 from local.dwolla_admin import SandboxAdmin
-from local.provision import DwollaSecretValue, LocalResources, function_environment, provision
+from local.provision import (
+    DwollaSecretValue,
+    LocalResources,
+    function_environment,
+    load_template,
+    provision,
+)
 
 from .flows import CALLBACK_URL, PUBLIC_BASE_URL, RETURN_URL
 
@@ -44,15 +50,28 @@ AWS_ENV = {
 }
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """A seeded exchange: what the platform knows of it."""
+
+    exchange_id: str
+    funding_source_id: str
+
+    @classmethod
+    def of(cls, exchange: dict) -> Seeded:
+        return cls(exchange["id"], exchange["fundingSourceId"])
+
+
 @dataclass
 class Sandbox:
     url: str
     process: subprocess.Popen
     admin: SandboxAdmin
 
-    def seed(self, count: int) -> list[str]:
-        """Exchanges that need re-authentication with MX (a redirect handoff)."""
-        return [self.admin.seed_exchange("mx")["id"] for _ in range(count)]
+    def seed(self, count: int) -> list[Seeded]:
+        """Exchanges that need re-authentication with MX (a redirect handoff), each with the
+        funding source Dwolla made from it."""
+        return [Seeded.of(self.admin.seed_exchange("mx")) for _ in range(count)]
 
 
 @dataclass
@@ -66,14 +85,24 @@ class Aws:
     def __post_init__(self) -> None:
         self.dynamodb = boto3.session.Session().client("dynamodb", endpoint_url=self.url)
 
-    def forget(self, sessions) -> None:
-        """Delete flows' session and exchange items (not timed): moto copies the whole table on
-        every transaction, so a growing table would slow both sides alike and hide the
+    def outbox(self, request_id: str) -> list[dict]:
+        """A request's outbox items (its events, as written with its changes), oldest first."""
+        return self.dynamodb.query(
+            TableName=self.resources.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"OUTBOX#{request_id}"}},
+            ConsistentRead=True,
+        )["Items"]
+
+    def forget(self, flows) -> None:
+        """Delete flows' request, exchange and outbox items (not timed): moto copies the whole
+        table on every transaction, so a growing table would slow both sides alike and hide the
         difference being measured."""
         keys = []
-        for session in sessions:
-            keys.append({"pk": {"S": f"SESSION#{session['session']}"}, "sk": {"S": "SESSION"}})
-            keys.append({"pk": {"S": f"EXCHANGE#{session['exchange']}"}, "sk": {"S": "EXCHANGE"}})
+        for flow in flows:
+            keys.append({"pk": {"S": f"REQUEST#{flow['request']}"}, "sk": {"S": "REQUEST"}})
+            keys.append({"pk": {"S": f"EXCHANGE#{flow['exchange']}"}, "sk": {"S": "EXCHANGE"}})
+            keys += [{"pk": i["pk"], "sk": i["sk"]} for i in self.outbox(flow["request"])]
         for i in range(0, len(keys), 25):
             self.dynamodb.batch_write_item(
                 RequestItems={
@@ -138,6 +167,7 @@ class Stack:
                 session,
                 prefix=f"bench-{uuid.uuid4().hex[:8]}",
                 dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET),
+                template=_template_without_stream(),
             )
             _remove_event_tap(session, resources)
         return Aws(url, process, resources)
@@ -191,6 +221,17 @@ def _endpoint(url: str):
             os.environ.pop("AWS_ENDPOINT_URL", None)
         else:
             os.environ["AWS_ENDPOINT_URL"] = before
+
+
+def _template_without_stream() -> dict:
+    """template.yaml with the table's stream left out. On AWS a stream costs the writer nothing
+    (it is read asynchronously); moto keeps every stream record on the table, and deep-copies
+    the whole table, records included, for every item of every transaction: each transaction
+    got slower than the one before, and moto grew to 10 GB within 100 flows. The relay is fed
+    the outbox items directly (measure.Flows.relay)."""
+    template = load_template()
+    template["Resources"]["ReauthTable"]["Properties"].pop("StreamSpecification", None)
+    return template
 
 
 def _remove_event_tap(session, resources: LocalResources) -> None:

@@ -1,6 +1,6 @@
 """One function in a fresh Python process, like a Lambda container. Started by container.py:
 
-    python benchmarks/worker.py FD_IN FD_OUT {product|baseline} {api|callback} PATHS
+    python benchmarks/worker.py FD_IN FD_OUT {product|baseline} {api|callback|relay} PATHS
 
 It imports the handler at once (the init phase), then answers JSON-line requests on FD_IN with
 JSON lines on FD_OUT (stdout and stderr stay the function's own, like CloudWatch Logs):
@@ -72,7 +72,7 @@ def main() -> None:
             elif op == "instrument":
                 from benchmarks import instrument
 
-                counts = instrument.attach(target, module)
+                counts = instrument.attach(target, module, function)
                 reply = {}
             elif op == "counts":
                 reply = counts.snapshot() if counts else {}

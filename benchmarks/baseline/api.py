@@ -1,20 +1,21 @@
-"""Baseline ApiFunction: create a session (2 Dwolla calls, 1 DynamoDB transaction, 1 event) and
-read an exchange's status (1 DynamoDB read)."""
+"""Baseline ApiFunction: create a re-authentication request (2 Dwolla calls, 1 DynamoDB
+transaction that also writes its event to the outbox) and read an exchange's status (1 DynamoDB
+read)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import secrets
 import time
 import uuid
 from datetime import UTC, datetime
 
 from . import core
 
-TTL = int(os.environ.get("SESSION_TTL_MINUTES") or 30) * 60
+ATTEMPT_TTL = int(os.environ.get("SESSION_TTL_MINUTES") or 30) * 60
+LIFETIME = int(os.environ.get("REQUEST_LIFETIME_DAYS") or 7) * 86400
+RETENTION = 30 * 86400
 ALLOWED = {u.strip() for u in os.environ.get("RETURN_URL_ALLOWLIST", "").split(",") if u.strip()}
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _CREATE = re.compile(rf"/exchanges/({_UUID})/reauth-sessions\Z")
@@ -35,7 +36,7 @@ def _iso(epoch: float) -> str:
 
 
 def create(exchange_id: str, body: dict) -> dict:
-    return_url = body.get("returnUrl")
+    return_url, funding_source = body.get("returnUrl"), body.get("fundingSourceId")
     if return_url is not None and return_url not in ALLOWED:
         return core.respond(400, {"code": "ReturnUrlNotAllowed"})
     location = core.dwolla(
@@ -44,31 +45,50 @@ def create(exchange_id: str, body: dict) -> dict:
         {"_links": {"redirect-url": {"href": core.CALLBACK_URL}}},
         idempotency_key=f"reauth-{uuid.uuid4()}",
     ).headers["Location"]
-    session_id = location.rsplit("/", 1)[1]
-    handoff = json.loads(core.dwolla("GET", f"/exchange-sessions/{session_id}").data)
+    attempt_id = location.rsplit("/", 1)[1]
+    handoff = json.loads(core.dwolla("GET", f"/exchange-sessions/{attempt_id}").data)
     url = handoff["_links"]["external-provider-session"]["href"]
-    key = secrets.token_urlsafe(32)
+    request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reauth:{attempt_id}"))
     now = time.time()
-    expires = now + TTL
+    deadline = now + LIFETIME
+    attempt = {
+        "createdAt": {"N": str(now)},
+        "expiresAt": {"N": str(now + ATTEMPT_TTL)},
+        "handoffType": {"S": "redirect"},
+        "handoffUrl": {"S": url},
+    }
     item = {
-        **core.session_key(session_id),
-        "sessionId": {"S": session_id},
+        **core.request_key(request_id),
+        "requestId": {"S": request_id},
         "exchangeId": {"S": exchange_id},
         "status": {"S": "pending"},
-        "handoffType": {"S": "redirect"},
         "createdAt": {"N": str(now)},
-        "expiresAt": {"N": str(expires)},
+        "expiresAt": {"N": str(deadline)},
         "updatedAt": {"N": str(now)},
         "trigger": {"S": "api"},
-        "ttl": {"N": str(int(expires) + 30 * 86400)},
-        "handoffUrl": {"S": url},
-        "startKeyHash": {"S": hashlib.sha256(key.encode()).hexdigest()},
+        "currentAttemptId": {"S": attempt_id},
+        "attemptCount": {"N": "1"},
+        "attempts": {"M": {attempt_id: {"M": attempt}}},
+        "ttl": {"N": str(int(deadline + RETENTION))},
         "gsi1pk": {"S": "PENDING"},
-        "gsi1sk": {"N": str(int(expires))},
+        "gsi1sk": {"N": str(int(deadline))},
     }
+    if funding_source:
+        item["fundingSourceId"] = {"S": funding_source}
     if return_url:
         item["returnUrl"] = {"S": return_url}
-    # No pending session on the exchange (the benchmark's case): one conditional transaction.
+    start_url = f"{core.PUBLIC}/reauth/link/{request_id}?key={core.link_key(request_id)}"
+    announcement = {
+        "sessionId": request_id,
+        "exchangeId": exchange_id,
+        "customerId": None,
+        "handoffType": "redirect",
+        "startUrl": start_url,
+        "expiresAt": _iso(deadline),
+        "trigger": "api",
+    }
+    # No open request on the exchange (the benchmark's case): one conditional transaction, with
+    # the event in the outbox.
     core.client("dynamodb").transact_write_items(
         TransactItems=[
             {
@@ -83,48 +103,38 @@ def create(exchange_id: str, body: dict) -> dict:
                     "TableName": core.TABLE,
                     "Key": core.exchange_key(exchange_id),
                     "UpdateExpression": (
-                        "SET pendingSessionId = :sid, lastSessionId = :sid, #status = :required, "
+                        "SET pendingRequestId = :rid, lastRequestId = :rid, #status = :required, "
                         "updatedAt = :now, exchangeId = :eid, "
                         "reauthRequiredAt = if_not_exists(reauthRequiredAt, :now)"
                     ),
-                    "ConditionExpression": "attribute_not_exists(pendingSessionId)",
+                    "ConditionExpression": "attribute_not_exists(pendingRequestId)",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": {
-                        ":sid": {"S": session_id},
+                        ":rid": {"S": request_id},
                         ":now": {"N": str(now)},
                         ":required": {"S": "reauth_required"},
                         ":eid": {"S": exchange_id},
                     },
                 }
             },
+            core.outbox_put(request_id, "Reauth Session Created", announcement, now),
         ]
     )
-    start_url = f"{core.PUBLIC}/reauth-sessions/{session_id}/start?key={key}"
-    core.publish(
-        "Reauth Session Created",
-        {
-            "sessionId": session_id,
-            "exchangeId": exchange_id,
-            "customerId": None,
-            "handoffType": "redirect",
-            "startUrl": start_url,
-            "expiresAt": _iso(expires),
-            "trigger": "api",
-        },
-    )
     answer = {
-        "id": session_id,
+        "id": request_id,
         "exchangeId": exchange_id,
         "customerId": None,
+        "fundingSourceId": funding_source,
         "status": "pending",
         "handoff": {"type": "redirect", "url": url},
+        "startUrl": start_url,
         "returnUrl": return_url,
         "createdAt": _iso(now),
-        "expiresAt": _iso(expires),
+        "expiresAt": _iso(deadline),
         "updatedAt": _iso(now),
-        "startUrl": start_url,
+        "attempts": [{"id": attempt_id, "state": "open", "createdAt": _iso(now)}],
     }
-    return core.respond(201, answer, {"Location": f"/reauth-sessions/{session_id}"})
+    return core.respond(201, answer, {"Location": f"/reauth-sessions/{request_id}"})
 
 
 def status(exchange_id: str) -> dict:
@@ -148,8 +158,8 @@ def status(exchange_id: str) -> dict:
             "exchangeId": exchange_id,
             "status": item["status"]["S"],
             "customerId": text("customerId"),
-            "lastSessionId": text("lastSessionId"),
-            "pendingSessionId": text("pendingSessionId"),
+            "lastSessionId": text("lastRequestId"),
+            "pendingSessionId": text("pendingRequestId"),
             "reauthRequiredAt": when("reauthRequiredAt"),
             "reauthorizedAt": when("reauthorizedAt"),
             "updatedAt": when("updatedAt"),

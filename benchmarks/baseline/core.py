@@ -1,12 +1,16 @@
-"""What both baseline functions share: settings, lazily made clients, the cached secret and token,
-one urllib3 pool for Dwolla, the DynamoDB keys and the API Gateway answer."""
+"""What the baseline functions share: settings, lazily made clients, the cached secret and token,
+one urllib3 pool for Dwolla, the start links' key, the DynamoDB keys, the outbox item and the
+API Gateway answer."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import time
+import uuid
 
 import boto3
 import urllib3
@@ -20,6 +24,7 @@ DWOLLA = (os.environ.get("DWOLLA_API_BASE_URL") or "https://api-sandbox.dwolla.c
 PUBLIC = os.environ["PUBLIC_BASE_URL"].rstrip("/")
 CALLBACK_URL = os.environ.get("CALLBACK_URL") or f"{PUBLIC}/reauth/callback"
 HAL = "application/vnd.dwolla.v1.hal+json"
+OUTBOX_RETENTION = 7 * 86400
 
 pool = urllib3.PoolManager(
     num_pools=2, maxsize=8, retries=False, timeout=urllib3.Timeout(connect=3.05, read=10.0)
@@ -70,8 +75,16 @@ def token() -> str:
             },
         )
         minted = json.loads(answer.data)
-        _token = (minted["access_token"], now + minted.get("expires_in", 3600) - 60)
+        lifetime = minted.get("expires_in", 3600)
+        # reused until 60 s before it expires, or for half its life if that is longer
+        _token = (minted["access_token"], now + max(lifetime - 60, lifetime / 2))
     return _token[0]
+
+
+def link_key(request_id: str) -> str:
+    """The start link's key: base64url(HMAC-SHA256(link secret, "link:" + request id))."""
+    mac = hmac.new(secret()["linkSecret"].encode(), f"link:{request_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
 def dwolla(method: str, path: str, body: dict | None = None, idempotency_key: str | None = None):
@@ -87,25 +100,31 @@ def dwolla(method: str, path: str, body: dict | None = None, idempotency_key: st
     return answer
 
 
-def session_key(session_id: str) -> dict:
-    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+def request_key(request_id: str) -> dict:
+    return {"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}}
 
 
 def exchange_key(exchange_id: str) -> dict:
     return {"pk": {"S": f"EXCHANGE#{exchange_id}"}, "sk": {"S": "EXCHANGE"}}
 
 
-def publish(detail_type: str, detail: dict) -> None:
-    client("events").put_events(
-        Entries=[
-            {
-                "EventBusName": BUS,
-                "Source": SOURCE,
-                "DetailType": detail_type,
-                "Detail": json.dumps(detail, separators=(",", ":")),
-            }
-        ]
-    )
+def outbox_put(request_id: str, detail_type: str, detail: dict, now: float) -> dict:
+    """An event as a Put in the transaction of the change it tells of (the relay sends it)."""
+    event_id = str(uuid.uuid4())
+    return {
+        "Put": {
+            "TableName": TABLE,
+            "Item": {
+                "pk": {"S": f"OUTBOX#{request_id}"},
+                "sk": {"S": f"{now:017.6f}#{event_id}"},
+                "eventId": {"S": event_id},
+                "detailType": {"S": detail_type},
+                "detail": {"S": json.dumps({**detail, "eventId": event_id}, separators=(",", ":"))},
+                "ttl": {"N": str(int(now + OUTBOX_RETENTION))},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
 
 
 def respond(status: int, body: dict | None = None, headers: dict | None = None) -> dict:
