@@ -261,6 +261,8 @@ def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
 
 
 def run_forgery(s: Steps, stack: local_stack.Stack, browser) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
     s.step("A forgery: the bound browser claims success without visiting the bank")
     dwolla = stack.dwolla()
     aws, resources = stack.aws(), stack.local_resources()
@@ -273,7 +275,15 @@ def run_forgery(s: Steps, stack: local_stack.Stack, browser) -> None:
     with customer.page.expect_request(re.compile(r".*/_provider/.*")):
         customer.page.get_by_role("button").click()  # bound, but the bank page never loads
     forged = f"{stack.callback_url}?exchange={exchange['id']}"
-    heading = customer.open(forged)
+    heading = ""
+    for _ in range(3):  # the aborted bank page's error page may still be on its way in
+        try:
+            heading = customer.open(forged)
+            break
+        except PlaywrightError as interrupted:
+            if "interrupted" not in str(interrupted):
+                raise
+            customer.page.wait_for_timeout(500)
     s.show(f"open {forged} by hand → “{heading}”")
     customer.close()
     got = _request(stack, session["id"])
