@@ -402,15 +402,18 @@ class Kit:
 def kit(functions, dwolla, sandbox, published, clock):
     root = logging.getLogger()
     powertools = logging.getLogger("dwolla-reauth")
+    package = logging.getLogger("reauth")  # Powertools' copy: it does not propagate to the root
     capture = Capture(functions.api.logger.registered_formatter)
     saved = root.level
     root.setLevel(logging.DEBUG)
     root.addHandler(capture)
     powertools.addHandler(capture)
+    package.addHandler(capture)
     published()  # what setting up published is not under test
     yield Kit(functions, dwolla, sandbox, published, capture, clock)
     root.removeHandler(capture)
     powertools.removeHandler(capture)
+    package.removeHandler(capture)
     root.setLevel(saved)
 
 
