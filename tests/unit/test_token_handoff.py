@@ -132,3 +132,14 @@ def test_a_request_past_its_deadline_cannot_be_completed(api, dwolla, token_sess
 
     assert (status, answer["code"]) == (409, "SessionNotPending")
     assert api.session(session["id"])[1]["status"] == "expired"
+
+
+def test_the_answer_to_a_confirmed_completion_is_exactly_what_is_stored(api, dwolla):
+    exchange = dwolla.seed_exchange("plaid")
+    _, session, _ = api.create(exchange["id"], {"fundingSourceId": exchange["fundingSourceId"]})
+    dwolla.complete_exchange_session(session["handoff"]["token"])
+
+    _, answered, _ = api.complete(session["id"], {})  # built without reading it back
+    _, stored, _ = api.session(session["id"])
+
+    assert answered == stored

@@ -16,7 +16,8 @@ ends the attempt (with `recoverable`), never the request.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from . import events
 from .context import Context, request_detail
@@ -29,6 +30,7 @@ from .model import (
     HandoffType,
     ReauthRequest,
     RequestStatus,
+    Verification,
     VerificationResult,
     iso,
 )
@@ -195,7 +197,10 @@ class Verifying:
                 request, reauthorizedAt=iso(now), verifiedBy="balance-check", via="this-service"
             )
             event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
-            ctx.repo.mark_reauthorized(request, attempt_id, now, [event])
+            if ctx.repo.mark_reauthorized(request, attempt_id, now, [event]) and (
+                request.funding_source_id  # nothing was learnt on the way: no need to re-read
+            ):
+                return _confirmed(request, attempt_id, now)
             return ctx.repo.get_request(request.id) or request
         if result is VerificationResult.NOT_REPAIRED:
             attempt = request.attempt(attempt_id) if attempt_id else None
@@ -205,6 +210,24 @@ class Verifying:
             return updated or ctx.repo.get_request(request.id) or request
         updated = ctx.repo.mark_verifying(request.id, now, now + ctx.settings.verify_retry)
         return updated or ctx.repo.get_request(request.id) or request
+
+
+def _confirmed(request: ReauthRequest, attempt_id: str | None, now: datetime) -> ReauthRequest:
+    """The request as repository.mark_reauthorized just wrote it."""
+    attempts = tuple(
+        replace(a, outcome=AttemptOutcome.REAUTHORIZED, ended_at=now, reason=None)
+        if a.id == attempt_id
+        else a
+        for a in request.attempts
+    )
+    return replace(
+        request,
+        status=RequestStatus.REAUTHORIZED,
+        updated_at=now,
+        reauthorized_at=now,
+        attempts=attempts,
+        verification=Verification(VerificationResult.CONFIRMED, now),
+    )
 
 
 def _attempt_failed(
