@@ -16,9 +16,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 
 from reauth import pages, runtime, web
+from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS
-from reauth.security import normalize_uuid
 
 logger = Logger()
 # The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from reauth.config import Config, ConfigError
+from reauth.ids import normalize_uuid, valid_idempotency_key
 from reauth.security import (
     binding_cookie,
     binding_cookie_name,
@@ -14,10 +15,8 @@ from reauth.security import (
     link_key,
     link_key_matches,
     new_secret,
-    normalize_uuid,
     read_binding_cookies,
     same_origin,
-    valid_idempotency_key,
 )
 
 SECRET = b"a-link-secret-of-at-least-32-bytes-long"

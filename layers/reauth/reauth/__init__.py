@@ -4,7 +4,9 @@ Modules, from the outside in:
   config      the one configuration object, built once per cold start from the environment
   errors      every error a caller can see (stable code, HTTP status, message); depends on nothing
   model       requests, attempts, exchange records and the one table of allowed state transitions
-  security    link keys, binding cookies, CSRF, the same-origin rule, the return-URL allow-list
+  ids         the identifiers accepted from outside: UUIDs, idempotency keys, checked before I/O
+  urls        the return-URL allow-list (entries' rules, exact membership) and URL joins
+  security    link keys, binding cookies, CSRF, the same-origin rule
   dwolla      the Dwolla API adapter (urllib3)
   dwolla_errors  the one table mapping Dwolla's answers onto the error codes
   repository  the DynamoDB adapter
@@ -15,7 +17,9 @@ Modules, from the outside in:
   creating    use cases: creating a request (API call or EventBridge event)
   journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
-  lifecycle   use cases: reads, the schedule (deadlines, re-checks), Dwolla's webhooks
+  lifecycle   use cases: reads, the schedule (deadlines, re-checks)
+  webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
+  relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
   runtime     the composition root: builds all of it once per container
   web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes
   pages       the customer-facing HTML pages (pure functions, a CSP nonce per page)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .security import check_allowlist_entry
+from .urls import check_allowlist_entry
 
 ENVIRONMENTS = ("sandbox", "production")
 PLAID_LINK_SCRIPT_URL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"

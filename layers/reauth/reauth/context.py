@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from .dwolla import DwollaClient, DwollaError
 from .dwolla_errors import from_dwolla
 from .errors import ErrorCode, ServiceError
+from .ids import normalize_uuid
 from .model import ReauthRequest
 from .repository import RequestRepository
-from .security import link_key, normalize_uuid, path_of, with_query
+from .security import link_key
+from .urls import path_of, with_query
 
 logger = logging.getLogger(__name__)
 

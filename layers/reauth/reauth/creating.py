@@ -25,10 +25,12 @@ from .config import is_safe_handoff_url
 from .context import Context, dwolla_failure, request_detail, uuid_or
 from .dwolla import DwollaError
 from .errors import ErrorCode, ServiceError
+from .ids import valid_idempotency_key
 from .model import Attempt, HandoffType, ReauthRequest, RequestStatus, iso
 from .outbox import OutboxEvent
 from .repository import ConcurrentChange
-from .security import digest, is_allowed_return_url, valid_idempotency_key
+from .security import digest
+from .urls import is_allowed_return_url
 
 logger = logging.getLogger(__name__)
 CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from .context import Context
 from .creating import new_attempt
+from .ids import normalize_uuid
 from .model import PROVIDER_ERRORS, Attempt, ReauthRequest, RequestStatus
 from .repository import MAX_ATTEMPTS
 from .security import (
@@ -29,11 +30,10 @@ from .security import (
     link_key_matches,
     matches,
     new_secret,
-    normalize_uuid,
     read_binding_cookies,
     same_origin,
-    with_query,
 )
+from .urls import with_query
 from .verifying import RequestClosed, Verifying
 
 MAX_QUERY_VALUE = 256

@@ -1,4 +1,4 @@
-"""What stands between the browser and a request: link keys, binding cookies, CSRF, return URLs.
+"""What stands between the browser and a request: link keys, binding cookies, CSRF, same origin.
 
 - A start link carries a key: base64url(HMAC-SHA256(link secret, "link:" + request id)). Nothing
   is stored for it, so every answer about the request can hand out the same, durable link.
@@ -11,7 +11,6 @@
   for the browser holding the cookie (OAuth's `state`, done with a cookie).
 - Scripted POSTs (the Plaid page's report) also carry a CSRF token derived from the cookie's
   token (HMAC), and every browser POST must come from the service's own origin.
-- Return URLs must equal, character for character, an entry of the operator's allow-list.
 """
 
 from __future__ import annotations
@@ -21,26 +20,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
+
+from .ids import normalize_uuid, uuid_from_hex
 
 COOKIE_PREFIX = "reauth_"
 MAX_BINDING_COOKIES = 4  # a browser juggling more re-authentications at once is refused
-UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,128}")
-_HEX32_RE = re.compile(r"[0-9a-fA-F]{32}")
-_IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
-MAX_RETURN_URL_LENGTH = 2048
-
-
-def normalize_uuid(value: object) -> str | None:
-    """The lower-case UUID, or None when `value` is not a UUID in canonical form."""
-    if isinstance(value, str) and UUID_RE.fullmatch(value):
-        return value.lower()
-    return None
-
-
-def valid_idempotency_key(value: str) -> bool:
-    return bool(_IDEMPOTENCY_KEY_RE.fullmatch(value))
 
 
 def new_secret() -> str:
@@ -112,7 +98,7 @@ def read_binding_cookies(cookie_headers: list[str]) -> dict[str, tuple[str, str]
         return {}
     found: dict[str, tuple[str, str]] = {}
     for name, values in seen.items():
-        request_id = _uuid_from_hex(name.removeprefix(COOKIE_PREFIX))
+        request_id = uuid_from_hex(name.removeprefix(COOKIE_PREFIX))
         if request_id is None or len(values) != 1:
             continue  # two cookies of one name: ambiguous, ignored
         attempt_id, sep, token = values[0].partition(".")
@@ -120,13 +106,6 @@ def read_binding_cookies(cookie_headers: list[str]) -> dict[str, tuple[str, str]
         if sep and attempt_id is not None and _TOKEN_RE.fullmatch(token):
             found[request_id] = (attempt_id, token)
     return found
-
-
-def _uuid_from_hex(value: str) -> str | None:
-    if not _HEX32_RE.fullmatch(value):
-        return None
-    v = value.lower()
-    return f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}"
 
 
 def same_origin(origin: str | None, fetch_site: str | None, public_base_url: str) -> bool:
@@ -138,38 +117,3 @@ def same_origin(origin: str | None, fetch_site: str | None, public_base_url: str
         return True
     parts = urlsplit(public_base_url)
     return origin.strip().rstrip("/").lower() == f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def is_allowed_return_url(url: object, allowlist: tuple[str, ...]) -> bool:
-    """Exact, character-for-character membership; anything odd is refused before the lookup."""
-    if not isinstance(url, str) or not url or len(url) > MAX_RETURN_URL_LENGTH:
-        return False
-    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in url) or "\\" in url:
-        return False
-    return url in allowlist
-
-
-def check_allowlist_entry(url: str) -> str | None:
-    """Why an allow-list entry is unsafe, or None. Entries must be absolute http(s) URLs on a host,
-    without userinfo or fragment, in plain printable ASCII."""
-    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in url) or "\\" in url:
-        return "must be printable ASCII without spaces or backslashes"
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "must be an absolute http(s) URL"
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        return "must not carry userinfo"
-    if parts.fragment:
-        return "must not carry a fragment"
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1"):
-        return "must use https (http only for localhost)"
-    return None
-
-
-def with_query(url: str, params: dict[str, str]) -> str:
-    separator = "&" if urlsplit(url).query else "?"
-    return f"{url}{separator}{urlencode(params)}"
-
-
-def path_of(url: str) -> str:
-    return urlsplit(url).path or "/"

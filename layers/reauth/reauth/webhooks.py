@@ -28,9 +28,9 @@ from . import events
 from .context import Context
 from .dwolla import DwollaError, DwollaEvent
 from .errors import ErrorCode, ServiceError
+from .ids import normalize_uuid
 from .outbox import OutboxEvent
 from .repository import ConcurrentChange
-from .security import normalize_uuid
 
 logger = logging.getLogger(__name__)
 
