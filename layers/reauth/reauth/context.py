@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .dwolla import DwollaClient, DwollaError
 from .dwolla_errors import from_dwolla
@@ -111,7 +112,7 @@ def dwolla_failure(exc: DwollaError) -> ServiceError:
     return error
 
 
-def request_detail(request: ReauthRequest, **extra: object) -> dict:
+def request_detail(request: ReauthRequest, **extra: object) -> dict[str, Any]:
     """The ids every event about a request carries (outbox.py adds the event's own id)."""
     return {
         "sessionId": request.id,

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -210,7 +211,7 @@ def _announcement(request: ReauthRequest, start_url: str, supersedes: str | None
     return OutboxEvent(events.SESSION_CREATED, detail, key=request.id)
 
 
-def _exchange_from_update_credentials(detail: dict) -> str:
+def _exchange_from_update_credentials(detail: Mapping[str, object]) -> str:
     """The exchange named by Dwolla's UpdateCredentials error (`_links.about.href`)."""
     if detail.get("code") != "UpdateCredentials":
         raise ServiceError(ErrorCode.INVALID_REQUEST, "Not an UpdateCredentials error.")

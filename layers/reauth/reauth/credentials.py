@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .dwolla import DwollaCredentials
 
+if TYPE_CHECKING:  # imported where it is used (runtime), not at cold start
+    from aws_lambda_powertools.utilities.parameters import BaseProvider
+
 
 class DwollaSecrets:
-    def __init__(self, secrets_provider, secret_id: str, max_age: int) -> None:
+    def __init__(self, secrets_provider: BaseProvider, secret_id: str, max_age: int) -> None:
         self._provider = secrets_provider
         self._secret_id = secret_id
         self._max_age = max_age
 
-    def _value(self) -> dict:
+    def _value(self) -> dict[str, str]:
+        """The secret's text fields (a field of another JSON type counts as absent)."""
         value = self._provider.get(self._secret_id, max_age=self._max_age, transform="json")
         if not isinstance(value, dict):
             raise ConfigError("the Dwolla secret must be a JSON object")
-        return value
+        return {name: field for name, field in value.items() if isinstance(field, str)}
 
     def credentials(self) -> DwollaCredentials:
         value = self._value()
@@ -43,7 +48,7 @@ class DwollaSecrets:
 
     def link_secret(self) -> bytes:
         value = self._value()
-        secret = value.get("linkSecret") or ""
+        secret = value.get("linkSecret", "")
         if len(secret) >= 32:
             return secret.encode()
         if secret:

@@ -7,6 +7,8 @@ meaning the call names), and the 4xx rows of DWOLLA_ERROR_TABLE, first match win
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from .dwolla import (
     DwollaApiError,
     DwollaBadResponse,
@@ -16,20 +18,26 @@ from .dwolla import (
 )
 from .errors import ErrorCode, ServiceError
 
+# Dwolla's embedded errors, each `{"code", "message", "path"}` as sent.
+EmbeddedErrors = tuple[Mapping[str, object], ...]
+# A row's extra test on Dwolla's message and embedded errors.
+ErrorTest = Callable[[str, EmbeddedErrors], bool]
+ErrorRow = tuple[int | None, frozenset[str] | None, ErrorTest | None, ErrorCode]
 
-def _redirect_url_message(message: str, errors: tuple[dict, ...]) -> bool:
+
+def _redirect_url_message(message: str, errors: EmbeddedErrors) -> bool:
     texts = [message] + [f"{e.get('path', '')} {e.get('message', '')}" for e in errors]
     return any("redirect-url" in text or "redirect URL" in text for text in texts)
 
 
-def _not_registered(message: str, errors: tuple[dict, ...]) -> bool:
+def _not_registered(message: str, errors: EmbeddedErrors) -> bool:
     texts = [message] + [str(e.get("message", "")) for e in errors]
     return any("exactly match" in text for text in texts)
 
 
 # Dwolla's 4xx answers other than 404, first match wins. Each row: HTTP status, Dwolla codes
 # (None: any), an extra test on (message, embedded errors) (None: none), the caller-facing code.
-DWOLLA_ERROR_TABLE: tuple[tuple[int | None, frozenset[str] | None, object, ErrorCode], ...] = (
+DWOLLA_ERROR_TABLE: tuple[ErrorRow, ...] = (
     (
         400,
         frozenset({"ValidationError"}),

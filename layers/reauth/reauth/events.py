@@ -8,6 +8,10 @@ credential, access token, Plaid token, binding cookie or provider URL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no boto3 types
+    from mypy_boto3_events import EventBridgeClient
 
 SESSION_CREATED = "Reauth Session Created"
 EXCHANGE_REAUTHORIZED = "Exchange Reauthorized"
@@ -37,7 +41,7 @@ MAX_BATCH = 10  # PutEvents takes at most 10 entries
 
 
 class EventPublisher:
-    def __init__(self, client, bus_name: str, source: str) -> None:
+    def __init__(self, client: EventBridgeClient, bus_name: str, source: str) -> None:
         self._events = client
         self._bus = bus_name
         self._source = source

@@ -239,13 +239,16 @@ def _uuid(value: str) -> str:
 def _callback_outcome(query: dict[str, list[str]]) -> tuple[str, str]:
     """('exchange', id) or ('error', CODE) from Dwolla's redirect query, or BrowserRejected."""
     exchange, error = query.get("exchange"), query.get("error")
-    if (exchange is None) == (error is None):
+    if exchange is not None and error is None:
+        kind, values = "exchange", exchange
+    elif error is not None and exchange is None:
+        kind, values = "error", error
+    else:
         raise BrowserRejected("need exactly one of exchange / error")
-    values = exchange if exchange is not None else error
     if len(values) != 1 or len(values[0]) > MAX_QUERY_VALUE:
         raise BrowserRejected("malformed query")
     value = values[0]
-    if exchange is not None:
+    if kind == "exchange":
         if normalize_uuid(value) is None:
             raise BrowserRejected("exchange is not a UUID")
         return "exchange", value

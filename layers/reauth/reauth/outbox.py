@@ -18,6 +18,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 OUTBOX_PREFIX = "OUTBOX#"
 RETENTION = timedelta(days=7)  # kept after writing, to trace or re-drive by hand
@@ -28,11 +29,11 @@ class OutboxEvent:
     """An event to publish once the transaction that carries it commits."""
 
     detail_type: str
-    detail: dict
+    detail: dict[str, Any]
     key: str  # what orders it: the request id (or the exchange id for exchange-level events)
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def item(self, table: str, now: datetime) -> dict:
+    def item(self, table: str, now: datetime) -> dict[str, Any]:
         """The Put of a TransactWriteItems that records this event."""
         detail = {**self.detail, "eventId": self.event_id}
         return {
@@ -60,7 +61,7 @@ class Envelope:
     detail: str  # JSON, as written
 
 
-def envelope_from_stream(record: dict) -> Envelope | None:
+def envelope_from_stream(record: dict[str, Any]) -> Envelope | None:
     """The outbox event a DynamoDB stream record carries, or None for any other record."""
     if record.get("eventName") != "INSERT":
         return None

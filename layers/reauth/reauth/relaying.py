@@ -14,9 +14,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .events import MAX_BATCH, EventPublisher
 from .outbox import Envelope, envelope_from_stream
+
+if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no boto3 types
+    from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ class Relay:
         self._publisher = publisher
         self._dead_letter = dead_letter
 
-    def deliver(self, records: list[dict]) -> Delivery:
+    def deliver(self, records: list[dict[str, Any]]) -> Delivery:
         pending: list[tuple[str, Envelope]] = []
         for record in records:
             envelope = envelope_from_stream(record)
@@ -73,7 +77,7 @@ class Relay:
 class QueueDeadLetters:
     """Dead letters to an SQS queue: the event as written, and why EventBridge refused it."""
 
-    def __init__(self, client, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._sqs = client
         self._queue_url = queue_url
 

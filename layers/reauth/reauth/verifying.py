@@ -204,8 +204,9 @@ class Verifying:
             return ctx.repo.get_request(request.id) or request
         if result is VerificationResult.NOT_REPAIRED:
             attempt = request.attempt(attempt_id) if attempt_id else None
-            ends = attempt is not None and attempt.outcome is None
-            outbox = [_attempt_failed(request, attempt.id, NOT_REPAIRED, True)] if ends else []
+            outbox: list[OutboxEvent] = []
+            if attempt is not None and attempt.outcome is None:  # this check ends the attempt
+                outbox.append(_attempt_failed(request, attempt.id, NOT_REPAIRED, True))
             updated = ctx.repo.mark_not_repaired(request, attempt_id, now, outbox)
             return updated or ctx.repo.get_request(request.id) or request
         updated = ctx.repo.mark_verifying(request.id, now, now + ctx.settings.verify_retry)

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -79,8 +80,8 @@ class Webhooks:
         if ctx.now() - created > WINDOW:
             logger.warning("a signed webhook older than Dwolla's retries: refused as a replay")
             return "stale"
-        links = payload.get("_links") if isinstance(payload.get("_links"), dict) else {}
-        return self._record(payload["id"], created, links)
+        links = payload.get("_links")
+        return self._record(payload["id"], created, links if isinstance(links, dict) else {})
 
     def catch_up(self) -> CatchUp:
         """Read Dwolla's events back to the checkpoint, record the re-authentication news among
@@ -124,7 +125,7 @@ class Webhooks:
                 return fresh
         return fresh
 
-    def _record(self, event_id: str, created: datetime, links: dict) -> str:
+    def _record(self, event_id: str, created: datetime, links: Mapping[str, object]) -> str:
         exchange_id = _id_from_link(links, "resource")
         if exchange_id is None:
             raise ServiceError(ErrorCode.INVALID_REQUEST, "The event names no exchange.")
@@ -158,7 +159,7 @@ def _moment(value: object) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _id_from_link(links: dict, name: str) -> str | None:
+def _id_from_link(links: Mapping[str, object], name: str) -> str | None:
     link = links.get(name)
     href = link.get("href") if isinstance(link, dict) else None
     match = _LINK_ID_RE[name].search(href) if isinstance(href, str) else None
