@@ -265,7 +265,8 @@ class DwollaClient:
     """Dwolla's API for the re-authentication flow. Build one per container and reuse it.
 
     `credentials` is called each time a token is minted (it should cache on its side).
-    `clock` and `sleep` are there for tests; `clock` only drives token expiry.
+    `clock` and `sleep` are there for tests; `clock` only drives token expiry. `on_attempt` is
+    told of every HTTP attempt (the composition root makes it the DwollaLatency metric).
     """
 
     def __init__(
@@ -278,6 +279,7 @@ class DwollaClient:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_attempt: Callable[[str, str, int | None, int], None] | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -287,6 +289,8 @@ class DwollaClient:
         self._clock = clock
         self._sleep = sleep
         self._remaining_time: Callable[[], float] | None = None
+        # Told of every HTTP attempt: (method, path template, status or None, elapsed ms).
+        self._on_attempt = on_attempt
         self._token: _AccessToken | None = None
         self._token_lock = threading.Lock()
         self.stats = DwollaStats()
@@ -574,8 +578,8 @@ class DwollaClient:
             return False
         return True
 
-    @staticmethod
     def _log_attempt(
+        self,
         method: str,
         template: str,
         status: int | None,
@@ -603,6 +607,8 @@ class DwollaClient:
             elapsed_ms,
             extra=fields,
         )
+        if self._on_attempt is not None:
+            self._on_attempt(method, template, status, elapsed_ms)
 
 
 # --- Reading Dwolla's answers ---------------------------------------------------------------
