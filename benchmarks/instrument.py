@@ -5,12 +5,17 @@
   `before-send` once per HTTP attempt (more attempts than calls means botocore retried).
 - Dwolla: the urllib3 PoolManager's `urlopen`, wrapped on the instance: every HTTP request, as
   "METHOD /path/template". For the product, DwollaClient.stats is read too, as a cross-check.
+- Time: each AWS call (`before-call` → `after-call`) and Dwolla request, summed per invocation
+  (`take_invocation`): what the handler waited on, for the tail's analysis.
+- DynamoDB items written, by kind (REQUEST, EXCHANGE, OUTBOX, in a transaction or not), and
+  reads (consistent or not): with the items' sizes, the capacity units a flow costs.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -24,11 +29,35 @@ class IOCounts:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()  # AWS HTTP attempts
         self.dwolla_stats = None  # the product's own counters, when there are any
+        self.dynamodb_units: Counter[str] = Counter()  # "write:REQUEST:tx", "read:consistent"
+        self.waited: Counter[str] = Counter()  # seconds per call kind, this invocation
 
-    def on_aws_call(self, event_name: str, **_) -> None:
+    def on_aws_call(self, event_name: str, params=None, context=None, **_) -> None:
         _, service, operation = event_name.split(".", 2)  # before-call.<service id>.<operation>
         with self._lock:
             self.calls[f"{service}:{operation}"] += 1
+            if service == "dynamodb" and isinstance(params, dict):
+                self.dynamodb_units.update(_dynamodb_items(operation, params))
+        if isinstance(context, dict):
+            context["bench_began"] = time.perf_counter()
+
+    def on_aws_done(self, event_name: str, context=None, **_) -> None:
+        began = context.get("bench_began") if isinstance(context, dict) else None
+        if began is not None:
+            _, service, operation = event_name.split(".", 2)
+            with self._lock:
+                self.waited[f"{service}:{operation}"] += time.perf_counter() - began
+
+    def on_dwolla_done(self, seconds: float) -> None:
+        with self._lock:
+            self.waited["dwolla"] += seconds
+
+    def take_invocation(self) -> dict[str, float]:
+        """Milliseconds waited per call kind since the last take."""
+        with self._lock:
+            found = {k: round(v * 1000, 3) for k, v in self.waited.items()}
+            self.waited.clear()
+        return found
 
     def on_aws_send(self, event_name: str, **_) -> None:
         _, service, operation = event_name.split(".", 2)
@@ -44,12 +73,14 @@ class IOCounts:
         with self._lock:
             self.calls.clear()
             self.attempts.clear()
+            self.dynamodb_units.clear()
         if self.dwolla_stats is not None:
             self.dwolla_stats.reset()
 
     def snapshot(self) -> dict:
         with self._lock:
             found = {"calls": dict(self.calls), "attempts": dict(self.attempts)}
+            found["dynamodb_items"] = dict(self.dynamodb_units)
         if self.dwolla_stats is not None:
             found["dwolla_stats"] = self.dwolla_stats.snapshot()
         return found
@@ -60,7 +91,11 @@ def _count_pool(pool, counts: IOCounts) -> None:
 
     def counted(method, url, *args, **kwargs):
         counts.on_dwolla_request(method, url)
-        return urlopen(method, url, *args, **kwargs)
+        began = time.perf_counter()
+        try:
+            return urlopen(method, url, *args, **kwargs)
+        finally:
+            counts.on_dwolla_done(time.perf_counter() - began)
 
     pool.urlopen = counted
 
@@ -73,7 +108,7 @@ def attach(target: str, module, function: str = "") -> IOCounts:
     if target == "product":
         from reauth import runtime
 
-        session = runtime._boto_session()
+        session = runtime.boto_session()
         _register(session, counts)
         if function != "relay":
             dwolla = runtime.service().ctx.dwolla  # built now; AWS clients made on first use
@@ -90,3 +125,28 @@ def attach(target: str, module, function: str = "") -> IOCounts:
 def _register(session, counts: IOCounts) -> None:
     session.events.register("before-call", counts.on_aws_call)
     session.events.register("before-send", counts.on_aws_send)
+    session.events.register("after-call", counts.on_aws_done)
+
+
+def _kind(key: dict) -> str:
+    """REQUEST, EXCHANGE, OUTBOX, ... from an item's key (wire format)."""
+    pk = (key or {}).get("pk", {}).get("S", "")
+    return pk.split("#", 1)[0] or "OTHER"
+
+
+def _dynamodb_items(operation: str, params: dict) -> Counter:
+    """The items a DynamoDB call reads or writes, by kind: units follow from their sizes."""
+    found: Counter[str] = Counter()
+    if operation == "GetItem":
+        found["read:consistent" if params.get("ConsistentRead") else "read:eventual"] += 1
+    elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        found[f"write:{_kind(params.get('Item') or params.get('Key'))}"] += 1
+    elif operation == "TransactWriteItems":
+        for entry in params.get("TransactItems", []):
+            for action, body in entry.items():
+                key = body.get("Item") or body.get("Key")
+                name = "check" if action == "ConditionCheck" else "write"
+                found[f"{name}:{_kind(key)}:tx"] += 1
+    elif operation in ("Query", "Scan", "BatchGetItem", "TransactGetItems", "BatchWriteItem"):
+        found[f"other:{operation}"] += 1
+    return found

@@ -294,7 +294,7 @@ def effects(service_env, sandbox):
     from reauth import runtime
 
     watch = Effects(sandbox)
-    runtime._boto_session().events.register("after-call", watch)
+    runtime.boto_session().events.register("after-call", watch)
     return watch
 
 

@@ -960,7 +960,7 @@ def test_botocore_logs_the_secret_at_debug_unless_the_runtime_holds_it_at_info(k
     """Why runtime holds botocore at INFO: with it at DEBUG, GetSecretValue's answer is logged."""
     from reauth import runtime
 
-    runtime._boto_session()  # the runtime's own setting, made once per container
+    runtime.boto_session()  # the runtime's own setting, made once per container
     assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO
     logging.getLogger("botocore").setLevel(logging.DEBUG)
     try:

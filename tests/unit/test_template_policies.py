@@ -180,7 +180,7 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
         """Each function runs in its own containers: nothing cached is shared between them.
         The container's service runs on the flows' clock."""
         reset_runtime()
-        runtime._boto_session().events.register("before-parameter-build", recorder)
+        runtime.boto_session().events.register("before-parameter-build", recorder)
         runtime.use(runtime.build_service(runtime.build_context(runtime.config(), clock=clock.now)))
 
     def run(function: str, module, event):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, ConfigError
 from .context import Context
@@ -22,6 +23,11 @@ from .lifecycle import Lifecycle
 from .relaying import Relay
 from .verifying import Verifying
 from .webhooks import Webhooks
+
+if TYPE_CHECKING:
+    import urllib3
+
+    from .dwolla import RetryPolicy
 
 
 class Lazy:
@@ -44,7 +50,7 @@ class LazyClient(Lazy):
     """A boto3 client made on first attribute access (thread-safe)."""
 
     def __init__(self, service_name: str) -> None:
-        super().__init__(lambda: _boto_session().client(service_name))
+        super().__init__(lambda: boto_session().client(service_name))
 
 
 # At DEBUG, botocore logs wire bodies and signing material: Secrets Manager's answer (the Dwolla
@@ -53,7 +59,9 @@ WIRE_LOGGERS = ("botocore", "boto3")
 
 
 @cache
-def _boto_session():
+def boto_session():
+    """The container's boto3 session; every AWS client is made from it. Clients copy the
+    session's event hooks when they are made (tests and the benchmark register theirs first)."""
     import boto3
 
     for name in WIRE_LOGGERS:
@@ -107,7 +115,18 @@ def _secrets_provider():
     return SecretsProvider(boto3_client=LazyClient("secretsmanager"))
 
 
-def build_context(settings: Config, clock: Callable[[], datetime] | None = None) -> Context:
+def build_context(
+    settings: Config,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    dwolla_timeout: urllib3.Timeout | None = None,
+    dwolla_retry: RetryPolicy | None = None,
+    dwolla_sleep: Callable[[float], None] | None = None,
+    sweep_batch_size: int | None = None,
+) -> Context:
+    """The use cases' context from `settings`. The keywords override what the environment does
+    not say or says differently (tests: a moved clock, short Dwolla timeouts, a recorded sleep
+    between retries, a small sweep batch); None keeps the default."""
     from .context import Links, Settings
     from .credentials import DwollaSecrets
     from .dwolla import DwollaClient, base_url_for
@@ -132,6 +151,9 @@ def build_context(settings: Config, clock: Callable[[], datetime] | None = None)
         dwolla=DwollaClient(
             base_url_for(settings.dwolla_environment, settings.dwolla_api_base_url or None),
             secrets.credentials,
+            timeout=dwolla_timeout,
+            retry=dwolla_retry,
+            sleep=dwolla_sleep or time.sleep,
         ),
         links=Links(
             base_url=public_base_url,
@@ -144,11 +166,17 @@ def build_context(settings: Config, clock: Callable[[], datetime] | None = None)
             request_lifetime=timedelta(days=settings.request_lifetime_days),
             platform_name=settings.platform_name,
             plaid_link_script_url=settings.plaid_link_script_url,
-            sweep_batch_size=settings.sweep_batch_size,
+            sweep_batch_size=sweep_batch_size or settings.sweep_batch_size,
         ),
         clock=clock or utcnow,
         webhook_secret=secrets.webhook_secret,
     )
+
+
+def build(settings: Config | None = None, **overrides: Any) -> Service:
+    """A service from `settings` (the environment's by default) and `build_context`'s overrides,
+    e.g. `runtime.use(runtime.build(clock=moved.now, dwolla_timeout=short))`."""
+    return build_service(build_context(settings or config(), **overrides))
 
 
 _built: Service | None = None
@@ -203,4 +231,4 @@ def reset() -> None:
     use(None)
     _relay = None
     config.cache_clear()
-    _boto_session.cache_clear()
+    boto_session.cache_clear()
