@@ -18,7 +18,10 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no boto3 types
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 OUTBOX_PREFIX = "OUTBOX#"
 RETENTION = timedelta(days=7)  # kept after writing, to trace or re-drive by hand
@@ -33,7 +36,7 @@ class OutboxEvent:
     key: str  # what orders it: the request id (or the exchange id for exchange-level events)
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def item(self, table: str, now: datetime) -> dict[str, Any]:
+    def item(self, table: str, now: datetime) -> TransactWriteItemTypeDef:
         """The Put of a TransactWriteItems that records this event."""
         detail = {**self.detail, "eventId": self.event_id}
         return {

@@ -22,11 +22,11 @@ as sources; the exchange record is updated in the same transaction where it chan
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import (
     NOT_REPAIRED,
@@ -42,6 +42,13 @@ from .model import (
     allowed_sources,
 )
 from .outbox import OutboxEvent
+
+if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no boto3 types
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+# An item (or key, or map) in DynamoDB's wire form: {name: {"S": ...} | {"N": ...} | {"M": ...}}.
+Item = dict[str, Any]
 
 PENDING_INDEX = "pending-by-expiry"
 RETENTION = timedelta(days=30)  # how long finished requests stay readable after the deadline
@@ -96,37 +103,41 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _when(value: dict | None) -> datetime | None:
-    return datetime.fromtimestamp(float(value["N"]), UTC) if value else None
+def _moment(value: Mapping[str, Any]) -> datetime:
+    return datetime.fromtimestamp(float(value["N"]), UTC)
 
 
-def _s(item: dict, name: str) -> str | None:
+def _when(value: Mapping[str, Any] | None) -> datetime | None:
+    return _moment(value) if value else None
+
+
+def _s(item: Item, name: str) -> str | None:
     value = item.get(name)
     return value["S"] if value else None
 
 
-def _n(value: float | int) -> dict:
+def _n(value: float | int) -> Item:
     return {"N": str(value)}
 
 
-def _t(moment: datetime) -> dict:
+def _t(moment: datetime) -> Item:
     return _n(moment.timestamp())
 
 
-def _request_key(request_id: str) -> dict:
+def _request_key(request_id: str) -> Item:
     return {"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}}
 
 
-def _exchange_key(exchange_id: str) -> dict:
+def _exchange_key(exchange_id: str) -> Item:
     return {"pk": {"S": f"EXCHANGE#{exchange_id}"}, "sk": {"S": "EXCHANGE"}}
 
 
-def _idempotency_key(key_hash: str) -> dict:
+def _idempotency_key(key_hash: str) -> Item:
     return {"pk": {"S": f"IDEMPOTENCY#{key_hash}"}, "sk": {"S": "IDEMPOTENCY"}}
 
 
-def _attempt_item(attempt: Attempt) -> dict:
-    fields: dict[str, Any] = {
+def _attempt_item(attempt: Attempt) -> Item:
+    fields: Item = {
         "createdAt": _t(attempt.created_at),
         "expiresAt": _t(attempt.expires_at),
         "handoffType": {"S": attempt.handoff_type.value},
@@ -142,12 +153,12 @@ def _attempt_item(attempt: Attempt) -> dict:
     return {"M": fields}
 
 
-def _attempt_from(attempt_id: str, item: dict) -> Attempt:
+def _attempt_from(attempt_id: str, item: Item) -> Attempt:
     outcome = _s(item, "outcome")
     return Attempt(
         id=attempt_id,
-        created_at=_when(item["createdAt"]),
-        expires_at=_when(item["expiresAt"]),
+        created_at=_moment(item["createdAt"]),
+        expires_at=_moment(item["expiresAt"]),
         handoff_type=HandoffType(item["handoffType"]["S"]),
         handoff_url=_s(item, "handoffUrl"),
         handoff_token=_s(item, "handoffToken"),
@@ -159,8 +170,8 @@ def _attempt_from(attempt_id: str, item: dict) -> Attempt:
     )
 
 
-def _request_item(request: ReauthRequest) -> dict:
-    item: dict[str, Any] = {
+def _request_item(request: ReauthRequest) -> Item:
+    item: Item = {
         **_request_key(request.id),
         "requestId": {"S": request.id},
         "exchangeId": {"S": request.exchange_id},
@@ -185,12 +196,12 @@ def _request_item(request: ReauthRequest) -> dict:
     return item
 
 
-def _request_from(item: dict) -> ReauthRequest:
+def _request_from(item: Item) -> ReauthRequest:
     verification = None
     if "verifyResult" in item:
         verification = Verification(
             result=VerificationResult(item["verifyResult"]["S"]),
-            checked_at=_when(item["verifyCheckedAt"]),
+            checked_at=_moment(item["verifyCheckedAt"]),
             next_check_at=_when(item.get("verifyNextAt")),
         )
     attempts = tuple(
@@ -205,9 +216,9 @@ def _request_from(item: dict) -> ReauthRequest:
         customer_id=_s(item, "customerId"),
         status=RequestStatus(item["status"]["S"]),
         return_url=_s(item, "returnUrl"),
-        created_at=_when(item["createdAt"]),
-        expires_at=_when(item["expiresAt"]),
-        updated_at=_when(item["updatedAt"]),
+        created_at=_moment(item["createdAt"]),
+        expires_at=_moment(item["expiresAt"]),
+        updated_at=_moment(item["updatedAt"]),
         attempts=attempts,
         current_attempt_id=item["currentAttemptId"]["S"],
         funding_source_id=_s(item, "fundingSourceId"),
@@ -217,20 +228,20 @@ def _request_from(item: dict) -> ReauthRequest:
     )
 
 
-def _exchange_from(item: dict) -> ExchangeRecord:
+def _exchange_from(item: Item) -> ExchangeRecord:
     return ExchangeRecord(
         exchange_id=item["exchangeId"]["S"],
         status=ExchangeStatus(item["status"]["S"]),
         customer_id=_s(item, "customerId"),
         last_session_id=_s(item, "lastRequestId"),
         pending_session_id=_s(item, "pendingRequestId"),
-        updated_at=_when(item["updatedAt"]),
+        updated_at=_moment(item["updatedAt"]),
         reauth_required_at=_when(item.get("reauthRequiredAt")),
         reauthorized_at=_when(item.get("reauthorizedAt")),
     )
 
 
-def _status_condition(target: RequestStatus, values: dict) -> str:
+def _status_condition(target: RequestStatus, values: Item) -> str:
     names = []
     for i, source in enumerate(allowed_sources(target)):
         values[f":from{i}"] = {"S": source.value}
@@ -239,7 +250,7 @@ def _status_condition(target: RequestStatus, values: dict) -> str:
 
 
 class RequestRepository:
-    def __init__(self, client, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
         self._table = table_name
 
@@ -316,7 +327,7 @@ class RequestRepository:
         Returns False when the request or its idempotency record already exists (a duplicate of a
         request that won); raises ConcurrentChange when the exchange's open request moved.
         """
-        values: dict[str, Any] = {
+        values: Item = {
             ":rid": {"S": request.id},
             ":now": _t(now),
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
@@ -335,7 +346,7 @@ class RequestRepository:
             condition = "pendingRequestId = :old"
         else:
             condition = "attribute_not_exists(pendingRequestId)"
-        items: list[dict] = [
+        items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
                     "TableName": self._table,
@@ -473,7 +484,7 @@ class RequestRepository:
         self, request_id: str, now: datetime, next_check: datetime
     ) -> ReauthRequest | None:
         """A success was claimed and Dwolla could not be asked: check again at `next_check`."""
-        values: dict[str, Any] = {
+        values: Item = {
             ":to": {"S": RequestStatus.VERIFYING.value},
             ":now": _t(now),
             ":unavailable": {"S": VerificationResult.UNAVAILABLE.value},
@@ -503,7 +514,7 @@ class RequestRepository:
         """Dwolla says the exchange is not repaired: the claiming attempt (if still open) ends
         `unverified`, a verifying request goes back to pending (and to the deadline index)."""
         names = {"#status": "status"}
-        values: dict[str, Any] = {
+        values: Item = {
             ":pending": {"S": RequestStatus.PENDING.value},
             ":verifying": {"S": RequestStatus.VERIFYING.value},
             ":now": _t(now),
@@ -545,7 +556,7 @@ class RequestRepository:
     ) -> bool:
         """Dwolla confirmed: the request becomes reauthorized (its attempt too) and the exchange
         record says so, in one transaction. False when the request was no longer open."""
-        values: dict[str, Any] = {
+        values: Item = {
             ":to": {"S": target.value},
             ":now": _t(now),
             ":confirmed": {"S": VerificationResult.CONFIRMED.value},
@@ -568,7 +579,7 @@ class RequestRepository:
             ":now": _t(now),
             ":reauthorized": {"S": ExchangeStatus.REAUTHORIZED.value},
         }
-        items = [
+        items: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
                     "TableName": self._table,
@@ -598,7 +609,7 @@ class RequestRepository:
         self, request_id: str, exchange_id: str, now: datetime, outbox: Sequence[OutboxEvent] = ()
     ) -> bool:
         """Close a request at its deadline (and free its exchange). False: no longer open."""
-        items = [
+        items: list[TransactWriteItemTypeDef] = [
             self._status_item(request_id, RequestStatus.EXPIRED, now, deadline_passed=True),
             {
                 "Update": {
@@ -615,8 +626,8 @@ class RequestRepository:
 
     def _status_item(
         self, request_id: str, target: RequestStatus, now: datetime, deadline_passed: bool = False
-    ) -> dict:
-        values: dict[str, Any] = {":to": {"S": target.value}, ":now": _t(now)}
+    ) -> TransactWriteItemTypeDef:
+        values: Item = {":to": {"S": target.value}, ":now": _t(now)}
         condition = _status_condition(target, values)
         if deadline_passed:
             condition += " AND expiresAt <= :now"
@@ -646,7 +657,7 @@ class RequestRepository:
         delivery, mark the exchange and write the events, all or nothing, unless a
         re-authorization newer than the news is on record. Returns "recorded", "duplicate" (a
         redelivery) or "stale" (older than the exchange's last re-authorization)."""
-        values: dict[str, Any] = {
+        values: Item = {
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
             ":now": _t(now),
             ":eid": {"S": exchange_id},
@@ -658,7 +669,7 @@ class RequestRepository:
         if customer_id:
             values[":cid"] = {"S": customer_id}
             update += ", customerId = :cid"
-        items = [
+        items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
                     "TableName": self._table,
@@ -714,7 +725,13 @@ class RequestRepository:
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _update_returning(
-        self, request_id: str, *, update: str, condition: str, names: dict, values: dict
+        self,
+        request_id: str,
+        *,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: Item,
     ) -> ReauthRequest | None:
         """One conditional update of a request; the request as it now is, or None when the
         condition did not hold (nothing changed)."""
@@ -733,8 +750,14 @@ class RequestRepository:
         return _request_from(answer["Attributes"])
 
     def _request_update(
-        self, request_id: str, *, update: str, condition: str, names: dict, values: dict
-    ) -> dict:
+        self,
+        request_id: str,
+        *,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: Item,
+    ) -> TransactWriteItemTypeDef:
         """One conditional update of a request, as an item of a transaction."""
         return {
             "Update": {
@@ -747,7 +770,7 @@ class RequestRepository:
             }
         }
 
-    def _transact(self, items: list[dict]) -> list[str] | None:
+    def _transact(self, items: Sequence[TransactWriteItemTypeDef]) -> list[str] | None:
         """Run a transaction; None on success, else the per-item cancellation reason codes when
         a condition failed. Raises Contention when it was cancelled for any other reason."""
         try:
