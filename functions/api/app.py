@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from reauth import runtime, web
+from reauth import runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.errors import ServiceError
 
 logger = Logger()

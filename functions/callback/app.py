@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from reauth import pages, runtime, web
+from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS

@@ -2,18 +2,38 @@
 
 Triggered by the table's stream (only new OUTBOX# items, by the event source mapping's filter),
 with partial batch responses: what it reports as the first failure, Lambda retries from.
+
+Every outcome, whichever route or schedule made it, passes here as an event: the re-authorized
+requests and the failed attempts (by the provider's reason) are counted as they are delivered.
 """
+
+import json
+from collections import Counter
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from reauth import runtime
+from reauth import events, runtime, snapstart  # noqa: F401  (snapstart: SnapStart's hooks)
+from reauth.outbox import Envelope
 
 logger = Logger()
 # The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
 copy_config_to_registered_loggers(source_logger=logger, include={"reauth"})
 metrics = Metrics()
+
+
+def _count_outcomes(sent: tuple[Envelope, ...]) -> None:
+    reauthorized = sum(1 for e in sent if e.detail_type == events.EXCHANGE_REAUTHORIZED)
+    metrics.add_metric("RequestsReauthorized", MetricUnit.Count, reauthorized)
+    reasons = Counter(
+        str(json.loads(e.detail).get("reason") or "unknown")
+        for e in sent
+        if e.detail_type == events.ATTEMPT_FAILED
+    )
+    for reason, count in reasons.items():  # the provider's error codes and NOT_REPAIRED
+        with single_metric(name="AttemptsFailed", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="reason", value=reason)
 
 
 @logger.inject_lambda_context
@@ -22,6 +42,7 @@ def handler(event: dict, context) -> dict:
     delivery = runtime.relay().deliver(event.get("Records") or [])
     metrics.add_metric("EventsRelayed", MetricUnit.Count, delivery.delivered)
     metrics.add_metric("EventsDeadLettered", MetricUnit.Count, delivery.dead_lettered)
+    _count_outcomes(delivery.sent)
     if delivery.retry_from is None:
         return {"batchItemFailures": []}
     metrics.add_metric("RelayRetries", MetricUnit.Count, 1)

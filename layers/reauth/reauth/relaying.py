@@ -30,6 +30,7 @@ class Delivery:
     delivered: int
     dead_lettered: int
     retry_from: str | None  # the sequence number Lambda must retry from (None: all done)
+    sent: tuple[Envelope, ...] = ()  # the events EventBridge took, in order (the metrics count)
 
 
 class Relay:
@@ -46,6 +47,7 @@ class Relay:
             if envelope is not None:
                 pending.append((record["dynamodb"]["SequenceNumber"], envelope))
         delivered = dead = 0
+        sent: list[Envelope] = []
         for start in range(0, len(pending), MAX_BATCH):
             chunk = pending[start : start + MAX_BATCH]
             try:
@@ -54,8 +56,9 @@ class Relay:
                 )
             except Exception:
                 logger.exception("PutEvents failed; the batch is retried from here")
-                return Delivery(delivered, dead, chunk[0][0])
+                return Delivery(delivered, dead, chunk[0][0], tuple(sent))
             retryable = next((r for r in refused if r.retryable), None)
+            taken = [e for i, (_, e) in enumerate(chunk) if i not in {r.index for r in refused}]
             for refusal in refused:
                 if retryable is not None and refusal.index > retryable.index:
                     break
@@ -69,9 +72,11 @@ class Relay:
                 )
                 earlier = sum(1 for r in refused if r.index < retryable.index)
                 delivered += retryable.index - earlier
-                return Delivery(delivered, dead, chunk[retryable.index][0])
+                sent += taken[: retryable.index - earlier]
+                return Delivery(delivered, dead, chunk[retryable.index][0], tuple(sent))
             delivered += len(chunk) - len(refused)
-        return Delivery(delivered, dead, None)
+            sent += taken
+        return Delivery(delivered, dead, None, tuple(sent))
 
 
 class QueueDeadLetters:

@@ -154,6 +154,7 @@ def build_context(
             timeout=dwolla_timeout,
             retry=dwolla_retry,
             sleep=dwolla_sleep or time.sleep,
+            on_attempt=dwolla_attempt_observed,
         ),
         links=Links(
             base_url=public_base_url,
@@ -171,6 +172,24 @@ def build_context(
         clock=clock or utcnow,
         webhook_secret=secrets.webhook_secret,
     )
+
+
+@cache
+def _metrics() -> Any:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics()  # Powertools' Metrics share one set: the handler's flush publishes it
+
+
+def dwolla_attempt_observed(
+    method: str, template: str, status: int | None, elapsed_ms: int
+) -> None:
+    """Each Dwolla HTTP attempt's duration, retries and token mints included: DwollaLatency (ms)
+    on the dashboard. Telemetry never fails the call it measures."""
+    try:
+        _metrics().add_metric("DwollaLatency", "Milliseconds", elapsed_ms)
+    except Exception:
+        logging.getLogger(__name__).warning("DwollaLatency not recorded", exc_info=True)
 
 
 def build(settings: Config | None = None, **overrides: Any) -> Service:
