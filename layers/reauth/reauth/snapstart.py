@@ -14,6 +14,8 @@ What the copies would otherwise share, and must not:
 So before the snapshot and after each restore, everything the composition root built is
 forgotten (`runtime.reset()`: rebuilt on first use), and after a restore `random` is reseeded
 from the OS. `secrets` and `uuid.uuid4` read the OS's randomness on every call: nothing to do.
+Before the snapshot, the modules the first request would import lazily (boto3, Powertools'
+parameters) are imported, so a restored container does not pay for them.
 
 The handlers register the hooks by importing this module. `snapshot_restore_py` exists only in
 Lambda's Python runtime (3.12 and later): elsewhere (tests, `sam local`, benchmarks) importing
@@ -31,7 +33,12 @@ logger = logging.getLogger(__name__)
 
 
 def before_snapshot() -> None:
-    """Init is done and Lambda is about to take the snapshot: drop what holds a connection."""
+    """Init is done and Lambda is about to take the snapshot. What the first request would
+    import lazily is imported now, into the snapshot (modules hold no connection and no
+    credential); what holds a connection is dropped."""
+    import boto3  # noqa: F401  (botocore's loaders: the first AWS client's largest cost)
+    from aws_lambda_powertools.utilities import parameters  # noqa: F401  (the secret, SSM)
+
     runtime.reset()
 
 
@@ -45,7 +52,10 @@ def after_restore() -> None:
 def register() -> bool:
     """Register the hooks with Lambda's runtime; False where there is no SnapStart runtime."""
     try:
-        from snapshot_restore_py import register_after_restore, register_before_snapshot
+        from snapshot_restore_py import (  # type: ignore[import-not-found,unused-ignore]
+            register_after_restore,
+            register_before_snapshot,
+        )
     except ImportError:
         return False
     register_before_snapshot(before_snapshot)
