@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -22,6 +22,11 @@ from .errors import ErrorCode, ServiceError
 from .model import OPEN_STATUSES, ExchangeRecord, HandoffType, ReauthRequest, iso
 from .pages import Page
 from .repository import Contention
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 MAX_BODY_BYTES = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -38,7 +43,7 @@ BROWSER_HEADERS = {
 NO_CONTENT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
-def error_response(error: ServiceError, request_id: str | None) -> Response:
+def error_response(error: ServiceError, request_id: str | None) -> Response[str]:
     body = {"code": error.code, "message": error.message, "requestId": request_id}
     return Response(
         status_code=error.status,
@@ -48,7 +53,9 @@ def error_response(error: ServiceError, request_id: str | None) -> Response:
     )
 
 
-def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
+def json_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -58,8 +65,8 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
 
 
 def install_error_handlers(
-    app,
-    metrics,
+    app: APIGatewayRestResolver,
+    metrics: Metrics,
     *,
     browser_paths: tuple[str, ...] = (),
     platform: Callable[[], str] = lambda: "",
@@ -71,34 +78,37 @@ def install_error_handlers(
     def request_id() -> str | None:
         return app.current_event.request_context.request_id
 
-    def answer(error: ServiceError) -> Response:
+    def answer(error: ServiceError) -> Response[str]:
         if browser_paths and app.current_event.path.startswith(browser_paths):
             return error_page(error, _safely(platform))
         return error_response(error, request_id())
 
-    @app.exception_handler(ServiceError)
-    def _service_error(error: ServiceError) -> Response:
+    def service_error(error: ServiceError) -> Response[str]:
         level = logging.ERROR if error.status >= 500 else logging.INFO
         logger.log(level, "request refused", extra={"errorCode": error.code})
         if error.code.startswith("Dwolla"):
             metrics.add_metric("DwollaErrors", "Count", 1)
         return answer(error)
 
-    @app.exception_handler(Contention)
-    def _contention(_: Contention) -> Response:
+    def contention(_: Contention) -> Response[str]:
         logger.warning("DynamoDB contention: the caller is asked to retry")
         if browser_paths and app.current_event.path.startswith(browser_paths):
             return html_page(pages.error_page(platform=_safely(platform), kind="unavailable"))
         return error_response(ServiceError(ErrorCode.CONFLICT), request_id())
 
-    @app.not_found
-    def _not_found(_: NotFoundError) -> Response:
+    def not_found(_: NotFoundError) -> Response[str]:
         return answer(ServiceError(ErrorCode.NOT_FOUND))
 
-    @app.exception_handler(Exception)
-    def _unexpected(_: Exception) -> Response:
+    def unexpected(_: Exception) -> Response[str]:
         logger.exception("unexpected error")
         return answer(ServiceError(ErrorCode.INTERNAL_ERROR))
+
+    # Registered by call, not as decorators: Powertools' exception_handler() has no annotations,
+    # and a decorator without them would leave the handlers untyped.
+    app.exception_handler(ServiceError)(service_error)
+    app.exception_handler(Contention)(contention)
+    app.not_found(not_found)
+    app.exception_handler(Exception)(unexpected)
 
 
 def _safely(platform: Callable[[], str]) -> str:
@@ -108,9 +118,9 @@ def _safely(platform: Callable[[], str]) -> str:
         return ""
 
 
-def json_body(event, *, required: bool = False) -> dict:
+def json_body(event: APIGatewayProxyEvent, *, required: bool = False) -> dict[str, Any]:
     """The request's JSON object body ({} when absent and optional), or InvalidRequest."""
-    raw = event.decoded_body if event.body is not None else None
+    raw = event.decoded_body  # None when there is no body
     if raw is None or raw.strip() == "":
         if required:
             raise ServiceError(ErrorCode.INVALID_REQUEST, "A JSON body is required.")
@@ -129,7 +139,7 @@ def json_body(event, *, required: bool = False) -> dict:
     return body
 
 
-def raw_body(event) -> bytes:
+def raw_body(event: APIGatewayProxyEvent) -> bytes:
     """The body exactly as sent (webhook signatures are over these bytes)."""
     if event.body is None:
         return b""
@@ -140,7 +150,7 @@ def raw_body(event) -> bytes:
     return event.body.encode()
 
 
-def header(event, name: str) -> str | None:
+def header(event: APIGatewayProxyEvent, name: str) -> str | None:
     """A request header's value, whatever its case."""
     name = name.lower()
     for key, value in (event.headers or {}).items():
@@ -149,7 +159,7 @@ def header(event, name: str) -> str | None:
     return None
 
 
-def header_values(event, name: str) -> list[str]:
+def header_values(event: APIGatewayProxyEvent, name: str) -> list[str]:
     name = name.lower()
     values: list[str] = []
     for key, found in (event.multi_value_headers or {}).items():
@@ -160,7 +170,7 @@ def header_values(event, name: str) -> list[str]:
     return values
 
 
-def html_page(page: Page, headers: dict | None = None) -> Response:
+def html_page(page: Page, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
         status_code=page.status,
         content_type=content_types.TEXT_HTML,
@@ -169,21 +179,21 @@ def html_page(page: Page, headers: dict | None = None) -> Response:
     )
 
 
-def error_page(error: ServiceError, platform: str) -> Response:
+def error_page(error: ServiceError, platform: str) -> Response[str]:
     """A browser's view of a service error: try again later for faults, else the refusal."""
     if error.status >= 500:
         return html_page(pages.error_page(platform=platform, kind="unavailable"))
     return refused_page(platform)
 
 
-def refused_page(platform: str) -> Response:
+def refused_page(platform: str) -> Response[str]:
     """The one answer to any browser request that is not honoured."""
     return html_page(pages.error_page(platform=platform, kind="refused"))
 
 
-def form_body(event) -> dict[str, list[str]]:
+def form_body(event: APIGatewayProxyEvent) -> dict[str, list[str]]:
     """An HTML form's fields (application/x-www-form-urlencoded), or InvalidRequest."""
-    raw = event.decoded_body if event.body is not None else ""
+    raw = event.decoded_body or ""
     if len(raw.encode()) > MAX_BODY_BYTES:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE)
     content_type = header(event, "content-type") or ""
@@ -196,7 +206,7 @@ def form_body(event) -> dict[str, list[str]]:
 
 
 # ---- the public JSON shapes ------------------------------------------------------------------
-def public_request(request: ReauthRequest, now: datetime, start_url: str | None) -> dict:
+def public_request(request: ReauthRequest, now: datetime, start_url: str | None) -> dict[str, Any]:
     """A re-authentication request as the platform sees it (`GET /reauth-sessions/{id}`)."""
     current = request.current_attempt
     handoff: dict[str, Any] = {"type": current.handoff_type.value}
@@ -242,7 +252,7 @@ def public_request(request: ReauthRequest, now: datetime, start_url: str | None)
     }
 
 
-def public_exchange(record: ExchangeRecord) -> dict:
+def public_exchange(record: ExchangeRecord) -> dict[str, Any]:
     """An exchange's record (`GET /exchanges/{id}/reauth-status`)."""
     return {
         "exchangeId": record.exchange_id,
@@ -260,7 +270,7 @@ def _iso_or_none(moment: datetime | None) -> str | None:
     return iso(moment) if moment else None
 
 
-def redirect(location: str, headers: dict | None = None) -> Response:
+def redirect(location: str, headers: dict[str, str] | None = None) -> Response[str]:
     """303 See Other: the browser GETs `location` (never re-POSTs)."""
     return Response(
         status_code=303,
