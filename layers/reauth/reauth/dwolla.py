@@ -53,9 +53,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeGuard
 
 import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, TimeoutStateError
@@ -153,7 +153,7 @@ class DwollaEvent:
     id: str
     topic: str
     created: str
-    links: dict = field(repr=False)  # `_links` as Dwolla sent it (resource, customer, ...)
+    links: dict[str, Any] = field(repr=False)  # `_links` as sent (resource, customer, ...)
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,9 @@ class DwollaError(Exception):
 class DwollaApiError(DwollaError):
     """Dwolla answered with an HTTP error: its status, code, message and embedded errors."""
 
-    def __init__(self, status: int, code: str, message: str, errors: tuple[dict, ...] = ()) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, errors: tuple[dict[str, Any], ...] = ()
+    ) -> None:
         super().__init__(f"Dwolla answered {status} {code}: {message}")
         self.status = status
         self.code = code
@@ -237,7 +239,7 @@ class DwollaStats:
         with self._lock:
             self.token_mints += 1
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "token_mints": self.token_mints,
@@ -384,8 +386,8 @@ class DwollaClient:
         events = []
         for raw in items:
             item = raw if isinstance(raw, dict) else {}
-            event_id, topic, created = item.get("id"), item.get("topic"), item.get("created")
-            if not all(isinstance(v, str) and v for v in (event_id, topic, created)):
+            event_id, topic, created = (_text(item.get(k)) for k in ("id", "topic", "created"))
+            if not (event_id and topic and created):
                 raise DwollaBadResponse(f"{what}: an event has no id, topic or created")
             links = item.get("_links")
             events.append(
@@ -680,7 +682,7 @@ def _capped_timeout(timeout: urllib3.Timeout, left: float) -> urllib3.Timeout:
     )
 
 
-def _is_seconds(value: object) -> bool:
+def _is_seconds(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -736,7 +738,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _json_object(response: urllib3.BaseHTTPResponse, what: str) -> dict:
+def _json_object(response: urllib3.BaseHTTPResponse, what: str) -> dict[str, Any]:
     payload = _parse_json(response.data)
     if payload is _NOT_JSON:
         raise DwollaBadResponse(f"{what}: the answer is not JSON")
@@ -757,14 +759,14 @@ def _session_id_from_location(location: str | None) -> str:
     return match.group(1)
 
 
-def _link_href(payload: dict, name: str) -> object:
+def _link_href(payload: Mapping[str, object], name: str) -> object:
     """`payload._links[name].href` as sent, or None when that link is absent."""
     links = payload.get("_links")
     found = links.get(name) if isinstance(links, dict) else None
     return found.get("href") if isinstance(found, dict) else None
 
 
-def _customer_id_from(exchange: dict, what: str) -> str | None:
+def _customer_id_from(exchange: Mapping[str, object], what: str) -> str | None:
     """`.../customers/{uuid}` → uuid. A missing or unreadable customer link is None (logged):
     the exchange's status is still good, and the caller can do without the customer."""
     href = _link_href(exchange, "customer")
@@ -795,7 +797,7 @@ def _funding_source_from(item: object, what: str) -> DwollaFundingSource:
     return DwollaFundingSource(id=source_id, exchange_id=exchange_id, removed=removed)
 
 
-def _handoff_from(session: dict) -> Handoff:
+def _handoff_from(session: Mapping[str, object]) -> Handoff:
     """A redirect URL (`_links.external-provider-session.href`) or else a provider session
     token (`externalProviderSessionToken`)."""
     links = session.get("_links")
