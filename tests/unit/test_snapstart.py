@@ -41,13 +41,17 @@ def test_every_function_gets_snapstart_on_a_published_version():
     # SnapStart applies to published versions: SAM publishes one per deploy behind this alias
     assert function_globals["AutoPublishAlias"] == "live"
     assert function_globals["VersionDeletionPolicy"] == "Delete"
+    # ... when anything of the function changes, or the layer that holds the domain code: else
+    # the alias would keep serving the old layer after a deploy of new domain code
+    assert template["Resources"]["ReauthLayer"]["Properties"]["PublishLambdaVersion"] is True
     runtime = function_globals["Runtime"]
     assert re.fullmatch(r"python3\.(\d+)", runtime) and int(runtime.split(".")[1]) >= 12, runtime
     for name, function in FUNCTIONS.items():
         props = function["Properties"]
         assert "SnapStart" not in props and "AutoPublishAlias" not in props, name
-        # a new version (and snapshot) as soon as the setting changes, not at the next code change
-        assert props["AutoPublishCodeSha256"] == {"Ref": "SnapStart"}, name
+        assert props["AutoPublishAliasAllProperties"] is True, name  # (not in Globals: cfn-lint)
+        # SAM would use it INSTEAD of the code's hash: new code would publish no new version
+        assert "AutoPublishCodeSha256" not in props, name
 
 
 def test_every_handler_registers_the_hooks():
