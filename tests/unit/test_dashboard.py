@@ -140,7 +140,7 @@ def test_the_alarmed_metrics_are_on_the_dashboard():
 
 def test_the_widgets_fit_the_grid():
     for widget in _dashboard()["widgets"]:
-        assert 0 <= widget["x"] and widget["x"] + widget["width"] <= 24, widget
+        assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24, widget
         assert widget["properties"].get("region", "<AWS::Region>") == "<AWS::Region>", widget
 
 
