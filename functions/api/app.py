@@ -9,14 +9,23 @@ Routes
 EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", and the scheduled sweep.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
 from reauth import runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.errors import ServiceError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from reauth.model import ReauthRequest
 
 logger = Logger()
 # The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
@@ -26,14 +35,16 @@ app = APIGatewayRestResolver()
 web.install_error_handlers(app, metrics)
 
 
-def _answer(status: int, request, headers: dict | None = None):
+def _answer(
+    status: int, request: ReauthRequest, headers: dict[str, str] | None = None
+) -> Response[str]:
     service = runtime.service()
     start_url = service.ctx.links.start_url(request.id) if request.is_open() else None
     return web.json_response(status, web.public_request(request, service.now(), start_url), headers)
 
 
 @app.post("/exchanges/<exchange_id>/reauth-sessions")
-def create_reauth_session(exchange_id: str):
+def create_reauth_session(exchange_id: str) -> Response[str]:
     body = web.json_body(app.current_event)
     created = runtime.service().creating.create(
         exchange_id,
@@ -48,23 +59,23 @@ def create_reauth_session(exchange_id: str):
 
 
 @app.get("/reauth-sessions/<session_id>")
-def get_reauth_session(session_id: str):
+def get_reauth_session(session_id: str) -> Response[str]:
     return _answer(200, runtime.service().lifecycle.get_request(session_id))
 
 
 @app.post("/reauth-sessions/<session_id>/complete")
-def complete_reauth_session(session_id: str):
+def complete_reauth_session(session_id: str) -> Response[str]:
     body = web.json_body(app.current_event)
     return _answer(200, runtime.service().verifying.complete(session_id, body))
 
 
 @app.get("/exchanges/<exchange_id>/reauth-status")
-def get_reauth_status(exchange_id: str):
+def get_reauth_status(exchange_id: str) -> Response[str]:
     record = runtime.service().lifecycle.get_exchange(exchange_id)
     return web.json_response(200, web.public_exchange(record))
 
 
-def _on_event(event: dict) -> dict:
+def _on_event(event: dict[str, Any]) -> dict[str, Any]:
     """EventBridge: the scheduled sweep, or a request to re-authenticate an exchange."""
     service = runtime.service()
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
@@ -95,7 +106,7 @@ def _on_event(event: dict) -> dict:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-def handler(event: dict, context) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime.service().set_time_budget(lambda: context.get_remaining_time_in_millis() / 1000)
     if "httpMethod" in event:
         return app.resolve(event, context)

@@ -9,8 +9,12 @@ Routes
   POST     /webhooks/dwolla                      Dwolla webhooks (signed)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,6 +23,9 @@ from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: Sna
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 # The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
@@ -34,11 +41,14 @@ def _platform() -> str:
 web.install_error_handlers(app, metrics, browser_paths=("/reauth/",), platform=_platform)
 
 
-@app.exception_handler(BrowserRejected)
-def _refused(rejection: BrowserRejected):
+def _refused(rejection: BrowserRejected) -> Response[str]:
     logger.info("browser request refused", extra={"reason": str(rejection)})
     metrics.add_metric("BrowserRequestsRefused", MetricUnit.Count, 1)
     return web.refused_page(_platform())
+
+
+# By call, not as a decorator: Powertools' exception_handler() is unannotated (see web.py).
+app.exception_handler(BrowserRejected)(_refused)
 
 
 def _browser() -> Browser:
@@ -54,7 +64,7 @@ def _one(values: list[str] | None) -> str | None:
     return values[0] if values and len(values) == 1 else None
 
 
-def _status_page(shown: StartPage, key: str | None = None):
+def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
     """The page for a request that is not (or no longer) being started."""
     service = runtime.service()
     request, platform = shown.request, _platform()
@@ -80,13 +90,13 @@ def _status_page(shown: StartPage, key: str | None = None):
 
 
 @app.route("/reauth/link/<session_id>", method=["GET", "HEAD"])
-def open_link(session_id: str):
+def open_link(session_id: str) -> Response[str]:
     key = _one(app.current_event.resolved_query_string_parameters.get("key"))
     return _status_page(runtime.service().journey.open_link(session_id, key), key)
 
 
 @app.post("/reauth/link/<session_id>")
-def start(session_id: str):
+def start(session_id: str) -> Response[str]:
     service = runtime.service()
     key = _one(web.form_body(app.current_event).get("key"))
     answer = service.journey.start(session_id, key, _browser())
@@ -110,7 +120,7 @@ def _handoff_page(started: Started) -> pages.Page:
 
 
 @app.post("/reauth/link/<session_id>/complete")
-def complete(session_id: str):
+def complete(session_id: str) -> Response[str]:
     event = app.current_event
     landing = runtime.service().journey.complete(
         session_id, _browser(), web.header(event, "x-reauth-csrf"), web.json_body(event)
@@ -119,14 +129,14 @@ def complete(session_id: str):
 
 
 @app.get("/reauth/callback")
-def callback():
+def callback() -> Response[str]:
     query = app.current_event.resolved_query_string_parameters
     landing = runtime.service().journey.callback(_browser(), query)
     return web.redirect(landing.location)
 
 
 @app.get("/reauth/done")
-def done():
+def done() -> Response[str]:
     query = app.current_event.resolved_query_string_parameters
     status, reason = _one(query.get("status")), _one(query.get("reason"))
     session_id = normalize_uuid(_one(query.get("session")))
@@ -145,7 +155,7 @@ def done():
 
 
 @app.post("/webhooks/dwolla")
-def dwolla_webhook():
+def dwolla_webhook() -> Response[str]:
     event = app.current_event
     outcome = runtime.service().webhooks.handle(
         web.raw_body(event), web.header(event, "x-request-signature-sha-256")
@@ -156,6 +166,6 @@ def dwolla_webhook():
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-def handler(event: dict, context) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime.service().set_time_budget(lambda: context.get_remaining_time_in_millis() / 1000)
     return app.resolve(event, context)

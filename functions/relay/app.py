@@ -7,8 +7,11 @@ Every outcome, whichever route or schedule made it, passes here as an event: the
 requests and the failed attempts (by the provider's reason) are counted as they are delivered.
 """
 
+from __future__ import annotations
+
 import json
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -16,6 +19,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from reauth import events, runtime, snapstart  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.outbox import Envelope
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 # The reauth package's own loggers go through Powertools' handler too (JSON, to CloudWatch).
@@ -38,7 +44,7 @@ def _count_outcomes(sent: tuple[Envelope, ...]) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict, context) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     delivery = runtime.relay().deliver(event.get("Records") or [])
     metrics.add_metric("EventsRelayed", MetricUnit.Count, delivery.delivered)
     metrics.add_metric("EventsDeadLettered", MetricUnit.Count, delivery.dead_lettered)
