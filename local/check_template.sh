@@ -37,6 +37,8 @@ if [ -x "$SAM" ]; then
     echo "== sam validate --lint: $TEMPLATE"
     SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 \
         "$SAM" validate --lint --template-file "$TEMPLATE"
+    echo "== SAM's own transform (what the deploy runs): $TEMPLATE"
+    .venv-sam/bin/python local/sam_transform.py "$TEMPLATE"
 else
     echo "== sam validate --lint skipped: SAM CLI not installed (make sam-local)"
 fi
