@@ -1,6 +1,7 @@
 """The deployment artifacts' sizes: the layer built by its own Makefile (what `sam build` runs:
-pinned requirements cross-installed for python3.13, plus the reauth package), zipped the way SAM
-zips it (deflate), and each function's folder zipped. Rebuilt when their inputs change."""
+pinned requirements cross-installed for python3.13, plus the reauth package, plus python3.13
+bytecode when the Makefile found a way to make it), zipped the way SAM zips it (deflate, all of
+it), and each function's folder zipped. Rebuilt when their inputs change."""
 
 from __future__ import annotations
 
@@ -25,19 +26,23 @@ def _digest(paths: list[Path]) -> str:
     return sha.hexdigest()[:16]
 
 
-def _files(folder: Path) -> list[Path]:
+def _files(folder: Path, *, bytecode: bool = False) -> list[Path]:
+    """The files SAM would zip: all of a built layer's (its bytecode too); a source folder's
+    without the bytecode a local run may have left."""
     return [
         p
         for p in folder.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file()
+        and p.name != ".ready"
+        and (bytecode or ("__pycache__" not in p.parts and p.suffix != ".pyc"))
     ]
 
 
-def zip_folder(folder: Path, target: Path) -> int:
+def zip_folder(folder: Path, target: Path, *, bytecode: bool = False) -> int:
     """Zip `folder`'s contents (paths relative to it); return the zip's size in bytes."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(_files(folder)):
+        for path in sorted(_files(folder, bytecode=bytecode)):
             archive.write(path, path.relative_to(folder).as_posix())
     return target.stat().st_size
 
@@ -50,16 +55,16 @@ def build_layer(workdir: Path) -> tuple[Path, Path]:
     folder, archive = workdir / f"layer-{key}", workdir / f"layer-{key}.zip"
     if not archive.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        subprocess.run(
+        made = subprocess.run(
             ["make", "--no-print-directory", "-C", str(LAYER), "build-ReauthLayer"],
             check=True,
             env={**os.environ, "ARTIFACTS_DIR": str(folder), "PYTHON": sys.executable},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            capture_output=True,
         )
-        zip_folder(folder, archive)
+        (workdir / f"layer-{key}.log").write_bytes(made.stdout)
+        zip_folder(folder, archive, bytecode=True)
         for stale in workdir.glob("layer-*"):  # earlier builds of other sources
-            if stale not in (folder, archive):
+            if stale not in (folder, archive, workdir / f"layer-{key}.log"):
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     return folder, archive
 
@@ -67,9 +72,13 @@ def build_layer(workdir: Path) -> tuple[Path, Path]:
 def sizes(workdir: Path) -> dict:
     """Bytes of the layer zip, its unzipped content, and each function's zip."""
     folder, archive = build_layer(workdir)
+    log = folder.with_name(folder.name + ".log")
+    said = log.read_text().splitlines() if log.exists() else []
     found = {
         "layer_zip_bytes": archive.stat().st_size,
-        "layer_unzipped_bytes": sum(p.stat().st_size for p in _files(folder)),
+        "layer_unzipped_bytes": sum(p.stat().st_size for p in _files(folder, bytecode=True)),
+        "layer_bytecode_files": sum(1 for _ in folder.rglob("*.cpython-313.pyc")),
+        "layer_bytecode": next((s for s in said if "bytecode" in s or "WARNING" in s), ""),
         "function_zip_bytes": {},
     }
     for name in FUNCTIONS:

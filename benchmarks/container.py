@@ -13,6 +13,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "worker.py"
+PYTHON = [sys.executable]  # the functions' interpreter (benchmarks.interpreter), set by run.py
+
+
+def use_python(executable: str) -> None:
+    PYTHON[0] = executable
 
 
 class ContainerError(RuntimeError):
@@ -24,6 +29,8 @@ class Invocation:
     response: dict
     elapsed: float  # seconds inside handler(event, context), measured in the container
     timeline: dict | None = None  # first invocation: monotonic started / imported / answered
+    gc: dict | None = None  # once instrumented: {"ms", "runs": [gen0, gen1, gen2]}
+    waited: dict | None = None  # once instrumented: ms waited per AWS call kind, "dwolla"
 
 
 def product_paths(function: str, layer: Path | None = None) -> list[str]:
@@ -49,7 +56,7 @@ class Container:
             paths = product_paths(function) if target == "product" else [str(ROOT)]
         child_in, to_child = os.pipe()
         from_child, child_out = os.pipe()
-        argv = [sys.executable, str(WORKER), str(child_in), str(child_out), target, function]
+        argv = [PYTHON[0], str(WORKER), str(child_in), str(child_out), target, function]
         argv.append(os.pathsep.join(paths))
         self._log = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         self.spawned_at = time.monotonic()
@@ -87,7 +94,13 @@ class Container:
     def invoke(self, event: dict) -> Invocation:
         reply = self._request({"op": "invoke", "event": event})
         self.invocations += 1
-        return Invocation(reply["response"], reply["elapsed"], reply.get("timeline"))
+        return Invocation(
+            reply["response"],
+            reply["elapsed"],
+            reply.get("timeline"),
+            reply.get("gc"),
+            reply.get("waited"),
+        )
 
     def instrument(self) -> None:
         self._request({"op": "instrument"})

@@ -8,6 +8,14 @@
   callback  GET  /reauth/callback?exchange=…  (the cookie)    CallbackFunction  → 303 back
   status    GET  /exchanges/{id}/reauth-status                ApiFunction       → 200
   relay     the flow's outbox items as a DynamoDB stream batch  RelayFunction   → no failures
+and, for a Plaid (token) exchange, after its create:
+  plaid_page  POST /reauth/link/{id}  key=… (same Origin)     CallbackFunction  → 200 the Plaid
+                                                              page (Link's token, the report's
+                                                              URL and CSRF token) + cookie
+  complete  POST /reauth/link/{id}/complete {"outcome": "success"} (cookie, X-Reauth-CSRF)
+                                                              CallbackFunction  → 200 {location}
+  verify    POST /reauth-sessions/{id}/complete  {}  (the platform ran Link itself)
+                                                              ApiFunction       → 200 reauthorized
 Between start and callback the customer's browser visits the bank (the sandbox's provider page).
 Events are written to the outbox with the changes they tell of (create: "Reauth Session
 Created", callback: "Exchange Reauthorized"); the relay puts them on the bus, both in one batch.
@@ -32,6 +40,7 @@ PUBLIC_BASE_URL = f"{ORIGIN}/{STAGE}"
 CALLBACK_URL = f"{PUBLIC_BASE_URL}/reauth/callback"
 RETURN_URL = "https://app.example.test/settings/bank"
 ROUTES = ("create", "open", "start", "callback", "status", "relay")
+PLAID_ROUTES = ("plaid_page", "complete", "verify")  # a Plaid (token) exchange's journey
 DISCOVERY = "callback_discovery"  # the callback without a named funding source (informational)
 FUNCTION_OF = {
     "create": "api",
@@ -41,9 +50,15 @@ FUNCTION_OF = {
     "callback": "callback",
     DISCOVERY: "callback",
     "relay": "relay",
+    "plaid_page": "callback",
+    "complete": "callback",
+    "verify": "api",
 }
 _REFRESH = re.compile(r'http-equiv="refresh" content="0;\s*url=([^"]+)"')
 _FORM = re.compile(r'<form[^>]*action="([^"]+)"')
+_PLAID_CONFIG = re.compile(
+    r'<script type="application/json" id="reauth-config"[^>]*>(.*?)</script>', re.S
+)
 
 
 class FlowError(AssertionError):
@@ -157,10 +172,12 @@ def _expect(route: str, response: dict, status: int) -> None:
 
 
 def created(response: dict) -> tuple[str, str, str]:
-    """(request id, start link, the first attempt's provider URL) from a create answer."""
+    """(request id, start link, the first attempt's provider URL or Plaid Link token) from a
+    create answer."""
     _expect("create", response, 201)
     body = json.loads(response["body"])
-    return body["id"], body["startUrl"], body["handoff"]["url"]
+    handoff = body["handoff"]
+    return body["id"], body["startUrl"], handoff.get("url") or handoff["token"]
 
 
 def opened(response: dict, start_url: str) -> None:
@@ -189,6 +206,57 @@ def called_back(response: dict, request_id: str) -> None:
     expected = f"{RETURN_URL}?{urlencode({'status': 'reauthorized', 'session': request_id})}"
     if header(response, "location") != expected:
         raise FlowError(f"callback: sent to {header(response, 'location')!r}")
+
+
+def complete_event(start_url: str, cookie: str, csrf: str) -> dict:
+    """The Plaid page reports Link's success (fetch from the page: same origin, CSRF header)."""
+    path, _ = _own_path(start_url)
+    return rest_event(
+        "POST",
+        f"{path}/complete",
+        cookies=[cookie],
+        body={"outcome": "success"},
+        headers={
+            "Content-Type": "application/json",
+            "Origin": ORIGIN,
+            "Sec-Fetch-Site": "same-origin",
+            "X-Reauth-CSRF": csrf,
+        },
+    )
+
+
+def verify_event(request_id: str) -> dict:
+    """The platform ran Plaid Link itself and reports its success."""
+    return rest_event("POST", f"/reauth-sessions/{request_id}/complete", body={})
+
+
+def plaid_started(response: dict, start_url: str, link_token: str) -> tuple[str, str]:
+    """(binding cookie, CSRF token) from the Plaid page: Link opened with the attempt's token,
+    reporting to the link's /complete."""
+    _expect("plaid_page", response, 200)
+    found = _PLAID_CONFIG.search(response.get("body") or "")
+    config = json.loads(html.unescape(found.group(1))) if found else {}
+    if config.get("token") != link_token:
+        raise FlowError("plaid_page: Link not opened with the attempt's token")
+    if config.get("completeUrl") != start_url.split("?", 1)[0] + "/complete":
+        raise FlowError(f"plaid_page: reports to {config.get('completeUrl')!r}")
+    cookie = header(response, "set-cookie")
+    if not cookie or not cookie.startswith("reauth_") or not config.get("csrf"):
+        raise FlowError("plaid_page: no binding cookie or CSRF token")
+    return cookie.split(";", 1)[0], config["csrf"]
+
+
+def completed(response: dict, request_id: str) -> None:
+    _expect("complete", response, 200)
+    expected = f"{RETURN_URL}?{urlencode({'status': 'reauthorized', 'session': request_id})}"
+    if json.loads(response["body"]).get("location") != expected:
+        raise FlowError(f"complete: sent to {response['body'][:200]!r}")
+
+
+def verified(response: dict) -> None:
+    _expect("verify", response, 200)
+    if json.loads(response["body"]).get("status") != "reauthorized":
+        raise FlowError(f"verify: {response['body'][:200]!r}")
 
 
 def relayed(response: dict) -> None:

@@ -7,8 +7,8 @@
   "METHOD /path/template". For the product, DwollaClient.stats is read too, as a cross-check.
 - Time: each AWS call (`before-call` → `after-call`) and Dwolla request, summed per invocation
   (`take_invocation`): what the handler waited on, for the tail's analysis.
-- DynamoDB items written, by kind (REQUEST, EXCHANGE, OUTBOX, in a transaction or not), and
-  reads (consistent or not): with the items' sizes, the capacity units a flow costs.
+- DynamoDB items read and written, by kind (REQUEST, EXCHANGE, OUTBOX; consistent or not, in a
+  transaction or not), and EventBridge entries: with the items' sizes, what a flow is billed.
 """
 
 from __future__ import annotations
@@ -29,15 +29,25 @@ class IOCounts:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()  # AWS HTTP attempts
         self.dwolla_stats = None  # the product's own counters, when there are any
-        self.dynamodb_units: Counter[str] = Counter()  # "write:REQUEST:tx", "read:consistent"
+        self.units: Counter[str] = Counter()
+        # ^ "write:REQUEST:tx", "read:EXCHANGE:consistent", "events:entries", ...: what is billed
         self.waited: Counter[str] = Counter()  # seconds per call kind, this invocation
 
-    def on_aws_call(self, event_name: str, params=None, context=None, **_) -> None:
+    def on_aws_params(self, event_name: str, params=None, **_) -> None:
+        """before-parameter-build: the API's own parameters (before-call sees the wire form)."""
+        _, service, operation = event_name.split(".", 2)
+        if not isinstance(params, dict):
+            return
+        with self._lock:
+            if service == "dynamodb":
+                self.units.update(_dynamodb_items(operation, params))
+            elif operation == "PutEvents":
+                self.units["events:entries"] += len(params.get("Entries", []))
+
+    def on_aws_call(self, event_name: str, context=None, **_) -> None:
         _, service, operation = event_name.split(".", 2)  # before-call.<service id>.<operation>
         with self._lock:
             self.calls[f"{service}:{operation}"] += 1
-            if service == "dynamodb" and isinstance(params, dict):
-                self.dynamodb_units.update(_dynamodb_items(operation, params))
         if isinstance(context, dict):
             context["bench_began"] = time.perf_counter()
 
@@ -73,14 +83,14 @@ class IOCounts:
         with self._lock:
             self.calls.clear()
             self.attempts.clear()
-            self.dynamodb_units.clear()
+            self.units.clear()
         if self.dwolla_stats is not None:
             self.dwolla_stats.reset()
 
     def snapshot(self) -> dict:
         with self._lock:
             found = {"calls": dict(self.calls), "attempts": dict(self.attempts)}
-            found["dynamodb_items"] = dict(self.dynamodb_units)
+            found["units"] = dict(self.units)
         if self.dwolla_stats is not None:
             found["dwolla_stats"] = self.dwolla_stats.snapshot()
         return found
@@ -123,6 +133,7 @@ def attach(target: str, module, function: str = "") -> IOCounts:
 
 
 def _register(session, counts: IOCounts) -> None:
+    session.events.register("before-parameter-build", counts.on_aws_params)
     session.events.register("before-call", counts.on_aws_call)
     session.events.register("before-send", counts.on_aws_send)
     session.events.register("after-call", counts.on_aws_done)
@@ -138,7 +149,8 @@ def _dynamodb_items(operation: str, params: dict) -> Counter:
     """The items a DynamoDB call reads or writes, by kind: units follow from their sizes."""
     found: Counter[str] = Counter()
     if operation == "GetItem":
-        found["read:consistent" if params.get("ConsistentRead") else "read:eventual"] += 1
+        mode = "consistent" if params.get("ConsistentRead") else "eventual"
+        found[f"read:{_kind(params.get('Key'))}:{mode}"] += 1
     elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
         found[f"write:{_kind(params.get('Item') or params.get('Key'))}"] += 1
     elif operation == "TransactWriteItems":

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import flows
-from .container import Container, product_paths
+from .container import Container, Invocation, product_paths
 from .stack import Seeded, Stack
 
 SIDES = ("product", "baseline")
@@ -44,9 +44,9 @@ def summary_ms(seconds: list[float]) -> dict:
     }
 
 
-def _diff(after: dict, before: dict) -> Counter:
-    found = Counter(after.get("calls", {}))
-    found.subtract(before.get("calls", {}))
+def _diff(after: dict, before: dict, key: str = "calls") -> Counter:
+    found = Counter(after.get(key, {}))
+    found.subtract(before.get(key, {}))
     return +found
 
 
@@ -92,45 +92,48 @@ class Pair:
 
 class Flows:
     """Drives whole flows through a side's containers. A flow is a dict: the exchange, the
-    request id, its start link and provider URL, then the binding cookie and the way back."""
+    request id, its start link and provider URL (or Plaid Link token), then the binding cookie
+    (and the Plaid page's CSRF token) and the way back. Each step returns its Invocation."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self._sequence = 1  # the stream records' sequence numbers
 
-    def create(self, pair: Pair, seeded: Seeded, *, discovery: bool = False) -> tuple[dict, float]:
+    def create(
+        self, pair: Pair, seeded: Seeded, *, discovery: bool = False
+    ) -> tuple[dict, Invocation]:
         """Create a request; with `discovery`, without naming the funding source."""
         funding_source = None if discovery else seeded.funding_source_id
         done = pair.api.invoke(flows.create_event(seeded.exchange_id, funding_source))
-        request_id, start_url, provider_url = flows.created(done.response)
+        request_id, start_url, provider = flows.created(done.response)
         flow = {"exchange": seeded.exchange_id, "request": request_id, "start": start_url}
-        flow["provider"] = provider_url
-        return flow, done.elapsed
+        flow["provider"] = provider
+        return flow, done
 
-    def open(self, pair: Pair, flow: dict) -> float:
+    def open(self, pair: Pair, flow: dict) -> Invocation:
         done = pair.callback.invoke(flows.open_event(flow["start"]))
         flows.opened(done.response, flow["start"])
-        return done.elapsed
+        return done
 
-    def start(self, pair: Pair, flow: dict) -> float:
+    def start(self, pair: Pair, flow: dict) -> Invocation:
         done = pair.callback.invoke(flows.start_event(flow["start"]))
         flow["cookie"] = flows.started(done.response, flow["provider"])
-        return done.elapsed
+        return done
 
     def bank(self, flow: dict) -> None:
         flow["back"] = self.stack.visit_bank(flow["provider"])
 
-    def callback(self, pair: Pair, flow: dict) -> float:
+    def callback(self, pair: Pair, flow: dict) -> Invocation:
         done = pair.callback.invoke(flows.callback_event(flow["back"], flow["cookie"]))
         flows.called_back(done.response, flow["request"])
-        return done.elapsed
+        return done
 
-    def status(self, pair: Pair, flow: dict) -> float:
+    def status(self, pair: Pair, flow: dict) -> Invocation:
         done = pair.api.invoke(flows.status_event(flow["exchange"]))
         flows.status_read(done.response)
-        return done.elapsed
+        return done
 
-    def relay(self, pair: Pair, flow: dict) -> float:
+    def relay(self, pair: Pair, flow: dict) -> Invocation:
         """The flow's outbox items (read untimed) delivered to the relay as one stream batch."""
         items = self.stack.aws.outbox(flow["request"])
         if len(items) != 2:
@@ -138,10 +141,45 @@ class Flows:
         done = pair.relay.invoke(flows.relay_event(items, self._sequence))
         self._sequence += len(items)
         flows.relayed(done.response)
-        return done.elapsed
+        return done
+
+    # a Plaid (token) exchange ------------------------------------------------------------------
+    def plaid_page(self, pair: Pair, flow: dict) -> Invocation:
+        """The start button of a Plaid request: the Plaid page, the cookie, the CSRF token."""
+        done = pair.callback.invoke(flows.start_event(flow["start"]))
+        flow["cookie"], flow["csrf"] = flows.plaid_started(
+            done.response, flow["start"], flow["provider"]
+        )
+        return done
+
+    def plaid_login(self, flow: dict) -> None:
+        """The customer logs in through Plaid Link (the sandbox finishes the session; untimed)."""
+        self.stack.sandbox.admin.complete_exchange_session(flow["provider"])
+
+    def complete(self, pair: Pair, flow: dict) -> Invocation:
+        """The Plaid page reports Link's success."""
+        event = flows.complete_event(flow["start"], flow["cookie"], flow["csrf"])
+        done = pair.callback.invoke(event)
+        flows.completed(done.response, flow["request"])
+        return done
+
+    def verify(self, pair: Pair, flow: dict) -> Invocation:
+        """The platform, which ran Plaid Link itself, reports its success."""
+        done = pair.api.invoke(flows.verify_event(flow["request"]))
+        flows.verified(done.response)
+        return done
 
 
-def spawn_pair(stack: Stack, side: str, env: dict | None = None, *, relay: bool = False) -> Pair:
+def spawn_pair(
+    stack: Stack,
+    side: str,
+    env: dict | None = None,
+    *,
+    relay: bool = False,
+    instrument: bool = True,
+) -> Pair:
+    """A side's containers, spawned (and, unless told otherwise, instrumented: that waits for
+    their imports)."""
     env = env or stack.function_env()
     log_path = stack.workdir / "containers.log"
     pair = Pair(
@@ -152,134 +190,9 @@ def spawn_pair(stack: Stack, side: str, env: dict | None = None, *, relay: bool 
         relay_env = {**env, "DEAD_LETTER_QUEUE_URL": queue}
         pair.relay = Container(side, "relay", relay_env, log=log_path)
     for container in (pair.api, pair.callback, pair.relay):
-        if container is not None:
+        if container is not None and instrument:
             container.instrument()
     return pair
-
-
-# ---- warm latency, I/O per request, memory --------------------------------------------------
-def warm(
-    stack: Stack, pairs: dict[str, Pair], iterations: int, warmup: int, discovery: int = 0
-) -> dict:
-    """`warmup` unmeasured flows per side (the first is each container's cold invocation, whose
-    I/O is kept), then `iterations` measured flows: each iteration runs create, open, start,
-    (the bank), callback and status for both sides, product and baseline alternating which goes
-    first, and then deletes the flow's items so that the table stays small (moto copies the
-    whole table on every transaction: a growing table would slow both sides alike and hide the
-    difference). Then `discovery` flows whose create names no funding source, so that the
-    callback finds it through Dwolla first; only their callback is measured (informational)."""
-    drive = Flows(stack)
-    routes = (*flows.ROUTES, flows.DISCOVERY)
-    times: dict[str, dict[str, list[float]]] = {r: {s: [] for s in SIDES} for r in routes}
-    calls: dict[str, dict[str, Counter]] = {r: {s: Counter() for s in SIDES} for r in routes}
-    first_io: dict[str, dict] = {side: {} for side in SIDES}
-    after_warmup: dict[str, dict] = {}
-
-    def timed(route: str, side: str, step, measured: bool, first: bool = False) -> None:
-        container = getattr(pairs[side], flows.FUNCTION_OF[route])
-        before = container.counts()
-        elapsed = step()
-        used = _diff(container.counts(), before)
-        if first and route != "status":  # each container's first invocations
-            first_io[side][route] = io_kinds(used)
-        if measured:
-            times[route][side].append(elapsed)
-            calls[route][side].update(used)
-
-    def one_round(i: int, *, measured: bool, first: bool = False, found: bool = False) -> None:
-        order = SIDES if i % 2 == 0 else SIDES[::-1]
-        seeded = dict(zip(SIDES, stack.sandbox.seed(2), strict=True))
-        made: dict[str, dict] = {}
-        steps = ("start", "callback") if found else flows.ROUTES[1:]
-        for side in order:
-
-            def create(side=side) -> float:
-                made[side], elapsed = drive.create(pairs[side], seeded[side], discovery=found)
-                return elapsed
-
-            if found:
-                create()
-            else:
-                timed("create", side, create, measured, first)
-        for route in steps:
-            for side in order:
-                if route == "callback":
-                    drive.bank(made[side])  # the customer at the bank (not timed)
-                step = getattr(drive, route)
-                name = flows.DISCOVERY if found and route == "callback" else route
-                timed(
-                    name,
-                    side,
-                    lambda s=step, p=pairs[side], f=made[side]: s(p, f),
-                    measured and (name != "start" or not found),
-                    first,
-                )
-        stack.aws.forget(made.values())
-
-    total = warmup + iterations
-    log(f"warm: {warmup} warm-up + {iterations} measured flows per side")
-    measuring_since = time.monotonic()
-    for i in range(total):
-        if i == warmup:
-            after_warmup = {
-                side: {f: getattr(p, f).memory() for f in WARM_FUNCTIONS}
-                for side, p in pairs.items()
-            }
-            measuring_since = time.monotonic()
-        one_round(i, measured=i >= warmup, first=i == 0)
-        if i % 100 == 99:
-            log(f"warm: {i + 1}/{total}")
-    measured_seconds = time.monotonic() - measuring_since
-    if discovery:
-        log(f"warm: {discovery} flows per side without the funding source named")
-    for i in range(discovery):
-        one_round(i, measured=True, found=True)
-
-    def summarized(route: str) -> tuple[dict, dict]:
-        entry = {side: summary_ms(times[route][side]) for side in SIDES}
-        entry["p50_ratio"] = round(entry["product"]["p50_ms"] / entry["baseline"]["p50_ms"], 3)
-        entry["p99_ratio"] = round(entry["product"]["p99_ms"] / entry["baseline"]["p99_ms"], 3)
-        n = len(times[route]["product"])
-        return entry, {side: io_kinds(calls[route][side], n) for side in SIDES}
-
-    result: dict = {"latency": {}, "io_per_request": {}, "first_invocation_io": first_io}
-    for route in flows.ROUTES:
-        result["latency"][route], result["io_per_request"][route] = summarized(route)
-    if discovery:
-        latency, io = summarized(flows.DISCOVERY)
-        result["discovery"] = {"latency": latency, "io_per_request": io}
-    memory: dict = {}
-    per_1000: dict = {}
-    for function in WARM_FUNCTIONS:
-        memory[function], per_1000[function] = {}, {}
-        mine = [r for r in flows.ROUTES if flows.FUNCTION_OF[r] == function]
-        for side, pair in pairs.items():
-            container = getattr(pair, function)
-            now = container.memory()
-            memory[function][side] = {
-                "invocations": container.invocations,
-                "peak_rss_bytes": now["peak_rss"],
-                "rss_bytes": now["rss"],
-                "rss_after_warmup_bytes": after_warmup[side][function]["rss"],
-            }
-            measured = sum((calls[r][side] for r in mine), Counter())
-            invocations = len(mine) * iterations
-            per_1000[function][side] = {
-                "invocations": invocations,
-                "seconds": round(measured_seconds, 1),  # the measured flows' wall time
-                "secret_reads": round(
-                    measured["secrets-manager:GetSecretValue"] * 1000 / invocations, 3
-                ),
-                "token_mints": round(measured["dwolla:POST /token"] * 1000 / invocations, 3),
-            }
-            if side == "product":  # the product's own count, as a cross-check of the pool's
-                stats = container.counts().get("dwolla_stats", {})
-                per_1000[function][side]["dwolla_stats_token_mints_total"] = stats.get(
-                    "token_mints"
-                )
-    result["memory"] = memory
-    result["per_1000_warm_invocations"] = per_1000
-    return result
 
 
 # ---- cold start ---------------------------------------------------------------------------
@@ -307,7 +220,10 @@ def cold(
         for source in sources
     }
     env = stack.function_env()
+    # As on Lambda: the layer's own bytecode (if the build made it) and nothing cached or written
+    # (/opt is read-only); the prefix would hide the layer's __pycache__.
     shipped_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+    shipped_env.pop("PYTHONPYCACHEPREFIX", None)
     samples: dict[tuple[str, str], list[dict]] = {kind: [] for kind in kinds}
     made = [flow for found in openable.values() for flow in found]
     for r in range(rounds):
@@ -316,6 +232,7 @@ def cold(
         log(
             f"cold: round {r}/{runs}" + (" (discarded: fills the bytecode cache)" if r == 0 else "")
         )
+        stack.aws.moto_gc(collect=True)  # untimed, between rounds
         for side, kind in order:
             function, _, variant = kind.partition(":")
             source = "shipped" if variant else side
@@ -348,8 +265,8 @@ def cold(
                 samples[(side, kind)].append(
                     {
                         "total": t["answered"] - container.spawned_at,
-                        "interpreter": t["started"] - container.spawned_at,
-                        "import": t["imported"] - t["started"],
+                        "interpreter": t["runtime_ready"] - container.spawned_at,
+                        "import": t["imported"] - t["runtime_ready"],
                         "first_invocation": t["answered"] - t["imported"],
                         "cpu": t["cpu"],
                         "rss": memory["rss"],
@@ -376,6 +293,13 @@ def cold(
         both["cpu_ratio"] = round(
             both["product"]["cpu_median_ms"] / both["baseline"]["cpu_median_ms"], 3
         )
+        shipped = both.get("product_shipped_layer")
+        if shipped:
+            base = both["baseline"]
+            both["ratio_as_shipped"] = round(shipped["median_ms"] / base["median_ms"], 3)
+            both["cpu_ratio_as_shipped"] = round(
+                shipped["cpu_median_ms"] / base["cpu_median_ms"], 3
+            )
     return result
 
 

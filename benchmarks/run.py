@@ -18,13 +18,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import build, concurrency, measure, report
+from . import build, concurrency, container, cost, interpreter, measure, report, tracer, warm
 from .measure import log
 from .stack import local_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-PHASES = ("warm", "cold", "expiry", "concurrency")
+PHASES = ("warm", "cold", "expiry", "concurrency", "scale", "tracer")
 MINIMUMS = {"cold_runs": 10, "warm": 500, "threads": 8, "seconds": 30}
 SANDBOX_TOKEN_LIFETIME = 3600  # local/dwolla_sandbox's default --token-ttl
 
@@ -56,8 +56,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-shipped-layer",
         action="store_true",
-        help="skip the informational cold start with the built layer and no bytecode",
+        help="skip the cold start with the layer as built (and no bytecode cache)",
     )
+    parser.add_argument(
+        "--scale",
+        default="1,10,100",
+        help="concurrencies at which the product's per-flow latency and cost are measured",
+    )
+    parser.add_argument("--scale-seconds", type=float, default=10, help="per concurrency")
+    parser.add_argument(
+        "--moto-gc",
+        choices=("managed", "normal"),
+        default="managed",
+        help="moto's garbage collector in the latency phases (benchmarks/moto_server.py)",
+    )
+    parser.add_argument("--tracer-runs", type=int, default=10, help="fresh processes (0: skip)")
     parser.add_argument(
         "--phases",
         default=",".join(PHASES),
@@ -78,15 +91,99 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    _stop_on_sigterm()
-    os.chdir(ROOT)
+def _command(argv: list[str] | None) -> str:
     command = "python -m benchmarks.run" + "".join(
         " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     if os.environ.get("MAKELEVEL") and argv is None and not sys.argv[1:]:
         command = "make bench"
+    return command
+
+
+def _measure(args: argparse.Namespace, layer_folder: Path, results: dict) -> dict:
+    """Every phase asked for, against the local servers; {phase: its results}."""
+    phases = set(args.phases.split(","))
+    found: dict = {}
+    with local_stack(args.workdir, args.moto_gc) as stack:
+        results["parameters"]["secret_cache_seconds"] = int(
+            stack.function_env()["SECRET_CACHE_SECONDS"]
+        )
+        results["parameters"]["token_lifetime_seconds"] = SANDBOX_TOKEN_LIFETIME
+        pairs = {side: measure.spawn_pair(stack, side, relay=True) for side in measure.SIDES}
+        try:
+            if "warm" in phases:
+                found["warm"] = warm.run(stack, pairs, args.warm, args.warmup, args.discovery)
+            if "cold" in phases:
+                shipped = None if args.no_shipped_layer else layer_folder / "python"
+                found["cold"] = measure.cold(stack, pairs, args.cold_runs, shipped_layer=shipped)
+        finally:
+            for pair in pairs.values():
+                pair.close()
+        if "expiry" in phases and args.expiry_seconds > 0:
+            found["expiry"] = measure.expiry(stack, args.expiry_seconds)
+        sides = [s for s in args.concurrency_sides.split(",") if s]
+        if "concurrency" in phases and sides:
+            found["concurrency"] = {}
+            for side in sides:  # each on a fresh moto server: nothing carried over
+                aws = stack.start_aws(atomic=True)
+                try:
+                    found["concurrency"][side] = concurrency.run(
+                        stack, aws, side, args.threads, args.seconds
+                    )
+                finally:
+                    stack.stop(aws.process)
+        levels = [int(n) for n in args.scale.split(",") if n]
+        if "scale" in phases and levels:
+            found["scale"] = concurrency.scale(stack, levels, args.scale_seconds)
+        if "tracer" in phases and args.tracer_runs > 0:
+            log("tracer: Powertools Tracer's import and init, aws-xray-sdk in the layer")
+            found["tracer"] = tracer.measure(
+                container.PYTHON[0],
+                layer_folder / "python",
+                args.workdir,
+                stack.function_env(),
+                args.tracer_runs,
+            )
+    return found
+
+
+def _assemble(results: dict, found: dict, sizes: dict) -> None:
+    warm_found, cold = found["warm"], found["cold"]
+    functions = measure.FUNCTIONS
+    results.update(
+        {
+            "cold_start_ratio_as_shipped": {
+                f: cold[f]["ratio_as_shipped"] for f in functions if "ratio_as_shipped" in cold[f]
+            },
+            "cold_start_ratio": {f: cold[f]["ratio"] for f in functions},
+            "warm_p50_ratio": {r: v["p50_ratio"] for r, v in warm_found["latency"].items()},
+            "warm_p99_ratio": {r: v["p99_ratio"] for r, v in warm_found["latency"].items()},
+            "layer_zip_bytes": sizes["layer_zip_bytes"],
+            "tracer_cold_start_ms": (found.get("tracer") or {}).get("added_cold_start_ms"),
+            "cold_start": cold,
+            "warm": warm_found["latency"],
+            "tail": warm_found["tail"],
+            "io_per_request": warm_found["io_per_request"],
+            "item_sizes": warm_found["item_sizes"],
+            "moto_gc": warm_found.get("moto_gc"),
+            "funding_source_discovery": warm_found.get("discovery"),
+            "first_invocation_io": warm_found["first_invocation_io"],
+            "per_1000_warm_invocations": warm_found["per_1000_warm_invocations"],
+            "cache_expiry": found.get("expiry"),
+            "memory": warm_found["memory"],
+            "sizes": sizes,
+            "concurrency": found.get("concurrency") or None,
+            "scale": found.get("scale") or None,
+            "tracer": found.get("tracer"),
+        }
+    )
+    results["cost"] = cost.estimate(results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _stop_on_sigterm()
+    os.chdir(ROOT)
     below = [
         f"--{k.replace('_', '-')} {getattr(args, k)} < {v}"
         for k, v in MINIMUMS.items()
@@ -96,15 +193,20 @@ def main(argv: list[str] | None = None) -> int:
         log("note: below the issue's minimums: " + ", ".join(below))
     began = time.monotonic()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    python = interpreter.function_python(args.workdir)
+    container.use_python(python.executable)
+    log(f"functions run on Python {python.version}: {python.note}")
 
     log("build: layer zip (layers/reauth/Makefile) and function zips")
     sizes = build.sizes(args.workdir / "build")
     layer_folder, _ = build.build_layer(args.workdir / "build")
+    log(f"build: {sizes['layer_bytecode'] or 'layer bytecode: (no word from the Makefile)'}")
     results: dict = {
-        "schema": 1,
+        "schema": 2,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command,
+        "command": _command(argv),
         "machine": report.machine(),
+        "function_python": {"version": python.version, "note": python.note},
         "parameters": {
             "cold_runs": args.cold_runs,
             "warm_invocations": args.warm,
@@ -112,66 +214,17 @@ def main(argv: list[str] | None = None) -> int:
             "discovery_flows": args.discovery,
             "threads": args.threads,
             "concurrency_seconds": args.seconds,
+            "scale": args.scale,
+            "scale_seconds": args.scale_seconds,
             "expiry_seconds": args.expiry_seconds,
+            "moto_gc": args.moto_gc,
         },
     }
-    phases = set(args.phases.split(","))
-    warm = cold = expiry = None
-    conc: dict = {}
-    with local_stack(args.workdir) as stack:
-        results["parameters"]["secret_cache_seconds"] = int(
-            stack.function_env()["SECRET_CACHE_SECONDS"]
-        )
-        results["parameters"]["token_lifetime_seconds"] = SANDBOX_TOKEN_LIFETIME
-        pairs = {side: measure.spawn_pair(stack, side, relay=True) for side in measure.SIDES}
-        try:
-            if "warm" in phases:
-                warm = measure.warm(stack, pairs, args.warm, args.warmup, args.discovery)
-            if "cold" in phases:
-                cold = measure.cold(
-                    stack,
-                    pairs,
-                    args.cold_runs,
-                    shipped_layer=None if args.no_shipped_layer else layer_folder / "python",
-                )
-        finally:
-            for pair in pairs.values():
-                pair.close()
-        if "expiry" in phases and args.expiry_seconds > 0:
-            expiry = measure.expiry(stack, args.expiry_seconds)
-        sides = [s for s in args.concurrency_sides.split(",") if s]
-        if "concurrency" in phases and sides:
-            for side in sides:  # each on a fresh moto server: nothing carried over
-                aws = stack.start_aws(atomic=True)
-                try:
-                    conc[side] = concurrency.run(stack, aws, side, args.threads, args.seconds)
-                finally:
-                    stack.stop(aws.process)
-
-    if not (warm and cold):
-        print(
-            json.dumps(
-                {"warm": warm, "cold": cold, "expiry": expiry, "concurrency": conc}, indent=1
-            )
-        )
+    found = _measure(args, layer_folder, results)
+    if not (found.get("warm") and found.get("cold")):
+        print(json.dumps(found, indent=1, default=str))
         return 0
-    results.update(
-        {
-            "cold_start_ratio": {f: cold[f]["ratio"] for f in measure.FUNCTIONS},
-            "warm_p50_ratio": {r: warm["latency"][r]["p50_ratio"] for r in warm["latency"]},
-            "layer_zip_bytes": sizes["layer_zip_bytes"],
-            "cold_start": cold,
-            "warm": warm["latency"],
-            "io_per_request": warm["io_per_request"],
-            "funding_source_discovery": warm.get("discovery"),
-            "first_invocation_io": warm["first_invocation_io"],
-            "per_1000_warm_invocations": warm["per_1000_warm_invocations"],
-            "cache_expiry": expiry,
-            "memory": warm["memory"],
-            "sizes": sizes,
-            "concurrency": conc or None,
-        }
-    )
+    _assemble(results, found, sizes)
     results["targets"] = report.targets(results)
     results["duration_seconds"] = round(time.monotonic() - began, 1)
     printed = report.table(results)

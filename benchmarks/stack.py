@@ -12,6 +12,7 @@ iteration") for reasons that are moto's, not the service's.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -68,10 +69,10 @@ class Sandbox:
     process: subprocess.Popen
     admin: SandboxAdmin
 
-    def seed(self, count: int) -> list[Seeded]:
-        """Exchanges that need re-authentication with MX (a redirect handoff), each with the
-        funding source Dwolla made from it."""
-        return [Seeded.of(self.admin.seed_exchange("mx")) for _ in range(count)]
+    def seed(self, count: int, partner: str = "mx") -> list[Seeded]:
+        """Exchanges that need re-authentication with MX (a redirect handoff) or Plaid (a Link
+        token), each with the funding source Dwolla made from it."""
+        return [Seeded.of(self.admin.seed_exchange(partner)) for _ in range(count)]
 
 
 @dataclass
@@ -84,6 +85,19 @@ class Aws:
 
     def __post_init__(self) -> None:
         self.dynamodb = boto3.session.Session().client("dynamodb", endpoint_url=self.url)
+        self._http = urllib3.PoolManager(maxsize=2)
+
+    def moto_gc(self, *, collect: bool = False, freeze: bool = False) -> dict | None:
+        """moto's garbage collector (benchmarks/moto_server.py): its pauses so far; `collect`
+        runs a collection now (untimed), `freeze` then freezes the heap. None on other servers."""
+        method = "POST" if collect or freeze else "GET"
+        url = f"{self.url}/_bench/gc" + ("?freeze=1" if freeze else "")
+        try:
+            answer = self._http.request(method, url, retries=False, timeout=120)
+            found = json.loads(answer.data)
+        except (urllib3.exceptions.HTTPError, ValueError):
+            return None
+        return found if isinstance(found, dict) and "collections" in found else None
 
     def outbox(self, request_id: str) -> list[dict]:
         """A request's outbox items (its events, as written with its changes), oldest first."""
@@ -93,6 +107,20 @@ class Aws:
             ExpressionAttributeValues={":pk": {"S": f"OUTBOX#{request_id}"}},
             ConsistentRead=True,
         )["Items"]
+
+    def item_sizes(self, flow: dict) -> dict[str, int]:
+        """Bytes of a finished flow's items as DynamoDB counts them (request, exchange record,
+        the largest outbox item): what its reads and writes cost in capacity units."""
+        table = self.resources.table_name
+        found = {}
+        for kind, key in (
+            ("REQUEST", {"pk": {"S": f"REQUEST#{flow['request']}"}, "sk": {"S": "REQUEST"}}),
+            ("EXCHANGE", {"pk": {"S": f"EXCHANGE#{flow['exchange']}"}, "sk": {"S": "EXCHANGE"}}),
+        ):
+            item = self.dynamodb.get_item(TableName=table, Key=key).get("Item") or {}
+            found[kind] = item_size(item)
+        found["OUTBOX"] = max((item_size(i) for i in self.outbox(flow["request"])), default=0)
+        return found
 
     def forget(self, flows) -> None:
         """Delete flows' request, exchange and outbox items (not timed): moto copies the whole
@@ -143,12 +171,15 @@ class Stack:
         env["PYTHONPYCACHEPREFIX"] = str(self.workdir / "pycache")
         return env
 
-    def start_aws(self, *, atomic: bool = False) -> Aws:
-        """moto server (local/servers.py), or the atomic one, with the resources provisioned."""
+    def start_aws(self, *, atomic: bool = False, moto_gc: str | None = None) -> Aws:
+        """moto server (local/servers.py), the atomic one, or with `moto_gc` ("managed" or
+        "normal") benchmarks/moto_server.py; with the resources provisioned."""
         port = servers.free_port(HOST)
         log = self.workdir / f"moto-{port}.log"
-        if atomic:
+        if atomic or moto_gc:
             command = [sys.executable, "-m", "tests.support.atomic_moto"]
+            if moto_gc:
+                command = [sys.executable, "-m", "benchmarks.moto_server", "--gc", moto_gc]
             with open(log, "ab") as output:
                 process = subprocess.Popen(
                     [*command, "--host", HOST, "--port", str(port)],
@@ -170,7 +201,9 @@ class Stack:
                 template=_template_without_stream(),
             )
             _remove_event_tap(session, resources)
-        return Aws(url, process, resources)
+        aws = Aws(url, process, resources)
+        aws.moto_gc(freeze=True)
+        return aws
 
     def start_sandbox(self, token_ttl: int | None = None) -> Sandbox:
         """A Dwolla sandbox with this service's callback URL registered (local/servers.py);
@@ -210,6 +243,30 @@ class Stack:
         return answer.headers["Location"]
 
 
+def _value_size(value: dict) -> int:
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":  # about one byte per two significant digits, plus one
+        digits = v.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(x) + 1 for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(_value_size(x) + 1 for x in v)
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: x}) for x in v)
+    return len(v) if isinstance(v, bytes | str) else 0
+
+
+def item_size(item: dict) -> int:
+    """An item's size by DynamoDB's rules (names + values; maps and lists 3 bytes + 1 per
+    element): 1 write unit per KB, 1 strongly consistent read unit per 4 KB."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
 @contextlib.contextmanager
 def _endpoint(url: str):
     before = os.environ.get("AWS_ENDPOINT_URL")
@@ -244,13 +301,14 @@ def _remove_event_tap(session, resources: LocalResources) -> None:
 
 
 @contextlib.contextmanager
-def local_stack(workdir: Path):
-    """moto server and the Dwolla sandbox, stopped (with anything started later) on exit."""
+def local_stack(workdir: Path, moto_gc: str = "managed"):
+    """moto server (benchmarks/moto_server.py, its collector `moto_gc`) and the Dwolla sandbox,
+    stopped (with anything started later) on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.update(AWS_ENV)
     stack = Stack(workdir)
     try:
-        stack.aws = stack.start_aws()
+        stack.aws = stack.start_aws(moto_gc=moto_gc)
         stack.sandbox = stack.start_sandbox()
         yield stack
     finally:

@@ -20,6 +20,7 @@ ALLOWED = {u.strip() for u in os.environ.get("RETURN_URL_ALLOWLIST", "").split("
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _CREATE = re.compile(rf"/exchanges/({_UUID})/reauth-sessions\Z")
 _STATUS = re.compile(rf"/exchanges/({_UUID})/reauth-status\Z")
+_COMPLETE = re.compile(rf"/reauth-sessions/({_UUID})/complete\Z")
 
 
 def handler(event: dict, context) -> dict:
@@ -28,6 +29,8 @@ def handler(event: dict, context) -> dict:
         return create(match[1], json.loads(event.get("body") or "{}"))
     if method == "GET" and (match := _STATUS.match(path)):
         return status(match[1])
+    if method == "POST" and (match := _COMPLETE.match(path)):
+        return complete(match[1], json.loads(event.get("body") or "{}"))
     return core.respond(404, {"code": "NotFound"})
 
 
@@ -47,15 +50,16 @@ def create(exchange_id: str, body: dict) -> dict:
     ).headers["Location"]
     attempt_id = location.rsplit("/", 1)[1]
     handoff = json.loads(core.dwolla("GET", f"/exchange-sessions/{attempt_id}").data)
-    url = handoff["_links"]["external-provider-session"]["href"]
+    url = handoff.get("_links", {}).get("external-provider-session", {}).get("href")
+    kind, token = ("redirect", None) if url else ("token", handoff["externalProviderSessionToken"])
     request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reauth:{attempt_id}"))
     now = time.time()
     deadline = now + LIFETIME
     attempt = {
         "createdAt": {"N": str(now)},
         "expiresAt": {"N": str(now + ATTEMPT_TTL)},
-        "handoffType": {"S": "redirect"},
-        "handoffUrl": {"S": url},
+        "handoffType": {"S": kind},
+        **({"handoffUrl": {"S": url}} if url else {"handoffToken": {"S": token}}),
     }
     item = {
         **core.request_key(request_id),
@@ -82,7 +86,7 @@ def create(exchange_id: str, body: dict) -> dict:
         "sessionId": request_id,
         "exchangeId": exchange_id,
         "customerId": None,
-        "handoffType": "redirect",
+        "handoffType": kind,
         "startUrl": start_url,
         "expiresAt": _iso(deadline),
         "trigger": "api",
@@ -126,7 +130,7 @@ def create(exchange_id: str, body: dict) -> dict:
         "customerId": None,
         "fundingSourceId": funding_source,
         "status": "pending",
-        "handoff": {"type": "redirect", "url": url},
+        "handoff": {"type": kind, **({"url": url} if url else {"token": token})},
         "startUrl": start_url,
         "returnUrl": return_url,
         "createdAt": _iso(now),
@@ -135,6 +139,26 @@ def create(exchange_id: str, body: dict) -> dict:
         "attempts": [{"id": attempt_id, "state": "open", "createdAt": _iso(now)}],
     }
     return core.respond(201, answer, {"Location": f"/reauth-sessions/{request_id}"})
+
+
+def complete(request_id: str, body: dict) -> dict:
+    """The platform ran Plaid Link itself and reports its success: Dwolla confirms it."""
+    item = (
+        core.client("dynamodb")
+        .get_item(TableName=core.TABLE, Key=core.request_key(request_id), ConsistentRead=True)
+        .get("Item")
+    )
+    now = time.time()
+    if (
+        body
+        or item is None
+        or item["status"]["S"] != "pending"
+        or float(item["expiresAt"]["N"]) <= now
+        or item["attempts"]["M"][item["currentAttemptId"]["S"]]["M"]["handoffType"]["S"] != "token"
+    ):
+        return core.respond(409, {"code": "SessionNotPending"})
+    core.reauthorize(item, request_id, item["currentAttemptId"]["S"], now)
+    return core.respond(200, {"id": request_id, "status": "reauthorized"})
 
 
 def status(exchange_id: str) -> dict:

@@ -4,17 +4,21 @@
   callback  GET  /reauth/callback?exchange=…  1 DynamoDB read (the binding), Dwolla's balance
             check (preceded by finding the funding source when the request names none),
             1 DynamoDB transaction (with the event, in the outbox)
+  complete  POST /reauth/link/{id}/complete  the Plaid page's report (CSRF header, the binding):
+            as callback
+A start on a token (Plaid) attempt answers the Plaid page instead of the bank's redirect.
 Happy path only: anything else is refused."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import time
-from datetime import UTC, datetime
 from html import escape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -22,12 +26,17 @@ from . import core
 
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _LINK = re.compile(rf"/reauth/link/({_UUID})\Z")
+_COMPLETE = re.compile(rf"/reauth/link/({_UUID})/complete\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,128}\Z")
 _COOKIE = re.compile(rf"reauth_([0-9a-f]{{32}})=({_UUID})\.([A-Za-z0-9_-]{{20,128}})")
 _PUBLIC = urlsplit(core.PUBLIC)
 ORIGIN = f"{_PUBLIC.scheme}://{_PUBLIC.netloc}"
 COOKIE_PATH = f"{_PUBLIC.path}/reauth/"
 REUSE_MARGIN = 120  # seconds: an unstarted attempt this close to its end is not reused
+PLAID_SCRIPT = (
+    os.environ.get("PLAID_LINK_SCRIPT_URL")
+    or "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
+)
 HTML = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
 
 
@@ -42,6 +51,8 @@ def handler(event: dict, context) -> dict:
             return open_link(match[1], query.get("key") or [])
         if method == "POST":
             return start(match[1], headers, event.get("body") or "")
+    if method == "POST" and (match := _COMPLETE.match(path)):
+        return complete(match[1], headers, event.get("body") or "")
     return refused()
 
 
@@ -140,6 +151,8 @@ def start(request_id: str, headers: dict, body: str) -> dict:
         f"reauth_{request_id.replace('-', '')}={attempt_id}.{token}; Path={COOKIE_PATH}; "
         f"Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     )
+    if attempt["handoffType"]["S"] == "token":
+        return page(_plaid(request_id, attempt["handoffToken"]["S"], token), {"Set-Cookie": cookie})
     bank = escape(attempt["handoffUrl"]["S"])
     return page(
         f'<a href="{bank}">Continue</a>',
@@ -148,94 +161,78 @@ def start(request_id: str, headers: dict, body: str) -> dict:
     )
 
 
-def _funding_source(item: dict) -> str:
-    """The request's funding source, or the one Dwolla made from its exchange."""
-    if "fundingSourceId" in item:
-        return item["fundingSourceId"]["S"]
-    exchange_id = item["exchangeId"]["S"]
-    exchange = json.loads(core.dwolla("GET", f"/exchanges/{exchange_id}").data)
-    customer = exchange["_links"]["customer"]["href"].rsplit("/", 1)[1]
-    listed = core.dwolla("GET", f"/customers/{customer}/funding-sources?removed=false")
-    for source in json.loads(listed.data)["_embedded"]["funding-sources"]:
-        made_from = source["_links"].get("exchange", {}).get("href", "")
-        if made_from.endswith(f"/{exchange_id}"):
-            return source["id"]
-    raise RuntimeError("no funding source made from the exchange")
+def _csrf(binding_token: str) -> str:
+    mac = hmac.new(binding_token.encode(), b"csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _plaid(request_id: str, link_token: str, binding_token: str) -> str:
+    """Plaid Link's script, opened with the token; its end is reported to `completeUrl`."""
+    config = {
+        "token": link_token,
+        "completeUrl": f"{core.PUBLIC}/reauth/link/{request_id}/complete",
+        "csrf": _csrf(binding_token),
+    }
+    return (
+        f'<script type="application/json" id="reauth-config">{json.dumps(config)}</script>'
+        f'<script src="{escape(PLAID_SCRIPT)}"></script>'
+    )
+
+
+def _bound(headers: dict, request_id: str | None = None) -> tuple[str, str, str] | None:
+    """(request id, attempt id, binding token) of the one binding cookie (of `request_id`)."""
+    found = [m for c in _header(headers, "cookie") for m in _COOKIE.finditer(c)]
+    if request_id is not None:
+        found = [m for m in found if m[1] == request_id.replace("-", "")]
+    if len(found) != 1:
+        return None
+    hex_id, attempt_id, token = found[0].groups()
+    request_id = f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
+    return request_id, attempt_id, token
+
+
+def _bound_item(request_id: str, attempt_id: str, token: str) -> tuple[dict | None, float]:
+    """The request, if it is open and the binding matches its attempt."""
+    item, now = _request(request_id), time.time()
+    attempt = item["attempts"]["M"].get(attempt_id, {}).get("M", {}) if item else {}
+    bound = hmac.compare_digest(_digest(token), attempt.get("bindingHash", {}).get("S", ""))
+    return (item if _open(item, now) and bound else None), now
+
+
+def _landing(item: dict, request_id: str) -> str:
+    back = item.get("returnUrl", {}).get("S") or f"{core.PUBLIC}/reauth/done"
+    separator = "&" if "?" in back else "?"
+    return f"{back}{separator}{urlencode({'status': 'reauthorized', 'session': request_id})}"
+
+
+def complete(request_id: str, headers: dict, body: str) -> dict:
+    """The Plaid page reports Link's success (same origin, the CSRF token, the binding)."""
+    if _header(headers, "origin") != [ORIGIN] or json.loads(body or "{}") != {"outcome": "success"}:
+        return refused()
+    bound = _bound(headers, request_id)
+    csrf = _header(headers, "x-reauth-csrf")
+    if bound is None or len(csrf) != 1 or not hmac.compare_digest(csrf[0], _csrf(bound[2])):
+        return refused()
+    item, now = _bound_item(*bound)
+    if item is None:
+        return refused()
+    core.reauthorize(item, request_id, bound[1], now)
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps({"location": _landing(item, request_id)}),
+    }
 
 
 def callback(headers: dict, query: dict) -> dict:
     exchange = query.get("exchange") or []
-    found = [m for c in _header(headers, "cookie") for m in _COOKIE.finditer(c)]
-    if len(exchange) != 1 or len(found) != 1:
+    bound = _bound(headers)
+    if len(exchange) != 1 or bound is None:
         return refused()
-    hex_id, attempt_id, token = found[0].groups()
-    request_id = f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
-    item, now = _request(request_id), time.time()
-    attempt = item["attempts"]["M"].get(attempt_id, {}).get("M", {}) if item else {}
-    if (
-        not _open(item, now)
-        or not hmac.compare_digest(_digest(token), attempt.get("bindingHash", {}).get("S", ""))
-        or item["exchangeId"]["S"] != exchange[0]
-    ):
+    request_id, attempt_id, _ = bound
+    item, now = _bound_item(*bound)
+    if item is None or item["exchangeId"]["S"] != exchange[0]:
         return refused()
-    exchange_id = item["exchangeId"]["S"]
-    known = "fundingSourceId" in item
-    funding_source = _funding_source(item)
-    core.dwolla("GET", f"/funding-sources/{funding_source}/balance")  # 200: repaired
-    values = {
-        ":to": {"S": "reauthorized"},
-        ":now": {"N": str(now)},
-        ":confirmed": {"S": "confirmed"},
-        ":ok": {"S": "reauthorized"},
-        ":from0": {"S": "pending"},
-        ":from1": {"S": "verifying"},
-    }
-    update = (
-        "SET #status = :to, updatedAt = :now, reauthorizedAt = :now, verifyResult = :confirmed, "
-        "verifyCheckedAt = :now, attempts.#a.outcome = :ok, attempts.#a.endedAt = :now"
-    )
-    if not known:  # kept with the same write
-        values[":fs"] = {"S": funding_source}
-        update += ", fundingSourceId = :fs"
-    event = {
-        "sessionId": request_id,
-        "exchangeId": exchange_id,
-        "customerId": item.get("customerId", {}).get("S"),
-        "reauthorizedAt": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        "verifiedBy": "balance-check",
-    }
-    core.client("dynamodb").transact_write_items(
-        TransactItems=[
-            {
-                "Update": {
-                    "TableName": core.TABLE,
-                    "Key": core.request_key(request_id),
-                    "UpdateExpression": update
-                    + " REMOVE attempts.#a.reason, gsi1pk, gsi1sk, verifyNextAt",
-                    "ConditionExpression": "#status IN (:from0, :from1)",
-                    "ExpressionAttributeNames": {"#status": "status", "#a": attempt_id},
-                    "ExpressionAttributeValues": values,
-                }
-            },
-            {
-                "Update": {
-                    "TableName": core.TABLE,
-                    "Key": core.exchange_key(exchange_id),
-                    "UpdateExpression": "SET #status = :reauthorized, reauthorizedAt = :now, "
-                    "updatedAt = :now, lastRequestId = :rid REMOVE pendingRequestId",
-                    "ConditionExpression": "pendingRequestId = :rid",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {
-                        ":rid": {"S": request_id},
-                        ":now": {"N": str(now)},
-                        ":reauthorized": {"S": "reauthorized"},
-                    },
-                }
-            },
-            core.outbox_put(request_id, "Exchange Reauthorized", event, now),
-        ]
-    )
-    back = item.get("returnUrl", {}).get("S") or f"{core.PUBLIC}/reauth/done"
-    separator = "&" if "?" in back else "?"
-    location = f"{back}{separator}{urlencode({'status': 'reauthorized', 'session': request_id})}"
+    core.reauthorize(item, request_id, attempt_id, now)
+    location = _landing(item, request_id)
     return {"statusCode": 303, "headers": {**HTML, "Location": location}, "body": ""}

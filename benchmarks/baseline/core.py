@@ -11,6 +11,7 @@ import json
 import os
 import time
 import uuid
+from datetime import UTC, datetime
 
 import boto3
 import urllib3
@@ -125,6 +126,84 @@ def outbox_put(request_id: str, detail_type: str, detail: dict, now: float) -> d
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }
+
+
+def funding_source_of(item: dict) -> str:
+    """The request's funding source, or the one Dwolla made from its exchange."""
+    if "fundingSourceId" in item:
+        return item["fundingSourceId"]["S"]
+    exchange_id = item["exchangeId"]["S"]
+    exchange = json.loads(dwolla("GET", f"/exchanges/{exchange_id}").data)
+    customer = exchange["_links"]["customer"]["href"].rsplit("/", 1)[1]
+    listed = dwolla("GET", f"/customers/{customer}/funding-sources?removed=false")
+    for source in json.loads(listed.data)["_embedded"]["funding-sources"]:
+        made_from = source["_links"].get("exchange", {}).get("href", "")
+        if made_from.endswith(f"/{exchange_id}"):
+            return source["id"]
+    raise RuntimeError("no funding source made from the exchange")
+
+
+def reauthorize(item: dict, request_id: str, attempt_id: str, now: float) -> None:
+    """Dwolla's balance check (after finding the funding source when the request names none),
+    then one transaction: request and attempt → reauthorized, the exchange record, the event's
+    outbox item."""
+    exchange_id = item["exchangeId"]["S"]
+    known = "fundingSourceId" in item
+    funding_source = funding_source_of(item)
+    dwolla("GET", f"/funding-sources/{funding_source}/balance")  # 200: repaired
+    values = {
+        ":to": {"S": "reauthorized"},
+        ":now": {"N": str(now)},
+        ":confirmed": {"S": "confirmed"},
+        ":ok": {"S": "reauthorized"},
+        ":from0": {"S": "pending"},
+        ":from1": {"S": "verifying"},
+    }
+    update = (
+        "SET #status = :to, updatedAt = :now, reauthorizedAt = :now, verifyResult = :confirmed, "
+        "verifyCheckedAt = :now, attempts.#a.outcome = :ok, attempts.#a.endedAt = :now"
+    )
+    if not known:  # kept with the same write
+        values[":fs"] = {"S": funding_source}
+        update += ", fundingSourceId = :fs"
+    event = {
+        "sessionId": request_id,
+        "exchangeId": exchange_id,
+        "customerId": item.get("customerId", {}).get("S"),
+        "reauthorizedAt": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        "verifiedBy": "balance-check",
+    }
+    client("dynamodb").transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": request_key(request_id),
+                    "UpdateExpression": update
+                    + " REMOVE attempts.#a.reason, gsi1pk, gsi1sk, verifyNextAt",
+                    "ConditionExpression": "#status IN (:from0, :from1)",
+                    "ExpressionAttributeNames": {"#status": "status", "#a": attempt_id},
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": exchange_key(exchange_id),
+                    "UpdateExpression": "SET #status = :reauthorized, reauthorizedAt = :now, "
+                    "updatedAt = :now, lastRequestId = :rid REMOVE pendingRequestId",
+                    "ConditionExpression": "pendingRequestId = :rid",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {
+                        ":rid": {"S": request_id},
+                        ":now": {"N": str(now)},
+                        ":reauthorized": {"S": "reauthorized"},
+                    },
+                }
+            },
+            outbox_put(request_id, "Exchange Reauthorized", event, now),
+        ]
+    )
 
 
 def respond(status: int, body: dict | None = None, headers: dict | None = None) -> dict:
