@@ -1,0 +1,77 @@
+"""Schemathesis hooks for tests/e2e/test_openapi_schemathesis.py (loaded with SCHEMATHESIS_HOOKS).
+
+Dwolla's webhooks are signed over the body's exact bytes: a request whose generated signature
+header is well formed gets the real signature (the local stack's webhook secret, from
+REAUTH_WEBHOOK_SECRET), so the generated bodies reach the webhook's parsing and recording
+instead of all stopping at 401. A missing or malformed header (the negative cases) is left as
+generated, and must still be refused.
+
+`sam local start-api` cannot pass a body that is not UTF-8 (under a text content type) to a
+function: it answers its own 502 `{"message": "Internal server error"}` and the function never
+runs. API Gateway hands the function such a body as text (and its signature, or its JSON, then
+fails). That one answer of SAM CLI's, to that one kind of request, is not held against the
+document; a function that fails on a UTF-8 body still is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import MutableMapping
+
+import schemathesis
+from schemathesis.core import NotSet
+
+SIGNATURE = "X-Request-Signature-SHA-256"
+SAM_LOCAL_502 = {"message": "Internal server error"}
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs) -> None:
+    secret = os.environ.get("REAUTH_WEBHOOK_SECRET")
+    if not secret or case.operation.path != "/webhooks/dwolla" or case.method.upper() != "POST":
+        return
+    headers = case.headers if isinstance(case.headers, MutableMapping) else None
+    presented = headers.get(SIGNATURE) if headers else None
+    if not isinstance(presented, str) or not _HEX64.fullmatch(presented):
+        return
+    raw = _wire_bytes(case.body)
+    if raw is None:
+        return
+    headers[SIGNATURE] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _wire_bytes(body: object) -> bytes | None:
+    """The body's bytes as schemathesis sends them under application/json (requests'
+    `json=`: json.dumps, UTF-8); the body itself is left alone, so what the case claims to be
+    (valid or not) stays what it is."""
+    if isinstance(body, NotSet):
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if body is None:
+        return b"null"
+    try:
+        return json.dumps(body, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return None
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response) -> bool:
+    """Keep every failure but SAM CLI's own 502 for a body it could not decode."""
+    body = response.request.body
+    if response.status_code != 502 or not isinstance(body, bytes):
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return json.loads(response.content) != SAM_LOCAL_502
+        except ValueError:
+            return True
+    return True

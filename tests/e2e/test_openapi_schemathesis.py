@@ -1,0 +1,163 @@
+"""docs/openapi.yaml, run against the functions under `sam local start-api`: schemathesis.
+
+Every operation of the document goes through schemathesis's phases (the document's examples,
+its coverage of each parameter's edges, then generated requests) with every check: no 5xx,
+only documented statuses, documented content types, headers and bodies, valid requests
+accepted and invalid ones refused. The examples are made real first: a Plaid (token handoff)
+request is created through the API, and its id and link key become the examples of the
+session routes and the link, so the document's success answers are checked too (the request,
+the start page, the Plaid page with its cookie, a completion). Bounded (a few examples per
+operation, deterministic generation, one worker): a few minutes on warm containers.
+(Schemathesis's stateful phase is off: its links cannot carry the link's key, and without
+them it only repeats the fuzzing.)
+
+What the local stack cannot show is adjusted here, not in the document:
+- `sam local` does not check SigV4, so the IAM routes' `sigv4` requirement is dropped (API
+  Gateway enforces it; a deployed stack answers 403 AccessDenied without it);
+- it answers a method a path does not have with its own 403, where API Gateway answers the
+  template's AccessDenied (both: a 403, never a 405): the `unsupported_method` check is off;
+- `returnUrl` must equal an entry of the deployment's allow-list, which no document can know:
+  the local stack's one entry is made the schema's only value;
+- the browser routes answer any key or cookie they did not issue with their one 400 page (they
+  explain nothing): for them, a schema-valid request may be refused with 400.
+Dwolla's webhooks are signed with the local stack's webhook secret (schemathesis_hooks.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import yaml
+
+from local.stack import EXCHANGES, LOCAL_DWOLLA
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENT = ROOT / "docs" / "openapi.yaml"
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+SEED = 20261201
+MAX_EXAMPLES = int(os.environ.get("OPENAPI_MAX_EXAMPLES", 10))
+
+CONFIG = f"""
+seed = {SEED}
+workers = 1
+max-failures = 50
+request-timeout = 60
+suppress-health-check = ["too_slow", "filter_too_much"]
+
+[generation]
+max-examples = {MAX_EXAMPLES}
+deterministic = true
+database = "none"
+
+[phases.stateful]
+enabled = false
+
+[[operations]]
+include-tag = "browser"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "410", "429", "503"]
+"""
+
+
+def for_local_stack(document: dict, return_url: str, request: dict | None = None) -> dict:
+    """The document as the local stack can be held to it (see the module's docstring); with
+    `request` (an answer of the create route), its id and link key as the examples."""
+    local = copy.deepcopy(document)
+    for path_item in local["paths"].values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "security" not in operation:
+                continue
+            kept = [s for s in operation["security"] if "sigv4" not in s]
+            if kept:
+                operation["security"] = kept
+            else:
+                del operation["security"]
+    create = local["components"]["schemas"]["CreateReauthSession"]
+    create["properties"]["returnUrl"]["enum"] = [return_url, None]
+    body = local["paths"]["/exchanges/{exchangeId}/reauth-sessions"]["post"]["requestBody"]
+    for example in body["content"]["application/json"]["examples"].values():
+        if "returnUrl" in example["value"]:
+            example["value"]["returnUrl"] = return_url
+    if request is not None:
+        key = parse_qs(urlsplit(request["startUrl"]).query)["key"][0]
+        parameters = local["components"]["parameters"]
+        parameters["SessionId"]["example"] = request["id"]
+        parameters["LinkSessionId"]["example"] = request["id"]
+        parameters["LinkKey"]["example"] = key
+        start = local["paths"]["/reauth/link/{sessionId}"]["post"]["requestBody"]["content"]
+        start["application/x-www-form-urlencoded"]["example"] = {"key": key}
+    return local
+
+
+def a_plaid_request(api_url: str) -> dict:
+    """A token-handoff request, made through the API (its link works, /complete applies)."""
+    answer = requests.post(
+        f"{api_url}/exchanges/{EXCHANGES['plaid']}/reauth-sessions", json={}, timeout=60
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_the_document_against_the_local_stack(stack, tmp_path):
+    document = yaml.safe_load(DOCUMENT.read_text())
+    local = for_local_stack(document, stack.return_url, a_plaid_request(stack.api_url))
+    schema = tmp_path / "openapi.local.yaml"
+    schema.write_text(yaml.safe_dump(local, sort_keys=False))
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(CONFIG)
+    reports = tmp_path / "reports"
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "REAUTH_WEBHOOK_SECRET": LOCAL_DWOLLA.webhook_secret,
+        "NO_COLOR": "1",
+    }
+    started = time.monotonic()
+    run = subprocess.run(
+        [
+            str(SCHEMATHESIS),
+            "--config-file",
+            str(config),
+            "run",
+            str(schema),
+            "--url",
+            stack.api_url,
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "unsupported_method,allow_header_conformance",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(reports),
+        ],
+        cwd=tmp_path,  # schemathesis keeps its cache (.schemathesis/) in the working directory
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    took = time.monotonic() - started
+    output = run.stdout + run.stderr
+    print(f"schemathesis took {took:.0f} s\n{output}")
+    assert run.returncode == 0, f"schemathesis found problems (exit {run.returncode}):\n{output}"
+    operations = sum(
+        1
+        for item in local["paths"].values()
+        for method in item
+        if method in ("get", "head", "post")
+    )
+    assert f"Selected: {operations}/{operations}" in output, output
+    assert f"Tested: {operations}" in output, output

@@ -1,0 +1,146 @@
+"""docs/openapi.yaml is the API's contract: valid OpenAPI, the routes template.yaml deploys (no
+more, no fewer), SigV4 exactly on the IAM routes, and the error codes of reauth.errors with
+their statuses. (tests/e2e/test_openapi_schemathesis.py holds the running functions to it.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from local.provision import load_template
+from reauth.errors import ErrorCode
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENT = ROOT / "docs" / "openapi.yaml"
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# API Gateway's catch-all answers (template.yaml's GatewayResponses DEFAULT_4XX / DEFAULT_5XX)
+# carry one code whatever the status; every other code has exactly its table's status.
+CATCH_ALL = {"RequestRefused": range(400, 500), "InternalError": range(500, 600)}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return yaml.safe_load(DOCUMENT.read_text())
+
+
+def _resolve(document: dict, node):
+    while isinstance(node, dict) and "$ref" in node:
+        target = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def operations(document: dict):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def api_events() -> dict[tuple[str, str], dict]:
+    """(path, method) -> the event's properties, for every Api event in template.yaml."""
+    events = {}
+    for resource in load_template()["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event["Type"] == "Api":
+                props = event["Properties"]
+                events[(props["Path"], props["Method"].lower())] = props
+    return events
+
+
+def error_codes(document: dict) -> list[tuple[str, str, int, str]]:
+    """(path, method, status, code) for every code an error answer of the document lists."""
+    found = []
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            response = _resolve(document, response)
+            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            for part in (schema or {}).get("allOf", []):
+                code = _resolve(document, part).get("properties", {}).get("code", {})
+                found.extend((path, method, int(status), c) for c in code.get("enum", []))
+    return found
+
+
+def test_the_document_is_valid_openapi(document):
+    validate(document)
+    assert document["openapi"].startswith("3.")
+
+
+def test_it_describes_exactly_the_routes_the_template_deploys(document):
+    documented = {(path, method) for path, method, _ in operations(document)}
+    deployed = set(api_events())
+    assert documented - deployed == set(), "documented but not deployed"
+    assert deployed - documented == set(), "deployed but not documented"
+    assert ("/reauth/link/{sessionId}", "head") in documented
+
+
+def test_sigv4_is_required_exactly_on_the_iam_routes(document):
+    scheme = document["components"]["securitySchemes"]["sigv4"]
+    assert scheme["type"] == "apiKey"
+    assert scheme["in"] == "header"
+    assert scheme["name"] == "Authorization"
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+    events = api_events()
+    for path, method, operation in operations(document):
+        iam = (events[(path, method)].get("Auth") or {}).get("Authorizer") == "AWS_IAM"
+        security = operation.get("security", document.get("security", []))
+        if iam:
+            assert security == [{"sigv4": []}], (path, method)
+            assert "403" in operation["responses"], (path, method)
+        else:
+            assert all("sigv4" not in requirement for requirement in security), (path, method)
+
+
+def test_every_listed_error_code_exists_with_its_status(document):
+    table = {error.code: error.status for error in ErrorCode}
+    listed = error_codes(document)
+    assert listed, "the document lists no error codes"
+    for path, method, status, code in listed:
+        assert code in table, f"{method.upper()} {path} {status}: unknown code {code}"
+        allowed = CATCH_ALL.get(code, (table[code],))
+        assert status in allowed, f"{method.upper()} {path}: {code} is {table[code]}, not {status}"
+
+
+def test_every_error_code_of_the_table_is_documented(document):
+    listed = {code for *_, code in error_codes(document)}
+    assert {error.code for error in ErrorCode} - listed == set()
+
+
+def test_every_route_documents_api_gateways_own_answers(document):
+    """Throttling, a timeout and a failed function reach every route, JSON, whatever it is."""
+    for path, method, _ in operations(document):
+        if method == "head":
+            continue  # no body to describe
+        codes = {
+            (status, code)
+            for p, m, status, code in error_codes(document)
+            if (p, m) == (path, method)
+        }
+        for expected in ((429, "TooManyRequests"), (504, "GatewayTimeout"), (500, "InternalError")):
+            assert expected in codes, (path, method, expected)
+
+
+def test_browser_pages_are_html_and_platform_answers_json(document):
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            types = set(_resolve(document, response).get("content", {}))
+            if path.startswith("/reauth/") and method != "head" and status in ("400", "410"):
+                assert types == {"text/html"}, (path, method, status)
+            if not path.startswith("/reauth/"):
+                assert types <= {"application/json"}, (path, method, status)
+
+
+def test_created_and_see_other_answers_carry_a_location(document):
+    create = document["paths"]["/exchanges/{exchangeId}/reauth-sessions"]["post"]["responses"]
+    for status in ("200", "201"):
+        assert _resolve(document, create[status]["headers"]["Location"])["required"] is True
+    callback = document["paths"]["/reauth/callback"]["get"]["responses"]
+    assert set(callback) & {"301", "302", "303", "307"} == {"303"}
+    assert callback["303"]["headers"]["Location"]["required"] is True
