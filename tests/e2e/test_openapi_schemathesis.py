@@ -4,16 +4,20 @@ Every operation of the document goes through schemathesis's phases (the document
 its coverage of each parameter's edges, then generated requests) with every check: no 5xx,
 only documented statuses, documented content types, headers and bodies, valid requests
 accepted and invalid ones refused. The examples are made real first: a Plaid (token handoff)
-request is created through the API, and its id and link key become the examples of the
-session routes and the link, so the document's success answers are checked too (the request,
-the start page, the Plaid page with its cookie, a completion). Bounded (a few examples per
+request is created through the API and its link's button pressed, and its id, link key,
+binding cookie and CSRF token become the examples of the routes that take them, so the
+document's success answers are checked too (the request, the start page, the Plaid page with
+its cookie, both completions, the callback's 303). Bounded (a few examples per
 operation, deterministic generation, one worker): a few minutes on warm containers.
 (Schemathesis's stateful phase is off: its links cannot carry the link's key, and without
 them it only repeats the fuzzing.)
 
 What the local stack cannot show is adjusted here, not in the document:
 - `sam local` does not check SigV4, so the IAM routes' `sigv4` requirement is dropped (API
-  Gateway enforces it; a deployed stack answers 403 AccessDenied without it);
+  Gateway enforces it; a deployed stack answers 403 AccessDenied without it); the browser
+  routes' `bindingCookie` too: its name is per request (`reauth_<id, hex>`), which a security
+  scheme cannot name, so schemathesis could not take it away; the `Cookie` header parameter
+  carries it (hence the `ignored_auth` check has nothing to do here);
 - it answers a method a path does not have with its own 403, where API Gateway answers the
   template's AccessDenied (both: a 403, never a 405): the `unsupported_method` check is off;
 - `returnUrl` must equal an entry of the deployment's allow-list, which no document can know:
@@ -26,7 +30,9 @@ Dwolla's webhooks are signed with the local stack's webhook secret (schemathesis
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -68,19 +74,20 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "410",
 """
 
 
-def for_local_stack(document: dict, return_url: str, request: dict | None = None) -> dict:
+def for_local_stack(
+    document: dict,
+    return_url: str,
+    request: dict | None = None,
+    browser: tuple[str, str] | None = None,
+) -> dict:
     """The document as the local stack can be held to it (see the module's docstring); with
-    `request` (an answer of the create route), its id and link key as the examples."""
+    `request` (an answer of the create route), its id and link key as the examples, and with
+    `browser` (a binding cookie and its CSRF token), those."""
     local = copy.deepcopy(document)
     for path_item in local["paths"].values():
         for operation in path_item.values():
-            if not isinstance(operation, dict) or "security" not in operation:
-                continue
-            kept = [s for s in operation["security"] if "sigv4" not in s]
-            if kept:
-                operation["security"] = kept
-            else:
-                del operation["security"]
+            if isinstance(operation, dict):
+                operation.pop("security", None)
     create = local["components"]["schemas"]["CreateReauthSession"]
     create["properties"]["returnUrl"]["enum"] = [return_url, None]
     body = local["paths"]["/exchanges/{exchangeId}/reauth-sessions"]["post"]["requestBody"]
@@ -88,14 +95,32 @@ def for_local_stack(document: dict, return_url: str, request: dict | None = None
         if "returnUrl" in example["value"]:
             example["value"]["returnUrl"] = return_url
     if request is not None:
-        key = parse_qs(urlsplit(request["startUrl"]).query)["key"][0]
-        parameters = local["components"]["parameters"]
-        parameters["SessionId"]["example"] = request["id"]
-        parameters["LinkSessionId"]["example"] = request["id"]
-        parameters["LinkKey"]["example"] = key
-        start = local["paths"]["/reauth/link/{sessionId}"]["post"]["requestBody"]["content"]
-        start["application/x-www-form-urlencoded"]["example"] = {"key": key}
+        _request_examples(local, request)
+    if browser is not None:
+        _browser_examples(local, *browser)
     return local
+
+
+def _request_examples(local: dict, request: dict) -> None:
+    key = parse_qs(urlsplit(request["startUrl"]).query)["key"][0]
+    parameters = local["components"]["parameters"]
+    parameters["SessionId"]["example"] = request["id"]
+    parameters["LinkSessionId"]["example"] = request["id"]
+    parameters["LinkKey"]["example"] = key
+    start = local["paths"]["/reauth/link/{sessionId}"]["post"]["requestBody"]["content"]
+    start["application/x-www-form-urlencoded"]["example"] = {"key": key}
+
+
+def _browser_examples(local: dict, cookie: str, csrf: str) -> None:
+    local["components"]["parameters"]["BindingCookies"]["example"] = cookie
+    examples = {
+        ("/reauth/link/{sessionId}/complete", "post", "X-Reauth-CSRF"): csrf,
+        ("/reauth/callback", "get", "error"): "USER_CANCELLED",
+    }
+    for (path, method, name), value in examples.items():
+        for parameter in local["paths"][path][method]["parameters"]:
+            if parameter.get("name") == name:
+                parameter["example"] = value
 
 
 def a_plaid_request(api_url: str) -> dict:
@@ -107,9 +132,27 @@ def a_plaid_request(api_url: str) -> dict:
     return answer.json()
 
 
+def a_bound_browser(request: dict) -> tuple[str, str]:
+    """The start button pressed on the request's link: (the binding cookie, as a Cookie header,
+    and the Plaid page's CSRF token)."""
+    link = urlsplit(request["startUrl"])
+    key = parse_qs(link.query)["key"][0]
+    answer = requests.post(
+        f"{link.scheme}://{link.netloc}{link.path}", data={"key": key}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    cookie = answer.headers["Set-Cookie"].split(";")[0]
+    config = re.search(
+        r'<script type="application/json" id="reauth-config">(.*?)</script>', answer.text, re.S
+    )
+    assert config, answer.text[:500]
+    return cookie, json.loads(config.group(1))["csrf"]
+
+
 def test_the_document_against_the_local_stack(stack, tmp_path):
     document = yaml.safe_load(DOCUMENT.read_text())
-    local = for_local_stack(document, stack.return_url, a_plaid_request(stack.api_url))
+    request = a_plaid_request(stack.api_url)
+    local = for_local_stack(document, stack.return_url, request, a_bound_browser(request))
     schema = tmp_path / "openapi.local.yaml"
     schema.write_text(yaml.safe_dump(local, sort_keys=False))
     config = tmp_path / "schemathesis.toml"
