@@ -4,14 +4,31 @@ their statuses. (tests/e2e/test_openapi_schemathesis.py holds the running functi
 
 from __future__ import annotations
 
+import json
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from local.provision import load_template
-from reauth.errors import ErrorCode
+from reauth.errors import ErrorCode, ServiceError
+from reauth.model import (
+    Attempt,
+    AttemptOutcome,
+    ExchangeRecord,
+    ExchangeStatus,
+    HandoffType,
+    ReauthRequest,
+    RequestStatus,
+    Verification,
+    VerificationResult,
+)
+from reauth.web import error_response, public_exchange, public_request
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "docs" / "openapi.yaml"
@@ -144,3 +161,108 @@ def test_created_and_see_other_answers_carry_a_location(document):
     callback = document["paths"]["/reauth/callback"]["get"]["responses"]
     assert set(callback) & {"301", "302", "303", "307"} == {"303"}
     assert callback["303"]["headers"]["Location"]["required"] is True
+
+
+# ---- the code's answers, against the document's schemas ----------------------------------
+NOW = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
+
+
+def schema_validator(document: dict, name: str) -> OAS30Validator:
+    root = {**document, "$ref": f"#/components/schemas/{name}"}
+    return OAS30Validator(root, format_checker=OAS30Validator.FORMAT_CHECKER)
+
+
+def attempt(number: int, handoff: HandoffType, **changes) -> Attempt:
+    return replace(
+        Attempt(
+            id=str(uuid.UUID(int=number)),
+            created_at=NOW - timedelta(minutes=40),
+            expires_at=NOW - timedelta(minutes=10),
+            handoff_type=handoff,
+            handoff_url="https://bank.example.com/login"
+            if handoff is HandoffType.REDIRECT
+            else None,
+            handoff_token="link-sandbox-1" if handoff is HandoffType.TOKEN else None,
+        ),
+        **changes,
+    )
+
+
+def requests_in_every_state():
+    for handoff in HandoffType:
+        attempts = (
+            attempt(
+                1,
+                handoff,
+                started_at=NOW,
+                ended_at=NOW,
+                outcome=AttemptOutcome.FAILED,
+                reason="USER_CANCELLED",
+            ),
+            attempt(
+                2,
+                handoff,
+                started_at=NOW,
+                ended_at=NOW,
+                outcome=AttemptOutcome.UNVERIFIED,
+                reason="NOT_REPAIRED",
+            ),
+            attempt(3, handoff),  # never used: expired
+            attempt(4, handoff, expires_at=NOW + timedelta(minutes=20)),  # replaced
+            attempt(5, handoff, started_at=NOW, expires_at=NOW + timedelta(minutes=20)),
+        )
+        for status in RequestStatus:
+            for verification in (
+                None,
+                Verification(VerificationResult.UNAVAILABLE, NOW, NOW + timedelta(minutes=1)),
+                Verification(VerificationResult.CONFIRMED, NOW),
+            ):
+                yield ReauthRequest(
+                    id=str(uuid.UUID(int=100)),
+                    exchange_id=str(uuid.UUID(int=200)),
+                    customer_id=None if status is RequestStatus.PENDING else str(uuid.UUID(int=3)),
+                    status=status,
+                    return_url="https://app.example.com/back" if verification else None,
+                    created_at=NOW - timedelta(days=1),
+                    expires_at=NOW + timedelta(days=6),
+                    updated_at=NOW,
+                    attempts=attempts,
+                    current_attempt_id=attempts[-1].id,
+                    funding_source_id=str(uuid.UUID(int=4)) if verification else None,
+                    reauthorized_at=NOW if status.value.startswith("reauthorized") else None,
+                    verification=verification,
+                )
+
+
+def test_the_requests_the_code_answers_match_the_schema(document):
+    validator = schema_validator(document, "ReauthRequest")
+    start_url = "https://reauth.example.com/v1/reauth/link/x?key=abc"
+    for request in requests_in_every_state():
+        answer = json.loads(json.dumps(public_request(request, NOW, start_url)))
+        errors = [e.message for e in validator.iter_errors(answer)]
+        assert errors == [], (request.status, request.handoff_type, errors)
+
+
+def test_the_exchange_records_the_code_answers_match_the_schema(document):
+    validator = schema_validator(document, "ExchangeStatus")
+    for status in ExchangeStatus:
+        for filled in (False, True):
+            record = ExchangeRecord(
+                exchange_id=str(uuid.UUID(int=200)),
+                status=status,
+                customer_id=str(uuid.UUID(int=3)) if filled else None,
+                last_session_id=str(uuid.UUID(int=100)) if filled else None,
+                pending_session_id=str(uuid.UUID(int=100)) if filled else None,
+                updated_at=NOW,
+                reauth_required_at=NOW if filled else None,
+                reauthorized_at=NOW if filled else None,
+            )
+            validator.validate(json.loads(json.dumps(public_exchange(record))))
+
+
+def test_every_error_body_the_code_answers_matches_the_schema(document):
+    validator = schema_validator(document, "Error")
+    for error in ErrorCode:
+        for request_id in ("c0ffee00-0000-4000-8000-000000000000", None):
+            answer = error_response(ServiceError(error), request_id)
+            validator.validate(json.loads(answer.body))
