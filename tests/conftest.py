@@ -1,30 +1,34 @@
-"""Shared fixtures: the local Dwolla sandbox (a real HTTP server), AWS on moto built from
-template.yaml's own definitions, and the two functions' handlers wired to both."""
+"""Fixtures every tier may use. Nothing here is imported by a test: shared values and helpers
+live in tests/support/. Everything heavy (moto, boto3, the sandbox) is imported inside the
+fixture that needs it, so the pure tier (tests/unit) never loads it.
+
+  sandbox, dwolla            the local Dwolla sandbox (a real HTTP server) and its admin API
+  aws                        moto (in process) with the resources template.yaml defines
+  service_env, functions     the two functions' environment and handler modules on both
+  api, browser               a platform backend and a customer's browser driving the handlers
+  relay, published           the outbox relay, and the events it delivered
+  clock                      the service's clock, moved by the test
+  failing_bus                EventBridge failing on purpose, as the relay sees it
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
-import boto3
 import pytest
 
-from local.dwolla_admin import SandboxAdmin
-from local.provision import DwollaSecretValue, function_environment, provision
-
-ROOT = Path(__file__).resolve().parent.parent
-OPENAPI = Path(os.environ.get("DWOLLA_OPENAPI", ROOT.parent / "shared" / "dwolla" / "openapi.yml"))
-
-DWOLLA_KEY = "sandbox-key-7f3c9a"
-DWOLLA_SECRET = "sandbox-secret-0d94be1f5a"
-WEBHOOK_SECRET = "webhook-secret-55aa21c0"
-PUBLIC_BASE_URL = "https://reauth.example.test/v1"
-CALLBACK_URL = f"{PUBLIC_BASE_URL}/reauth/callback"
-RETURN_URL = "https://app.example.test/settings/bank"
-OTHER_RETURN_URL = "https://app.example.test/onboarding?step=bank"
-
+from tests.support.aws import dwolla_secret_value, use_fake_credentials
+from tests.support.clock import Clock
+from tests.support.constants import (
+    CALLBACK_URL,
+    DWOLLA_KEY,
+    DWOLLA_SECRET,
+    OTHER_RETURN_URL,
+    PUBLIC_BASE_URL,
+    RETURN_URL,
+    ROOT,
+)
+from tests.support.functions import Functions, new_container, serve
 
 # Skips that CI must not accept: when the variable is "1", a test skipped for that reason fails.
 REQUIRED_WHEN = {
@@ -59,69 +63,37 @@ def sandbox():
 
 
 @pytest.fixture
-def dwolla(sandbox) -> SandboxAdmin:
+def dwolla(sandbox):
     """The sandbox's admin API, reset, with this service's callback URL registered."""
+    from local.dwolla_admin import SandboxAdmin
+
     admin = SandboxAdmin(sandbox.base_url, DWOLLA_KEY, DWOLLA_SECRET)
     admin.reset()
     admin.set_redirect_urls(CALLBACK_URL)
     return admin
 
 
-def _aws_env(monkeypatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 @pytest.fixture
 def aws(monkeypatch):
     """moto (in-process) with the table, bus, secret and event tap from template.yaml."""
+    import boto3
     from moto import mock_aws
 
-    _aws_env(monkeypatch)
+    from local.provision import provision
+
+    use_fake_credentials(monkeypatch)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         session = boto3.session.Session()
-        resources = provision(
-            session, dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET)
-        )
-        yield session, resources
-
-
-def reset_runtime() -> None:
-    from reauth import runtime
-
-    runtime.reset()
-
-
-def load_function(name: str):
-    """functions/<name>/app.py as its own module (both functions' modules are called app)."""
-    module_name = f"function_{name}_app"
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class Functions:
-    def __init__(self, session, resources) -> None:
-        self.session = session
-        self.resources = resources
-        self.api = load_function("api")
-        self.callback = load_function("callback")
+        yield session, provision(session, dwolla=dwolla_secret_value())
 
 
 @pytest.fixture
 def service_env(aws, dwolla, sandbox, monkeypatch):
     """The functions' environment, pointing at moto (in process, or moto server when the `aws`
     fixture set AWS_ENDPOINT_URL) and the sandbox."""
+    from local.provision import function_environment
+
     _, resources = aws
     env = function_environment(
         resources,
@@ -136,9 +108,9 @@ def service_env(aws, dwolla, sandbox, monkeypatch):
     )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    reset_runtime()
+    new_container()
     yield env
-    reset_runtime()
+    new_container()
 
 
 @pytest.fixture
@@ -184,25 +156,10 @@ def published(functions, relay):
 
 
 @pytest.fixture
-def clock(functions, monkeypatch):
+def clock(functions) -> Clock:
     """Move the service's clock: clock.advance(minutes=31)."""
-    from datetime import timedelta
-
-    from reauth import runtime
-    from reauth.model import utcnow
-
-    class Clock:
-        offset = timedelta()
-
-        def now(self):
-            return utcnow() + self.offset
-
-        def advance(self, **delta) -> None:
-            self.offset += timedelta(**delta)
-
     moved = Clock()
-    built = runtime.build_service(runtime.build_context(runtime.config(), clock=moved.now))
-    runtime.use(built)
+    serve(clock=moved.now)
     return moved
 
 

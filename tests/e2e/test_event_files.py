@@ -4,8 +4,6 @@ test_sam_local_invoke.py."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from local.provision import load_template
 from local.stack import EXCHANGES, FUNDING_SOURCES, LOCAL_DWOLLA
 from tests.e2e.sam_cli import EVENTS_DIR, FUNCTION_BY_PREFIX, function_for
+from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
 PROXY_FILES = [f for f in EVENT_FILES if "httpMethod" in json.loads(f.read_text())]
@@ -98,10 +97,8 @@ def test_create_session_event_asks_for_the_seeded_mx_exchange():
 
 def test_webhook_event_is_signed_with_the_local_stack_webhook_secret():
     event = load(EVENTS_DIR / "webhook-dwolla.json")
-    expected = hmac.new(
-        LOCAL_DWOLLA.webhook_secret.encode(), event["body"].encode(), hashlib.sha256
-    ).hexdigest()
-    assert event["headers"]["X-Request-Signature-SHA-256"] == expected
+    expected = sign(event["body"], LOCAL_DWOLLA.webhook_secret)
+    assert event["headers"][SIGNATURE_HEADER] == expected
     body = json.loads(event["body"])
     assert body["topic"] == event["headers"]["X-Dwolla-Topic"]
     assert body["_links"]["resource"]["href"].endswith(f"/exchanges/{MX}")

@@ -5,8 +5,8 @@ cancel and try again, two re-authentications in two tabs."""
 import json
 import uuid
 
-from tests.conftest import CALLBACK_URL, RETURN_URL
 from tests.support.apigw import query_of
+from tests.support.constants import CALLBACK_URL, RETURN_URL
 from tests.support.flow import bank_url, header, location, plaid_config
 
 DONE_URL = "https://reauth.example.test/v1/reauth/done"

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import CALLBACK_URL, OTHER_RETURN_URL, RETURN_URL
+from tests.support.constants import CALLBACK_URL, OTHER_RETURN_URL, RETURN_URL
 
 
 def test_create_answers_201_with_the_session_and_a_start_link(api, dwolla):

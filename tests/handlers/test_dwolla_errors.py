@@ -8,13 +8,10 @@ import uuid
 
 import pytest
 
-from tests.conftest import CALLBACK_URL
+from tests.support.constants import CALLBACK_URL
 from tests.support.flow import Browser, bank_url, header, location
-
-
-def _items(functions) -> list[dict]:
-    db = functions.session.client("dynamodb")
-    return db.scan(TableName=functions.resources.table_name)["Items"]
+from tests.support.functions import serve
+from tests.support.table import table_items
 
 
 def _journey(functions) -> list[dict]:
@@ -22,14 +19,14 @@ def _journey(functions) -> list[dict]:
     asks whether the exchange was repaired elsewhere, and keeps its answer on the request, with
     the funding source it found)."""
     check = ("verifyResult", "verifyCheckedAt", "updatedAt", "fundingSourceId")
-    items = [{k: v for k, v in item.items() if k not in check} for item in _items(functions)]
+    items = [{k: v for k, v in item.items() if k not in check} for item in table_items(functions)]
     return sorted(items, key=lambda item: item["pk"]["S"] + item["sk"]["S"])
 
 
 def test_unknown_exchange_is_404_exchange_not_found(api, dwolla, functions):
     status, body, _ = api.create(str(uuid.uuid4()))
     assert (status, body["code"]) == (404, "ExchangeNotFound")
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 def test_unregistered_callback_url_is_502_naming_the_misconfiguration(api, dwolla, functions):
@@ -40,7 +37,7 @@ def test_unregistered_callback_url_is_502_naming_the_misconfiguration(api, dwoll
 
     assert (status, body["code"]) == (502, "DwollaRedirectUrlNotRegistered")
     assert CALLBACK_URL not in body["message"]
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 def test_missing_open_banking_scope_is_502_dwolla_scope_missing(api, dwolla, functions):
@@ -48,7 +45,7 @@ def test_missing_open_banking_scope_is_502_dwolla_scope_missing(api, dwolla, fun
     exchange = dwolla.seed_exchange("mx")
     status, body, _ = api.create(exchange["id"])
     assert (status, body["code"]) == (502, "DwollaScopeMissing")
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 def test_forbidden_is_502_dwolla_forbidden(api, dwolla, functions):
@@ -56,7 +53,7 @@ def test_forbidden_is_502_dwolla_forbidden(api, dwolla, functions):
     dwolla.inject_fault("/exchanges/*/exchange-sessions", method="POST", status=403)
     status, body, _ = api.create(exchange["id"])
     assert (status, body["code"]) == (502, "DwollaForbidden")
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 @pytest.mark.parametrize(
@@ -77,7 +74,7 @@ def test_persistent_outage_is_503_after_bounded_retries_and_nothing_is_stored(
     ]
     assert 1 < len(posts) <= 4
     assert len({p["idempotencyKey"] for p in posts}) == 1
-    assert _items(functions) == []  # no request, no exchange record, no idempotency record
+    assert table_items(functions) == []  # no request, no exchange record, no idempotency record
     assert published() == []
 
 
@@ -92,16 +89,14 @@ def test_a_transient_fault_is_retried_transparently(api, dwolla):
 def test_timeout_is_504_dwolla_timeout_and_nothing_is_stored(api, dwolla, functions):
     import urllib3
 
-    from reauth import runtime
-
-    runtime.service().ctx.dwolla._timeout = urllib3.Timeout(connect=1, read=0.2)
+    serve(dwolla_timeout=urllib3.Timeout(connect=1, read=0.2))
     exchange = dwolla.seed_exchange("mx")
     dwolla.inject_fault("/exchange-sessions/*", method="GET", times=10, delay=0.5)
 
     status, body, _ = api.create(exchange["id"])
 
     assert (status, body["code"]) == (504, "DwollaTimeout")
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 def test_wrong_credentials_are_502_dwolla_credentials_invalid(api, dwolla, functions):
@@ -114,7 +109,7 @@ def test_wrong_credentials_are_502_dwolla_credentials_invalid(api, dwolla, funct
     status, body, _ = api.create(exchange["id"])
     assert (status, body["code"]) == (502, "DwollaCredentialsInvalid")
     assert "wrong" not in body["message"]
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 def test_expired_access_token_is_renewed_once_without_the_caller_noticing(api, dwolla):

@@ -2,8 +2,8 @@
 
 import uuid
 
-from tests.conftest import RETURN_URL
 from tests.support.apigw import LambdaContext, eventbridge_event
+from tests.support.constants import RETURN_URL
 
 
 def _update_credentials(exchange_id: str, **extra) -> dict:

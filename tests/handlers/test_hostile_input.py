@@ -11,12 +11,9 @@ module-level; their lengths are the figures.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import re
 import uuid
-from datetime import UTC, datetime
 from functools import cached_property
 from urllib.parse import urlencode
 
@@ -25,13 +22,6 @@ import pytest
 from reauth import pages
 from reauth.config import Config, ConfigError
 from reauth.security import csrf_token, new_secret
-from tests.conftest import (
-    CALLBACK_URL,
-    OTHER_RETURN_URL,
-    PUBLIC_BASE_URL,
-    RETURN_URL,
-    WEBHOOK_SECRET,
-)
 from tests.support.apigw import (
     LambdaContext,
     eventbridge_event,
@@ -39,7 +29,15 @@ from tests.support.apigw import (
     rest_event,
     scheduled_event,
 )
+from tests.support.constants import (
+    CALLBACK_URL,
+    OTHER_RETURN_URL,
+    PUBLIC_BASE_URL,
+    RETURN_URL,
+)
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.table import table_items
+from tests.support.webhooks import SIGNATURE_HEADER, reauth_required, sign
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SAME_ORIGIN = {"Origin": Browser.ORIGIN, "Sec-Fetch-Site": "same-origin"}
@@ -108,9 +106,7 @@ class Scene:
         return self.send("GET", "/reauth/callback", query=query, cookies=cookies, headers=headers)
 
     def table(self) -> list[str]:
-        db = self.functions.session.client("dynamodb")
-        items = db.scan(TableName=self.functions.resources.table_name)["Items"]
-        return sorted(json.dumps(item, sort_keys=True) for item in items)
+        return sorted(json.dumps(item, sort_keys=True) for item in table_items(self.functions))
 
     def snapshot(self) -> list[str]:
         """The table as it is now; Dwolla's request log and the event tap emptied."""
@@ -1092,8 +1088,7 @@ def test_return_url_off_the_allow_list_is_refused_before_anything_happens(
         )
         assert functions.api.handler(event, LambdaContext()) == {"refused": "ReturnUrlNotAllowed"}
     assert dwolla.requests() == []
-    db = functions.session.client("dynamodb")
-    assert db.scan(TableName=functions.resources.table_name)["Items"] == []
+    assert table_items(functions) == []
     assert published() == []
 
 
@@ -1147,63 +1142,48 @@ def test_safe_allow_list_entries_are_accepted(service_env, entry):
 
 
 # ---- Dwolla webhooks ----------
-def _webhook_body(exchange_id: str) -> str:
-    return json.dumps(
-        {
-            "id": str(uuid.uuid4()),
-            "topic": "customer_exchange_reauth_required",
-            "created": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "_links": {"resource": {"href": f"https://api.dwolla.com/exchanges/{exchange_id}"}},
-        }
-    )
-
-
-def _sign(raw: str, secret: str = WEBHOOK_SECRET) -> str:
-    return hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
-
-
 # (case id, how to build (body sent, headers) from the body Dwolla signed)
 FORGED_WEBHOOKS = [
     ("no-signature", lambda raw: (raw, {})),
-    ("empty-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": ""})),
-    ("blank-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": "   "})),
-    ("non-hex-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": "zz" * 32})),
+    ("empty-signature", lambda raw: (raw, {SIGNATURE_HEADER: ""})),
+    ("blank-signature", lambda raw: (raw, {SIGNATURE_HEADER: "   "})),
+    ("non-hex-signature", lambda raw: (raw, {SIGNATURE_HEADER: "zz" * 32})),
     (
         "prefixed-signature",
-        lambda raw: (raw, {"X-Request-Signature-SHA-256": "sha256=" + _sign(raw)}),
+        lambda raw: (raw, {SIGNATURE_HEADER: "sha256=" + sign(raw)}),
     ),
-    ("truncated-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign(raw)[:32]})),
-    ("extended-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign(raw) + "00"})),
+    ("truncated-signature", lambda raw: (raw, {SIGNATURE_HEADER: sign(raw)[:32]})),
+    ("extended-signature", lambda raw: (raw, {SIGNATURE_HEADER: sign(raw) + "00"})),
     (
         "base64-signature",
         lambda raw: (
             raw,
-            {"X-Request-Signature-SHA-256": base64.b64encode(bytes.fromhex(_sign(raw))).decode()},
+            {SIGNATURE_HEADER: base64.b64encode(bytes.fromhex(sign(raw))).decode()},
         ),
     ),
-    ("other-secret", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign(raw, "guess")})),
-    ("empty-body-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": _sign("")})),
-    ("other-header", lambda raw: (raw, {"X-Request-Signature": _sign(raw)})),
+    ("other-secret", lambda raw: (raw, {SIGNATURE_HEADER: sign(raw, "guess")})),
+    ("empty-body-signature", lambda raw: (raw, {SIGNATURE_HEADER: sign("")})),
+    ("other-header", lambda raw: (raw, {"X-Request-Signature": sign(raw)})),
     (
         "body-tampered-after-signing",
         lambda raw: (
             raw.replace("exchanges/", "exchanges/0"),
-            {"X-Request-Signature-SHA-256": _sign(raw)},
+            {SIGNATURE_HEADER: sign(raw)},
         ),
     ),
     (
         "exchange-swapped-after-signing",
-        lambda raw: (_webhook_body(str(uuid.uuid4())), {"X-Request-Signature-SHA-256": _sign(raw)}),
+        lambda raw: (reauth_required(str(uuid.uuid4())), {SIGNATURE_HEADER: sign(raw)}),
     ),
-    ("whitespace-appended", lambda raw: (raw + " ", {"X-Request-Signature-SHA-256": _sign(raw)})),
+    ("whitespace-appended", lambda raw: (raw + " ", {SIGNATURE_HEADER: sign(raw)})),
     (
         "re-serialized",
         lambda raw: (
             json.dumps(json.loads(raw), indent=1),
-            {"X-Request-Signature-SHA-256": _sign(raw)},
+            {SIGNATURE_HEADER: sign(raw)},
         ),
     ),
-    ("unicode-signature", lambda raw: (raw, {"X-Request-Signature-SHA-256": "\u0661" * 64})),
+    ("unicode-signature", lambda raw: (raw, {SIGNATURE_HEADER: "\u0661" * 64})),
 ]
 
 
@@ -1212,7 +1192,7 @@ FORGED_WEBHOOKS = [
 )
 def test_forged_webhook_is_401_and_changes_nothing(functions, published, forge):
     exchange_id = str(uuid.uuid4())
-    body, headers = forge(_webhook_body(exchange_id))
+    body, headers = forge(reauth_required(exchange_id))
     event = rest_event(
         "POST",
         "/webhooks/dwolla",
@@ -1225,18 +1205,17 @@ def test_forged_webhook_is_401_and_changes_nothing(functions, published, forge):
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"])["code"] == "InvalidSignature"
     assert set(json.loads(answer["body"])) == {"code", "message", "requestId"}
-    db = functions.session.client("dynamodb")
-    assert db.scan(TableName=functions.resources.table_name)["Items"] == []
+    assert table_items(functions) == []
     assert published() == []
 
 
 def test_a_redelivered_webhook_is_acknowledged_once(functions, published):
-    raw = _webhook_body(str(uuid.uuid4()))
+    raw = reauth_required(str(uuid.uuid4()))
     event = rest_event(
         "POST",
         "/webhooks/dwolla",
         body=raw,
-        headers={"Content-Type": "application/json", "X-Request-Signature-SHA-256": _sign(raw)},
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(raw)},
     )
     outcomes = [
         json.loads(functions.callback.handler(event, LambdaContext())["body"]) for _ in range(3)

@@ -1,13 +1,13 @@
 """Expiry (on read and by the scheduled sweep) and Dwolla's webhooks."""
 
-import hashlib
-import hmac
 import json
 import uuid
 
 from reauth.model import iso, utcnow
-from tests.conftest import WEBHOOK_SECRET
-from tests.support.apigw import LambdaContext, rest_event, scheduled_event
+from tests.support.apigw import LambdaContext, scheduled_event
+from tests.support.constants import WEBHOOK_SECRET
+from tests.support.functions import serve
+from tests.support.webhooks import webhook_event
 
 
 def test_the_deadline_is_enforced_on_read(api, dwolla, clock):
@@ -43,36 +43,18 @@ def test_sweep_marks_overdue_sessions_expired_once_and_announces_it(
     assert record["pendingSessionId"] is None
 
 
-def test_sweep_is_bounded_per_run(functions, api, dwolla, clock, monkeypatch):
-    from dataclasses import replace
-
-    from reauth import runtime
-
+def test_sweep_is_bounded_per_run(functions, api, dwolla, clock):
     for _ in range(3):
         api.create(dwolla.seed_exchange("mx")["id"])
     clock.advance(days=8)
-    built = runtime.service()
-    ctx = replace(built.ctx, settings=replace(built.ctx.settings, sweep_batch_size=2))
-    smaller = runtime.build_service(ctx)
-    runtime.use(smaller)
+    serve(clock=clock.now, sweep_batch_size=2)
 
     assert functions.api.handler(scheduled_event(), LambdaContext())["expired"] == 2
     assert functions.api.handler(scheduled_event(), LambdaContext())["expired"] == 1
 
 
 def _webhook(body: dict, secret: str = WEBHOOK_SECRET, signature: str | None = None) -> dict:
-    raw = json.dumps(body)
-    signature = signature or hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
-    return rest_event(
-        "POST",
-        "/webhooks/dwolla",
-        body=raw,
-        headers={
-            "Content-Type": "application/json",
-            "X-Request-Signature-SHA-256": signature,
-            "X-Dwolla-Topic": body.get("topic", ""),
-        },
-    )
+    return webhook_event(json.dumps(body), secret, signature, topic=body.get("topic", ""))
 
 
 def _reauth_required(exchange_id: str, customer_id: str, created: str | None = None) -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -32,14 +31,10 @@ from hypothesis import strategies as st
 from reauth import pages
 from reauth.errors import ErrorCode
 from reauth.model import RequestStatus, iso, utcnow
-from tests.conftest import (
-    OTHER_RETURN_URL,
-    PUBLIC_BASE_URL,
-    RETURN_URL,
-    WEBHOOK_SECRET,
-)
 from tests.support.apigw import LambdaContext, eventbridge_event, rest_event
+from tests.support.constants import OTHER_RETURN_URL, PUBLIC_BASE_URL, RETURN_URL
 from tests.support.flow import Browser, bank_url, header, plaid_config
+from tests.support.webhooks import sign
 
 EXAMPLES = 500
 PROPERTY = settings(
@@ -826,7 +821,7 @@ def test_webhooks_answer_an_outcome_or_the_json_error_shape(functions, pool, eff
     )
     def deliver(raw, signed, junk):
         tried.append(1)
-        signature = hmac.new(WEBHOOK_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
+        signature = sign(raw)
         headers_ = {"Content-Type": "application/json"}
         if signed != "missing":
             headers_["X-Request-Signature-SHA-256"] = {

@@ -4,8 +4,10 @@ concurrent bodies and namespaces, retryable conditions on EventBridge, DynamoDB 
 import pytest
 
 from reauth.errors import ErrorCode, ServiceError
-from tests.conftest import OTHER_RETURN_URL, RETURN_URL
 from tests.support.apigw import LambdaContext, eventbridge_event
+from tests.support.constants import OTHER_RETURN_URL, RETURN_URL
+from tests.support.faults import aws_error, hook_aws
+from tests.support.functions import new_container
 
 
 def test_the_same_key_with_another_body_sent_concurrently_is_refused(api, dwolla, monkeypatch):
@@ -59,28 +61,24 @@ def test_an_eventbridge_request_that_meets_a_conflict_is_retried_not_dropped(
         functions.api.handler(event, LambdaContext())  # Lambda retries, then dead-letters
 
 
-def _contended(monkeypatch):
-    """Every transaction is cancelled for another transaction (not for our conditions)."""
-    from reauth import runtime
-
-    db = runtime.service().ctx.repo._db  # the table's client, as the repository holds it
-
-    def cancelled(**_request):
-        raise db.exceptions.TransactionCanceledException(
-            {
-                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
-            },
-            "TransactWriteItems",
-        )
-
-    monkeypatch.setattr(db, "transact_write_items", cancelled)
+def _contended():
+    """From now on (a new container) every transaction is cancelled for another transaction
+    (not for our conditions)."""
+    new_container()
+    hook_aws(
+        "before-call.dynamodb.TransactWriteItems",
+        lambda **_: aws_error(
+            "TransactionCanceledException",
+            "conflict",
+            CancellationReasons=[{"Code": "TransactionConflict"}, {"Code": "None"}],
+        ),
+    )
 
 
 def test_contention_is_not_read_as_another_writer_finished(api, dwolla, monkeypatch):
     exchange = dwolla.seed_exchange("plaid")
     _, session, _ = api.create(exchange["id"])
-    _contended(monkeypatch)
+    _contended()
 
     status, body, _ = api.complete(session["id"], {"error": "USER_CANCELLED"})
 
@@ -94,7 +92,7 @@ def test_a_browser_meeting_contention_gets_the_reload_page(api, dwolla, browser,
     exchange = dwolla.seed_exchange("mx")
     _, session, _ = api.create(exchange["id"])
     back = browser.visit_bank(bank_url(browser.click_start(session["startUrl"])))
-    _contended(monkeypatch)
+    _contended()
 
     answer = browser.get(back)
 

@@ -43,7 +43,8 @@ import pytest
 from local.provision import DwollaSecretValue
 from reauth.model import iso
 from reauth.security import csrf_token, link_key
-from tests.conftest import (
+from tests.support.apigw import LambdaContext, eventbridge_event, rest_event, scheduled_event
+from tests.support.constants import (
     CALLBACK_URL,
     DWOLLA_KEY,
     DWOLLA_SECRET,
@@ -51,8 +52,10 @@ from tests.conftest import (
     RETURN_URL,
     WEBHOOK_SECRET,
 )
-from tests.support.apigw import LambdaContext, eventbridge_event, rest_event, scheduled_event
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.functions import serve
+from tests.support.table import table_items
+from tests.support.webhooks import sign, webhook_event
 
 LINK_SECRET = DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET).link_secret
 WRONG_KEY, WRONG_SECRET = "wrong-key-31f0c2", "wrong-secret-8be77d91"
@@ -279,14 +282,7 @@ class Kit:
         return self.invoke("api", scheduled_event())
 
     def webhook(self, raw: str, secret: str = WEBHOOK_SECRET, signature: str | None = None):
-        signature = signature or hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
-        event = rest_event(
-            "POST",
-            "/webhooks/dwolla",
-            body=raw,
-            headers={"Content-Type": "application/json", "X-Request-Signature-SHA-256": signature},
-        )
-        return self.invoke("callback", event)
+        return self.invoke("callback", webhook_event(raw, secret, signature))
 
     def drain(self) -> None:
         """Relay the outbox (RelayFunction, watched like the others), then read the bus. A new
@@ -294,7 +290,7 @@ class Kit:
         and it also sees what moto wrote after a cancelled transaction, which an older pump's
         stream iterators do not."""
         from local.relay import StreamPump, load_handler
-        from tests.conftest import ROOT
+        from tests.support.constants import ROOT
 
         pump = StreamPump(
             self.functions.session, self.functions.resources.table_name, load_handler(ROOT)
@@ -336,9 +332,7 @@ class Kit:
         found += [Secret(f"binding token {t[:6]}", t, "binding") for t in self.binding_tokens]
         found += [Secret(f"csrf token {t[:6]}", t, "csrf") for t in self.csrf_tokens]
         sessions = {s.id: s for s in self.sandbox.state.sessions.values()}
-        table = self.functions.session.client("dynamodb")
-        items = table.scan(TableName=self.functions.resources.table_name)["Items"]
-        for item in items:
+        for item in table_items(self.functions):
             if not item["pk"]["S"].startswith("REQUEST#"):
                 continue
             rid = item["requestId"]["S"]
@@ -672,8 +666,7 @@ def dwolla_token_expires(kit: Kit) -> None:
 def dwolla_faults(kit: Kit) -> None:
     import urllib3
 
-    dwolla = _service().ctx.dwolla
-    dwolla._timeout = urllib3.Timeout(connect=1, read=0.2)
+    serve(clock=kit.clock.now, dwolla_timeout=urllib3.Timeout(connect=1, read=0.2))
     exchange = kit.dwolla.seed_exchange("mx")
     faults = ({"status": 503}, {"status": 429, "retryAfter": 0}, {"drop": True}, {"status": 403})
     for fault in faults:
@@ -684,7 +677,7 @@ def dwolla_faults(kit: Kit) -> None:
     kit.create(exchange["id"], key="k-fault")
     kit.dwolla.clear_faults()
     kit.dwolla.inject_fault("/token", method="POST", times=10, status=500)
-    dwolla._token = None
+    kit.dwolla.expire_tokens()  # the next call mints a token: that fails now
     kit.create(exchange["id"], key="k-fault")
     kit.dwolla.clear_faults()
     # A click that needs a fresh Dwolla session while Dwolla fails: the "try later" page.
@@ -737,7 +730,7 @@ def webhooks(kit: Kit) -> None:
     kit.webhook(raw)
     kit.webhook(raw, secret="not-the-secret")
     kit.webhook(raw, signature="")
-    kit.webhook(raw.replace(exchange_id, str(uuid.uuid4())), signature=_signature(raw))
+    kit.webhook(raw.replace(exchange_id, str(uuid.uuid4())), signature=sign(raw))
     kit.webhook(
         json.dumps({**delivery, "id": str(uuid.uuid4()), "created": "2020-01-01T00:00:00Z"})
     )
@@ -749,10 +742,6 @@ def webhooks(kit: Kit) -> None:
     kit.dwolla.inject_fault("/events", method="GET", times=10, status=503)
     kit.dwolla.require_reauth(exchange["id"])
     kit.sweep()
-
-
-def _signature(raw: str) -> str:
-    return hmac.new(WEBHOOK_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
 
 
 def expiry_sweep(kit: Kit) -> None:
@@ -807,7 +796,7 @@ def broken_secret(kit: Kit) -> None:
         SecretId=kit.functions.resources.secret_id,
         SecretString=json.dumps({"key": WRONG_KEY, "webhookSecret": WRONG_SECRET}),
     )
-    _service().ctx.dwolla._token = None
+    kit.dwolla.expire_tokens()  # the next call mints a token, with the wrong key
     exchange = kit.dwolla.seed_exchange("mx")
     assert kit.create(exchange["id"])[0] == 500
     request_id = str(uuid.uuid4())
@@ -926,13 +915,15 @@ def _show_the_key_on_the_bank_page(kit: Kit, monkeypatch) -> None:
 
 
 def _echo_the_binding_token(kit: Kit, monkeypatch) -> None:
-    original = kit.functions.callback._handoff_page
+    from reauth import web
 
-    def leaky(started):
-        page = original(started)
-        return type(page)(page.status, page.html + started.set_cookie, page.csp)
+    original = web.html_page
 
-    monkeypatch.setattr(kit.functions.callback, "_handoff_page", leaky)
+    def leaky(page, headers=None):
+        cookie = (headers or {}).get("Set-Cookie", "")
+        return original(type(page)(page.status, page.html + cookie, page.csp), headers)
+
+    monkeypatch.setattr(web, "html_page", leaky)
     _, request = kit.create(kit.dwolla.seed_exchange("plaid")["id"])
     kit.browser().click_start(request["startUrl"])
 

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
 
 from local import servers
-from local.provision import DwollaSecretValue, provision
-from tests.conftest import (
-    DWOLLA_KEY,
-    DWOLLA_SECRET,
-    WEBHOOK_SECRET,
-    _aws_env,
-)
+from tests.support.aws import dwolla_secret_value, use_fake_credentials
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +23,15 @@ def moto_server(tmp_path_factory):
 
 @pytest.fixture
 def aws(moto_server, monkeypatch):
-    """Overrides the unit-test fixture: the same resources, on moto server over HTTP."""
-    _aws_env(monkeypatch)
+    """Overrides tests/conftest.py's fixture: the same resources, on moto server over HTTP."""
+    import boto3
+
+    from local.provision import provision
+
+    use_fake_credentials(monkeypatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     session = boto3.session.Session()
     resources = provision(
-        session,
-        prefix=f"it-{uuid.uuid4().hex[:8]}",
-        dwolla=DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET),
+        session, prefix=f"it-{uuid.uuid4().hex[:8]}", dwolla=dwolla_secret_value()
     )
     return session, resources

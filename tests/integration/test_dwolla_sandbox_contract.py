@@ -9,7 +9,6 @@ are skipped, the behaviour tests still run.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -18,15 +17,15 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import requests
 
 from local.dwolla_sandbox import DwollaSandbox
+from tests.support.clock import FrozenMonotonic
+from tests.support.constants import OPENAPI, ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 HAL = "application/vnd.dwolla.v1.hal+json"
 KEY, SECRET = "sandbox-key", "sandbox-secret"
 CALLBACK = "https://app.example.test/reauth/callback"
@@ -37,17 +36,6 @@ INVALID_URL = "/_links/redirect-url/href is invalid."
 MUST_MATCH = (
     "The provided redirect URL must exactly match one of the configured URLs for the account."
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Dwolla:
@@ -97,6 +85,10 @@ class Dwolla:
         if self._token is None:
             self._token = self.mint_token().json()["access_token"]
         return self._token
+
+    def forget_token(self) -> None:
+        """The next call mints a new token."""
+        self._token = None
 
     def headers(self, **extra: str) -> dict[str, str]:
         return {"Accept": HAL, "Authorization": f"Bearer {self.token}", **extra}
@@ -153,7 +145,7 @@ def dwolla(sandbox) -> Dwolla:
 @pytest.fixture
 def clocked():
     """A sandbox on a fake clock (token expiry, the 24 h idempotency window)."""
-    clock = FakeClock()
+    clock = FrozenMonotonic(1_700_000_000.0)
     with DwollaSandbox(port=0, token_ttl=3600, redirect_urls=[CALLBACK], clock=clock) as running:
         yield Dwolla(running.base_url), clock
 
@@ -275,7 +267,7 @@ def test_expired_tokens_answer_401_expired_access_token_and_a_new_token_works(dw
     assert answer.status_code == 401
     assert answer.json()["code"] == "ExpiredAccessToken"
     assert answer.json()["message"]
-    dwolla._token = None
+    dwolla.forget_token()
     assert dwolla.get(f"/exchanges/{exchange['id']}").status_code == 200
 
 
@@ -444,7 +436,7 @@ def test_idempotency_key_is_free_again_after_24_hours(clocked):
     exchange = dwolla.seed()
     first = dwolla.post_session(exchange["id"], key="key-1")
     clock.advance(24 * 3600 - 1)
-    dwolla._token = None  # the first token has expired meanwhile
+    dwolla.forget_token()  # the first token has expired meanwhile
     assert (
         dwolla.post_session(exchange["id"], key="key-1").headers["Location"]
         == (first.headers["Location"])
@@ -1253,7 +1245,7 @@ def test_events_are_kept_30_days(clocked):
     clock.advance(29 * 24 * 3600 - 1)
     assert dwolla.get("/events").json()["total"] == 2
     clock.advance(1)
-    dwolla._token = None  # expired meanwhile
+    dwolla.forget_token()  # expired meanwhile
     body = dwolla.get("/events").json()
     assert [e["id"] for e in body["_embedded"]["events"]] == [new["id"]]
     assert dwolla.get(f"/events/{old['id']}").status_code == 404
@@ -1543,7 +1535,7 @@ def test_admin_reset_restores_the_start_state(dwolla):
 def test_command_line_prints_its_url_and_exits_cleanly_on_signal(signum):
     process = subprocess.Popen(
         [sys.executable, "-m", "local.dwolla_sandbox", "--port", "0"],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -1791,9 +1783,7 @@ SCHEMA_CASES = {
 @pytest.fixture(scope="session")
 def openapi_validator():
     """validate(body, pointer parts) against openapi.yml, $refs resolved within the file."""
-    spec_path = Path(
-        os.environ.get("DWOLLA_OPENAPI") or REPO_ROOT.parent / "shared" / "dwolla" / "openapi.yml"
-    )
+    spec_path = OPENAPI
     if not spec_path.is_file():
         pytest.skip(
             f"Dwolla's openapi.yml not found at {spec_path} (set DWOLLA_OPENAPI): "

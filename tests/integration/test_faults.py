@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import CALLBACK_URL, RETURN_URL
+from reauth.dwolla import RetryPolicy
 from tests.support.apigw import LambdaContext, eventbridge_event, rest_event, scheduled_event
+from tests.support.constants import CALLBACK_URL, RETURN_URL
+from tests.support.faults import hook_aws
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.functions import serve
+from tests.support.table import table_items
 
 SESSION_POST = "/exchanges/*/exchange-sessions"
 SESSION_READ = "/exchange-sessions/*"
@@ -82,36 +87,40 @@ class DeadlineContext(LambdaContext):
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@dataclass
+class DwollaSeams:
+    """What the test gave the container's Dwolla client: its retry policy, and every wait
+    between attempts it made."""
+
+    policy: RetryPolicy
+    waits: list[float] = field(default_factory=list)
+
+
 @pytest.fixture
-def client(functions, clock):
-    """The Dwolla client inside the function's container (the one the test's clock drives),
-    with a short read timeout (so the sandbox's delay faults are timeouts) and a record of
-    every wait between attempts."""
+def client(functions, clock) -> DwollaSeams:
+    """The function's container on the test's clock, its Dwolla client with a short read
+    timeout (so the sandbox's delay faults are timeouts) and a record of every wait between
+    attempts."""
     import urllib3
 
-    from reauth import runtime
-
-    dwolla = runtime.service().ctx.dwolla
-    dwolla._timeout = urllib3.Timeout(connect=1.0, read=0.3)
-    waits: list[float] = []
+    seams = DwollaSeams(RetryPolicy())
 
     def sleep(seconds: float) -> None:
-        waits.append(seconds)
+        seams.waits.append(seconds)
         time.sleep(seconds)
 
-    dwolla._sleep = sleep
-    dwolla.waits = waits
-    return dwolla
-
-
-def _items(functions) -> list[dict]:
-    db = functions.session.client("dynamodb")
-    return db.scan(TableName=functions.resources.table_name, ConsistentRead=True)["Items"]
+    serve(
+        clock=clock.now,
+        dwolla_timeout=urllib3.Timeout(connect=1.0, read=0.3),
+        dwolla_retry=seams.policy,
+        dwolla_sleep=sleep,
+    )
+    return seams
 
 
 def _kinds(functions) -> list[str]:
     """The kinds of item in the table, but the outbox (each event's own item)."""
-    kinds = (item["pk"]["S"].split("#")[0] for item in _items(functions))
+    kinds = (item["pk"]["S"].split("#")[0] for item in table_items(functions))
     return sorted(kind for kind in kinds if kind != "OUTBOX")
 
 
@@ -170,7 +179,7 @@ def test_persistent_fault_at_create_answers_the_documented_code_stores_nothing_a
     else:
         assert (status, body["code"]) == expected
         assert set(body) == {"code", "message", "requestId"}
-        assert _items(functions) == []  # no request, exchange, idempotency record or event
+        assert table_items(functions) == []  # no request, exchange, idempotency record or event
         assert published() == []
     posts = _session_posts(dwolla, exchange["id"])
     assert len(posts) <= 4  # RetryPolicy.max_attempts
@@ -224,7 +233,7 @@ def test_backoff_grows_exponentially_with_jitter_within_the_policy(api, dwolla, 
 
     api.create(exchange["id"], None, KEY)
 
-    policy = client._retry
+    policy = client.policy
     assert len(client.waits) == policy.max_attempts - 1
     for attempt, wait in enumerate(client.waits, start=1):
         assert 0 <= wait <= min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
@@ -253,7 +262,7 @@ def test_retries_stop_when_the_invocation_has_no_time_left_for_another_attempt(
     assert (status, body["code"]) == (503, "DwollaUnavailable")
     assert len(_session_posts(dwolla, exchange["id"])) == 1
     assert client.waits == []
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
 
 def test_a_retry_after_beyond_the_remaining_time_is_not_waited_for(functions, dwolla, client):
@@ -307,7 +316,7 @@ def _request_started_elsewhere(api, dwolla, functions) -> tuple[dict, dict]:
 
 
 def _attempts(functions, request_id: str) -> dict:
-    (item,) = [i for i in _items(functions) if i["pk"]["S"] == f"REQUEST#{request_id}"]
+    (item,) = [i for i in table_items(functions) if i["pk"]["S"] == f"REQUEST#{request_id}"]
     return item["attempts"]["M"]
 
 
@@ -616,19 +625,23 @@ class SimulatedCrash(RuntimeError):
 @pytest.fixture
 def crash_once(functions, clock):
     """Make the next TransactWriteItems fail once, before (`"before-call"`) or after
-    (`"after-call"`: committed, the answer lost) it reaches DynamoDB."""
-    from reauth import runtime
+    (`"after-call"`: committed, the answer lost) it reaches DynamoDB. Hooked on the container's
+    AWS session before the test runs, so its DynamoDB client has the hook (armed later)."""
+    armed = {"before-call": 0, "after-call": 0}
 
-    def arm(when: str) -> None:
-        db = runtime.service().ctx.repo._db  # the container the handlers will use
-        armed = {"left": 1}
-
+    def crasher(when: str):
         def crash(**_):
-            if armed["left"]:
-                armed["left"] -= 1
+            if armed[when]:
+                armed[when] -= 1
                 raise SimulatedCrash("the container died here")
 
-        db.meta.events.register(f"{when}.dynamodb.TransactWriteItems", crash)
+        return crash
+
+    for when in armed:
+        hook_aws(f"{when}.dynamodb.TransactWriteItems", crasher(when))
+
+    def arm(when: str) -> None:
+        armed[when] = 1
 
     return arm
 
@@ -644,7 +657,7 @@ def test_crash_before_the_write_leaves_nothing_and_the_retry_makes_one_request(
 
     assert (status, body["code"]) == (500, "InternalError")
     assert set(body) == {"code", "message", "requestId"}
-    assert _items(functions) == []
+    assert table_items(functions) == []
     assert len(dwolla.exchange_sessions()) == 1  # Dwolla made one; nobody here knows it yet
 
     again_status, again, _ = api.create(exchange["id"], None, KEY)
@@ -678,11 +691,7 @@ def test_crash_at_a_start_click_binds_nothing_and_the_reload_makes_one_new_attem
 ):
     """Dwolla made attempt #2's session, the container died before recording it: the reload
     asks Dwolla again with the same key and gets that very session."""
-    from reauth import runtime
-
-    exchange, request = _request_started_elsewhere(api, dwolla, functions)
-    db = runtime.service().ctx.repo._db
-    armed = {"left": 1}
+    armed = {"left": 0}
 
     def crash(params, **_):
         adding = "attemptCount = :next" in params.get("UpdateExpression", "")
@@ -690,7 +699,9 @@ def test_crash_at_a_start_click_binds_nothing_and_the_reload_makes_one_new_attem
             armed["left"] -= 1
             raise SimulatedCrash("the container died here")
 
-    db.meta.events.register("before-parameter-build.dynamodb.UpdateItem", crash)
+    hook_aws("before-parameter-build.dynamodb.UpdateItem", crash)  # before the client is made
+    exchange, request = _request_started_elsewhere(api, dwolla, functions)
+    armed["left"] = 1
     browser = Browser(functions.callback)
 
     failed = browser.click_start(request["startUrl"])
@@ -714,7 +725,7 @@ def test_crash_handling_an_event_raises_for_lambda_retry_which_makes_one_request
 
     with pytest.raises(SimulatedCrash):
         functions.api.handler(event, LambdaContext())
-    assert _items(functions) == []
+    assert table_items(functions) == []
 
     result = functions.api.handler(event, LambdaContext())  # Lambda's retry of the same event
 

@@ -18,7 +18,6 @@ atomic as DynamoDB does.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import multiprocessing
 import subprocess
@@ -26,7 +25,6 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -37,7 +35,6 @@ from reauth.errors import ServiceError
 from reauth.journey import Browser as Visitor
 from reauth.journey import BrowserRejected, StartPage
 from reauth.repository import ConcurrentChange, RequestRepository
-from tests.conftest import PUBLIC_BASE_URL, RETURN_URL, WEBHOOK_SECRET
 from tests.support.apigw import (
     LambdaContext,
     eventbridge_event,
@@ -45,7 +42,10 @@ from tests.support.apigw import (
     rest_event,
     scheduled_event,
 )
+from tests.support.constants import PUBLIC_BASE_URL, RETURN_URL
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.table import table_items
+from tests.support.webhooks import reauth_required, sign, webhook_event
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 24
@@ -211,7 +211,7 @@ def written(functions):
     seen: set[str] = set()
 
     def read() -> list[dict]:
-        items = [i for i in _items(functions) if i["pk"]["S"].startswith("OUTBOX#")]
+        items = [i for i in table_items(functions) if i["pk"]["S"].startswith("OUTBOX#")]
         new = sorted(
             (i for i in items if i["eventId"]["S"] not in seen), key=lambda i: i["sk"]["S"]
         )
@@ -237,15 +237,10 @@ def _assert_gate_held(results) -> None:
     assert not [w for _, writes in results for w in writes if w == ("gate", "broken")]
 
 
-def _items(functions) -> list[dict]:
-    db = functions.session.client("dynamodb")
-    return db.scan(TableName=functions.resources.table_name, ConsistentRead=True)["Items"]
-
-
 def _requests(functions, exchange_id: str) -> dict[str, dict]:
     return {
         item["requestId"]["S"]: item
-        for item in _items(functions)
+        for item in table_items(functions)
         if item["pk"]["S"].startswith("REQUEST#") and item["exchangeId"]["S"] == exchange_id
     }
 
@@ -706,26 +701,13 @@ def test_completion_racing_a_superseding_create_ends_one_way_only(
 # ---- webhooks --------------------------------------------------------------------------------
 def test_concurrent_duplicate_webhook_deliveries_are_handled_once(race, api, functions, written):
     exchange_id = str(uuid.uuid4())
-    raw = json.dumps(
-        {
-            "id": str(uuid.uuid4()),
-            "topic": "customer_exchange_reauth_required",
-            "created": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "_links": {"resource": {"href": f"https://api.dwolla.com/exchanges/{exchange_id}"}},
-        }
-    )
-    signature = hmac.new(WEBHOOK_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
+    raw = reauth_required(exchange_id)
+    signature = sign(raw)
     run = race()
     service = _service(functions)
 
     def via_handler(i):
-        event = rest_event(
-            "POST",
-            "/webhooks/dwolla",
-            body=raw,
-            headers={"Content-Type": "application/json", "X-Request-Signature-SHA-256": signature},
-        )
-        answer = functions.callback.handler(event, LambdaContext())
+        answer = functions.callback.handler(webhook_event(raw), LambdaContext())
         return answer["statusCode"], json.loads(answer["body"]).get("outcome")
 
     def via_service(i):

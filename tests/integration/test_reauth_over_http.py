@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from local.provision import drain_events, put_platform_event, subscribe_to_requests
-from tests.conftest import CALLBACK_URL, PUBLIC_BASE_URL, RETURN_URL
 from tests.support.apigw import LambdaContext, scheduled_event
+from tests.support.constants import CALLBACK_URL, PUBLIC_BASE_URL, RETURN_URL
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
 
 DONE_URL = f"{PUBLIC_BASE_URL}/reauth/done"

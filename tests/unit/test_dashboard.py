@@ -173,8 +173,8 @@ def _envelope(detail_type: str, **detail) -> Envelope:
 
 def test_the_relay_counts_the_outcomes_it_delivers(metrics_env, capsys):
     from reauth import events, runtime
-    from tests.conftest import load_function
     from tests.support.apigw import LambdaContext
+    from tests.support.functions import load_function
 
     sent = (
         _envelope(events.SESSION_CREATED, requestId="r1"),

@@ -36,6 +36,7 @@ from reauth.dwolla import (
     RetryPolicy,
     base_url_for,
 )
+from tests.support.clock import FrozenMonotonic
 
 HAL = "application/vnd.dwolla.v1.hal+json"
 KEY = "app-key-123"
@@ -180,17 +181,6 @@ class ScriptedDwolla:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -364,7 +354,7 @@ def test_token_is_reused_across_calls(dwolla, client, credential_fetches):
 
 
 def test_token_is_renewed_60_seconds_before_expiry(dwolla, make_client, credential_fetches):
-    clock = FakeClock()
+    clock = FrozenMonotonic()
     client = make_client(clock=clock)
     dwolla.answer_always("GET", EXCHANGE, Reply(200, {"id": EXCHANGE_ID, "status": "active"}))
 
@@ -400,7 +390,7 @@ def test_a_short_lived_token_is_reused_for_most_of_its_life(
     dwolla, make_client, lifetime, renew_after
 ):
     # Under the 60 s margin, `lifetime - 60` is already past: renew at half the lifetime instead.
-    clock = FakeClock()
+    clock = FrozenMonotonic()
     client = make_client(clock=clock)
     dwolla.token_lifetime = lifetime
 
@@ -416,7 +406,7 @@ def test_a_short_lived_token_is_reused_for_most_of_its_life(
     ids=["zero", "negative", "nan", "inf", "-inf", "absurdly-long", "string", "bool", "null"],
 )
 def test_an_unusable_token_lifetime_falls_back_to_dwollas_hour(dwolla, make_client, lifetime):
-    clock = FakeClock()
+    clock = FrozenMonotonic()
     client = make_client(clock=clock)
     dwolla.token_lifetime = lifetime  # NaN and Infinity go out as JSON's NaN / Infinity
 
@@ -1337,7 +1327,7 @@ def test_stats_count_mints_requests_and_retries(dwolla, client):
 
 def test_secrets_never_reach_logs_exceptions_or_reprs(dwolla, make_client, caplog):
     caplog.set_level(logging.DEBUG)  # urllib3's own debug lines included
-    clock = FakeClock()
+    clock = FrozenMonotonic()
     client = make_client(clock=clock)
     secrets = (SECRET, BASIC, "token-1", "token-2", PLAID_TOKEN)
     dwolla.script("GET", SESSION, api_error(401, "ExpiredAccessToken"), token_session())

@@ -1,0 +1,27 @@
+"""AWS as the tests see it: fake credentials (never a developer's real ones) and the secret
+the template's resources are provisioned with."""
+
+from __future__ import annotations
+
+from tests.support.constants import DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def use_fake_credentials(monkeypatch) -> None:
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def dwolla_secret_value():
+    """The Secrets Manager secret's value: the sandbox's key and secret, the webhook secret."""
+    from local.provision import DwollaSecretValue
+
+    return DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET)
