@@ -239,13 +239,7 @@ def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.show(f"request: status={got['status']}, attempts={[a['state'] for a in got['attempts']]}")
     s.check(got["status"] == "pending", "the request stays open")
     s.check(got["attempts"][0]["reason"] == "USER_CANCELLED", "the attempt failed: USER_CANCELLED")
-    dwolla.seed_exchange(
-        "mx",
-        id=exchange["id"],
-        fundingSourceId=exchange["fundingSourceId"],
-        customerId=exchange["customerId"],
-        providerOutcome="success",
-    )
+    dwolla.set_outcome(exchange, "success")
     heading = customer.click("Try again", "**/reauth/done*status=reauthorized*")
     s.show(f"“Try again” → bank → “{heading}”")
     customer.close()

@@ -22,6 +22,16 @@ class SandboxAdmin:
     def seed_exchange(self, partner: str = "mx", **fields) -> dict:
         return self._call("POST", "/exchanges", {"partner": partner, **fields})
 
+    def set_outcome(self, exchange: dict, outcome: str) -> dict:
+        """Re-seed `exchange` (as seed_exchange answered it: same ids, partner, funding source
+        and customer) so that the bank reports `outcome` on its next session."""
+        keep = ("id", "fundingSourceId", "customerId")
+        return self.seed_exchange(
+            exchange.get("partner", "mx"),
+            **{name: exchange[name] for name in keep},
+            providerOutcome=outcome,
+        )
+
     def exchange(self, exchange_id: str) -> dict:
         return self._call("GET", f"/exchanges/{exchange_id}")
 

@@ -106,13 +106,7 @@ def test_a_requests_events_arrive_in_the_order_they_happened(api, dwolla, browse
     exchange = dwolla.seed_exchange("mx", providerOutcome="USER_CANCELLED")
     _, session, _ = api.create(exchange["id"])
     browser.get(browser.visit_bank(bank_url(browser.click_start(session["startUrl"]))))
-    dwolla.seed_exchange(
-        "mx",
-        id=exchange["id"],
-        fundingSourceId=exchange["fundingSourceId"],
-        customerId=exchange["customerId"],
-        providerOutcome="success",
-    )
+    dwolla.set_outcome(exchange, "success")
     browser.get(browser.visit_bank(bank_url(browser.click_start(session["startUrl"]))))
 
     events = [e for e in published() if e["detail"].get("sessionId") == session["id"]]
