@@ -1,6 +1,6 @@
 # dwolla-reauth — every target installs what it needs, idempotently (fast when already done).
 #   make demo    the whole re-authentication flow, locally, for real (SAM CLI in Docker)
-#   make test    lint + unit + integration + end-to-end tests
+#   make test    lint + every test tier: unit (pure), handlers (moto), integration, end-to-end
 #   make up/down the local stack (moto server, Dwolla sandbox, sam local start-api)
 #   make bench   the benchmark (benchmarks/results.json)
 #   make browser Debian's chromium + Playwright for the in-browser tests
@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv sam-local browser lint lint-template test test-unit test-integration test-e2e build up down demo bench clean
+.PHONY: venv sam-local browser lint lint-template test test-unit test-handlers test-integration test-e2e build up down demo bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
@@ -44,10 +44,15 @@ test: venv browser
 		echo "SAM CLI local setup failed: the e2e tests will skip (set REQUIRE_E2E=1 to fail instead)"; \
 	fi
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests/unit tests/integration tests/e2e
+	$(PY) -m pytest tests/unit tests/handlers tests/integration tests/e2e
 
+# The pure tier: no moto, no servers, no handler on a fake AWS (seconds).
 test-unit: venv
 	$(PY) -m pytest tests/unit
+
+# The handlers in process against moto and the local Dwolla sandbox.
+test-handlers: venv
+	$(PY) -m pytest tests/handlers
 
 test-integration: venv
 	$(PY) -m pytest tests/integration
