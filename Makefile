@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv sam-local browser lint lint-template test test-unit test-handlers test-integration test-e2e build up down demo bench clean
+.PHONY: venv sam-local browser lint typecheck lint-template test test-unit test-handlers test-integration test-e2e build up down demo bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
@@ -33,6 +33,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(MAKE) --no-print-directory lint-template
+
+# mypy --strict over the layer's package and the three handlers ([tool.mypy] in pyproject.toml).
+typecheck: venv
+	$(VENV)/bin/mypy
 
 lint-template: venv
 	PYTHON=$(PYTHON) local/check_template.sh
@@ -76,4 +80,4 @@ bench: venv
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis
