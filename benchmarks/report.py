@@ -15,6 +15,7 @@ P99_LIMIT = 1.5
 LAYER_LIMIT = 5_000_000  # bytes
 FLAT_LIMIT = 2 * 2**20  # bytes a container may grow under sustained load and still count as flat
 IO_KINDS = ("dwolla", "dynamodb", "secrets_manager", "eventbridge")
+IO_WIDTH = {"dwolla": 9, "dynamodb": 10, "secrets_manager": 16, "eventbridge": 10}
 README_BEGIN = "<!-- bench:results:begin -->"
 README_END = "<!-- bench:results:end -->"
 
@@ -225,6 +226,16 @@ def _tail_cell(c: dict) -> str:
 def _tail(results: dict, w) -> None:
     w("What makes the tail: mean ms of the middle 10% and of the slowest 1% (≥ p99) of each")
     w("route's invocations = AWS calls (client + moto) + Dwolla + garbage collector + the rest")
+    moto = results.get("moto_gc")
+    if moto:
+        w(
+            f"  (moto's own collector during them: {moto['collections']:g} collections, "
+            + (
+                "all between iterations, untimed: benchmarks/moto_server.py --gc managed)"
+                if moto.get("managed")
+                else f"{moto['over_20ms']:g} over 20 ms, inside requests: --moto-gc normal)"
+            )
+        )
     w(f"  {'route':<11}{'side':<9}{'middle 10%':<34}{'slowest 1%':<34}gen-2 GCs  largest wait")
     for route, sides in results["tail"].items():
         for side, entry in sides.items():
@@ -240,7 +251,7 @@ def _tail(results: dict, w) -> None:
 def _io(results: dict, w) -> None:
     w("I/O per warm request, product / baseline (counted at the clients)")
     w(
-        f"  {'route':<11}{'Dwolla':>9}{'DynamoDB':>10}{'Secrets':>10}{'EventBr.':>10}"
+        f"  {'route':<11}{'Dwolla':>9}{'DynamoDB':>10}{'Secrets':>16}{'EventBr.':>10}"
         "  DynamoDB calls (product)"
     )
     rows = list(results["io_per_request"].items())
@@ -249,9 +260,7 @@ def _io(results: dict, w) -> None:
         rows.append(("callback*", discovery["io_per_request"]))
     for route, sides in rows:
         p, b = sides["product"], sides["baseline"]
-        cells = "".join(
-            f"{_num(p[k]) + ' / ' + _num(b[k]):>{9 if k == 'dwolla' else 10}}" for k in IO_KINDS
-        )
+        cells = "".join(f"{_num(p[k]) + ' / ' + _num(b[k]):>{IO_WIDTH[k]}}" for k in IO_KINDS)
         ddb = ", ".join(
             f"{_num(v)} {k.split(':', 1)[1]}" for k, v in p["calls"].items() if k.startswith("dyn")
         )
