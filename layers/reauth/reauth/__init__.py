@@ -21,6 +21,7 @@ Modules, from the outside in:
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
   runtime     the composition root: builds all of it once per container
+  snapstart   SnapStart's hooks: nothing made before the snapshot outlives a restore
   web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes
   pages       the customer-facing HTML pages (pure functions, a CSP nonce per page)
 """
