@@ -4,7 +4,8 @@
   tests/support/),
 - no test reaches into the product's private attributes (the composition root's public seams,
   `runtime.build(...)`, `runtime.boto_session()`, `runtime.reset()`, are there for that),
-- the pure tier's conftest imports neither moto nor boto3.
+- the pure tier's conftest imports neither moto nor boto3,
+- the reauth package's docstring lists every module it has, each with its purpose.
 """
 
 from __future__ import annotations
@@ -72,3 +73,11 @@ def test_the_pure_tiers_conftest_imports_neither_moto_nor_boto3():
     assert not [line for line in top_level if re.search(r"\b(?:moto|boto3)\b", line)], (
         "tests/conftest.py is loaded by the pure tier too: import moto and boto3 in fixtures"
     )
+
+
+def test_the_reauth_package_lists_every_module_with_its_purpose():
+    package = ROOT / "layers" / "reauth" / "reauth"
+    listed = set(re.findall(r"^  (\w+)\s+\S", (package / "__init__.py").read_text(), re.M))
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    assert modules - listed == set(), "add the module to reauth/__init__.py's list"
+    assert listed - modules == set(), "the list names a module that is gone"
