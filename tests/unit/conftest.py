@@ -15,10 +15,6 @@ import pytest
 HERE = Path(__file__).resolve().parent
 AWS_FIXTURES = frozenset({"aws", "moto_server", "service_env", "functions"})
 AWS_MODULES = ("moto", "boto3")
-# Files of the pure tier that still start AWS on moto, each with the reason it is tolerated.
-NOT_PURE_YET = {
-    "test_snapstart.py": "its restore tests run a container on moto; they belong in tests/handlers",
-}
 
 
 def _in_this_tier(item: pytest.Item) -> bool:
@@ -26,7 +22,7 @@ def _in_this_tier(item: pytest.Item) -> bool:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if not _in_this_tier(item) or Path(str(item.path)).name in NOT_PURE_YET:
+    if not _in_this_tier(item):
         return
     wanted = sorted(AWS_FIXTURES & set(getattr(item, "fixturenames", ())))
     if wanted:

@@ -305,6 +305,12 @@ class DwollaClient:
         (DwollaTimeout). None: only `max_attempts` and the configured timeouts bound a call."""
         self._remaining_time = remaining_seconds
 
+    @property
+    def pooled_hosts(self) -> int:
+        """How many hosts this client holds pooled connections to (0 before its first call).
+        A SnapStart restore must start from none: the peers closed the snapshot's sockets."""
+        return len(self._pool.pools)
+
     # The calls ---------------------------------------------------------------------------
 
     def create_reauth_exchange_session(
