@@ -19,7 +19,7 @@ import time
 from collections import Counter
 
 from .measure import Flows, Pair, io_kinds, log, percentile, spawn_pair
-from .stack import Aws, Seeded, Stack
+from .stack import Aws, Seeded, Stack, harness_retry
 
 FUNCTIONS = ("api", "callback")
 
@@ -44,13 +44,15 @@ class Load:
         self.stop = threading.Event()
 
     def one_flow(self, pair: Pair, admin, plaid: bool = False) -> tuple[float, int]:
-        seeded = Seeded.of(admin.seed_exchange("plaid" if plaid else "mx"))
+        partner = "plaid" if plaid else "mx"
+        seeded = Seeded.of(harness_retry(lambda: admin.seed_exchange(partner)))
         began = time.perf_counter()
         flow, created = self.drive.create(pair, seeded)
         steps = [created, self.drive.open(pair, flow)]
         if plaid:
             steps.append(self.drive.plaid_page(pair, flow))
-            admin.complete_exchange_session(flow["provider"])  # the customer in Plaid Link
+            # the customer in Plaid Link
+            harness_retry(lambda: admin.complete_exchange_session(flow["provider"]))
             steps.append(self.drive.complete(pair, flow))
         else:
             steps.append(self.drive.start(pair, flow))

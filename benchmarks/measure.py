@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import flows
 from .container import Container, Invocation, product_paths
-from .stack import Seeded, Stack
+from .stack import Seeded, Stack, harness_retry
 
 SIDES = ("product", "baseline")
 FUNCTIONS = ("api", "callback")  # cold starts; the warm phase also runs RelayFunction
@@ -154,7 +154,8 @@ class Flows:
 
     def plaid_login(self, flow: dict) -> None:
         """The customer logs in through Plaid Link (the sandbox finishes the session; untimed)."""
-        self.stack.sandbox.admin.complete_exchange_session(flow["provider"])
+        admin = self.stack.sandbox.admin
+        harness_retry(lambda: admin.complete_exchange_session(flow["provider"]))
 
     def complete(self, pair: Pair, flow: dict) -> Invocation:
         """The Plaid page reports Link's success."""

@@ -165,7 +165,7 @@ def _cold(results: dict, w) -> None:
     runs = len(cold["api"]["product"]["runs_ms"])
     w(f"Cold start: fresh Python process → first response (median of {runs})")
     w(
-        f"  {'function (first request)':<30}{'product':>9}{'baseline':>10}{'ratio':>7}"
+        f"  {'function (first request)':<34}{'product':>9}{'baseline':>10}{'ratio':>7}"
         f"  {'≤ ' + str(COLD_LIMIT):<7}{'CPU ratio':>9}  product: interpreter+runtime / import"
         " / 1st call"
     )
@@ -186,7 +186,7 @@ def _cold(results: dict, w) -> None:
         for label, p, ratio, cpu in rows:
             b = p["breakdown_median_ms"]
             w(
-                f"  {function + ' (' + first + '), ' + label:<30}{p['median_ms']:>7.0f}ms"
+                f"  {function + ' (' + first + '), ' + label:<34}{p['median_ms']:>7.0f}ms"
                 f"{base:>8.0f}ms{ratio:>7.2f}  {_mark(ratio <= COLD_LIMIT):<7}{cpu:>9.2f}  "
                 f"{b['interpreter']:.0f} / {b['import']:.0f} / {b['first_invocation']:.0f} ms"
             )
