@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .config import Config, ConfigError
 from .context import Context
@@ -26,19 +26,23 @@ from .webhooks import Webhooks
 
 if TYPE_CHECKING:
     import urllib3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from boto3.session import Session
 
     from .dwolla import RetryPolicy
 
+T = TypeVar("T")
 
-class Lazy:
+
+class Lazy(Generic[T]):
     """An object made on first attribute access (thread-safe)."""
 
-    def __init__(self, make: Callable[[], Any]) -> None:
+    def __init__(self, make: Callable[[], T]) -> None:
         self._make = make
-        self._made = None
+        self._made: T | None = None
         self._lock = threading.Lock()
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         if self._made is None:
             with self._lock:
                 if self._made is None:
@@ -46,11 +50,10 @@ class Lazy:
         return getattr(self._made, name)
 
 
-class LazyClient(Lazy):
-    """A boto3 client made on first attribute access (thread-safe)."""
-
-    def __init__(self, service_name: str) -> None:
-        super().__init__(lambda: boto_session().client(service_name))
+def lazy(make: Callable[[], T]) -> T:
+    """`make()`'s object, made on first attribute access: a Lazy proxy, typed as what it stands
+    for (it forwards every attribute), so the adapters are checked against the real client."""
+    return cast(T, Lazy(make))
 
 
 # At DEBUG, botocore logs wire bodies and signing material: Secrets Manager's answer (the Dwolla
@@ -59,7 +62,7 @@ WIRE_LOGGERS = ("botocore", "boto3")
 
 
 @cache
-def boto_session():
+def boto_session() -> Session:
     """The container's boto3 session; every AWS client is made from it. Clients copy the
     session's event hooks when they are made (tests and the benchmark register theirs first)."""
     import boto3
@@ -105,14 +108,14 @@ def build_service(ctx: Context) -> Service:
     )
 
 
-def _secrets_provider():
+def _secrets_provider() -> SecretsProvider:
     # Made on the first secret read (a token mint, a webhook, a link), not at cold start:
     # Powertools touches the client as it builds a provider, which would make a Secrets Manager
     # client in every container, also where no route reads the secret. The parameters module is
     # imported only where it is used, for the same reason.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto3_client=LazyClient("secretsmanager"))
+    return SecretsProvider(boto3_client=lazy(lambda: boto_session().client("secretsmanager")))
 
 
 def build_context(
@@ -134,7 +137,7 @@ def build_context(
     from .repository import RequestRepository
 
     secrets = DwollaSecrets(
-        Lazy(_secrets_provider), settings.dwolla_secret_id, settings.secret_cache_seconds
+        lazy(_secrets_provider), settings.dwolla_secret_id, settings.secret_cache_seconds
     )
 
     @cache
@@ -143,11 +146,16 @@ def build_context(
             return settings.public_base_url
         from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-        ssm = SSMProvider(boto3_client=LazyClient("ssm"))
-        return str(ssm.get(settings.public_base_url_parameter)).rstrip("/")
+        name = settings.public_base_url_parameter
+        value = SSMProvider(boto3_client=lazy(lambda: boto_session().client("ssm"))).get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"the SSM parameter {name} must hold the public base URL")
+        return value.rstrip("/")
 
     return Context(
-        repo=RequestRepository(LazyClient("dynamodb"), settings.table_name),
+        repo=RequestRepository(
+            lazy(lambda: boto_session().client("dynamodb")), settings.table_name
+        ),
         dwolla=DwollaClient(
             base_url_for(settings.dwolla_environment, settings.dwolla_api_base_url or None),
             secrets.credentials,
@@ -232,8 +240,14 @@ def relay() -> Relay:
         if not settings.dead_letter_queue_url:
             raise ConfigError("environment variable DEAD_LETTER_QUEUE_URL is required")
         _relay = Relay(
-            EventPublisher(LazyClient("events"), settings.event_bus_name, settings.event_source),
-            QueueDeadLetters(LazyClient("sqs"), settings.dead_letter_queue_url),
+            EventPublisher(
+                lazy(lambda: boto_session().client("events")),
+                settings.event_bus_name,
+                settings.event_source,
+            ),
+            QueueDeadLetters(
+                lazy(lambda: boto_session().client("sqs")), settings.dead_letter_queue_url
+            ),
         )
     return _relay
 

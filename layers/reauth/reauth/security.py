@@ -69,9 +69,9 @@ def csrf_token(binding_token: str) -> str:
 
 
 def csrf_matches(binding_token: str, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(
-        presented.encode(), csrf_token(binding_token).encode()
-    )
+    if not presented:
+        return False
+    return hmac.compare_digest(presented.encode(), csrf_token(binding_token).encode())
 
 
 def binding_cookie_name(request_id: str) -> str:
@@ -101,8 +101,8 @@ def read_binding_cookies(cookie_headers: list[str]) -> dict[str, tuple[str, str]
         request_id = uuid_from_hex(name.removeprefix(COOKIE_PREFIX))
         if request_id is None or len(values) != 1:
             continue  # two cookies of one name: ambiguous, ignored
-        attempt_id, sep, token = values[0].partition(".")
-        attempt_id = normalize_uuid(attempt_id)
+        raw_attempt_id, sep, token = values[0].partition(".")
+        attempt_id = normalize_uuid(raw_attempt_id)
         if sep and attempt_id is not None and _TOKEN_RE.fullmatch(token):
             found[request_id] = (attempt_id, token)
     return found
