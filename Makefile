@@ -32,6 +32,7 @@ sam-local:
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory lint-template
 
 # mypy --strict over the layer's package and the three handlers ([tool.mypy] in pyproject.toml).
