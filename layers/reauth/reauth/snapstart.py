@@ -52,7 +52,7 @@ def after_restore() -> None:
 def register() -> bool:
     """Register the hooks with Lambda's runtime; False where there is no SnapStart runtime."""
     try:
-        from snapshot_restore_py import (  # type: ignore[import-not-found,unused-ignore]
+        from snapshot_restore_py import (  # untyped, Lambda-only: see [tool.mypy] overrides
             register_after_restore,
             register_before_snapshot,
         )
