@@ -18,7 +18,7 @@ import math
 PRICES = {
     "as_of": "2024-11-01",
     "source": "AWS public us-east-1 price list, as of 2024-11-01 (DynamoDB on-demand's price "
-    "reduction of that date; the others unchanged since)",
+    "reduction of that date; the others as published then; not re-checked from this machine)",
     "lambda_gb_second": {"x86_64": 0.0000166667, "arm64": 0.0000133334},
     "lambda_request": 0.20 / 1_000_000,
     "dynamodb_write_unit": 0.625 / 1_000_000,  # on-demand WRU
