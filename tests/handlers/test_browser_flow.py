@@ -5,9 +5,12 @@ cancel and try again, two re-authentications in two tabs."""
 import json
 import uuid
 
+import pytest
+
 from tests.support.apigw import query_of
 from tests.support.constants import CALLBACK_URL, RETURN_URL
-from tests.support.flow import bank_url, header, location, plaid_config
+from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.table import table_items
 
 DONE_URL = "https://reauth.example.test/v1/reauth/done"
 
@@ -55,6 +58,38 @@ def test_the_button_binds_the_browser_and_sends_it_to_the_bank(api, dwolla, brow
         assert attribute in cookie
     attempt = api.session(session["id"])[1]["attempts"][0]
     assert attempt["startedAt"] is not None and attempt["state"] == "open"
+
+
+@pytest.mark.parametrize("partner", ["mx", "plaid"])
+def test_the_request_a_click_answers_with_is_the_one_stored(api, dwolla, functions, partner):
+    """A start answers from its read and its own write, not from a read back: the answer must
+    be what the table holds, field for field."""
+    from reauth import runtime, web
+    from reauth.journey import Browser as Visitor
+    from reauth.journey import Started
+
+    _, session = _create(api, dwolla, partner)
+    key = query_of(session["startUrl"])["key"][0]
+    service = runtime.service()
+    visitor = Visitor(cookies=[], origin=Browser.ORIGIN, fetch_site="same-origin")
+
+    started = service.journey.start(session["id"], key, visitor)
+
+    assert isinstance(started, Started)
+    answered, attempt = started.request, started.attempt
+    stored = service.ctx.repo.get_request(session["id"])
+    assert answered == stored
+    assert attempt == stored.current_attempt
+    now = service.now()
+    assert web.public_request(answered, now, None) == web.public_request(stored, now, None)
+    [item] = [i for i in table_items(functions) if i["pk"]["S"] == f"REQUEST#{session['id']}"]
+    written = item["attempts"]["M"][attempt.id]["M"]
+    assert item["currentAttemptId"]["S"] == attempt.id
+    assert float(item["updatedAt"]["N"]) == answered.updated_at.timestamp()
+    assert float(written["startedAt"]["N"]) == attempt.started_at.timestamp()
+    assert written["bindingHash"]["S"] == attempt.binding_hash
+    assert item["status"]["S"] == answered.status.value == "pending"
+    assert set(item["attempts"]["M"]) == {a.id for a in answered.attempts}
 
 
 def test_successful_reauthentication_end_to_end(api, dwolla, browser, published):

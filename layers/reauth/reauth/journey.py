@@ -123,7 +123,7 @@ class BrowserJourney:
         token = new_secret()
         current = request.current_attempt
         if current.reusable(now, REUSE_MARGIN_SECONDS):
-            bound = ctx.repo.start_attempt(request.id, current.id, digest(token), now)
+            bound = ctx.repo.start_attempt(request, digest(token), now)
         elif len(request.attempts) >= MAX_ATTEMPTS:
             return StartPage("too_many_attempts", request)
         elif self._verifying.repaired_elsewhere(request) is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -241,6 +241,17 @@ def _exchange_from(item: Item) -> ExchangeRecord:
     )
 
 
+def _started(
+    request: ReauthRequest, attempt_id: str, binding_hash: str, now: datetime
+) -> ReauthRequest:
+    """`request` as RequestRepository.start_attempt just wrote it."""
+    attempts = tuple(
+        replace(a, started_at=now, binding_hash=binding_hash) if a.id == attempt_id else a
+        for a in request.attempts
+    )
+    return replace(request, attempts=attempts, updated_at=now)
+
+
 def _status_condition(target: RequestStatus, values: Item) -> str:
     names = []
     for i, source in enumerate(allowed_sources(target)):
@@ -395,12 +406,21 @@ class RequestRepository:
 
     # ---- the browser's journey ---------------------------------------------------------------
     def start_attempt(
-        self, request_id: str, attempt_id: str, binding_hash: str, now: datetime
+        self, request: ReauthRequest, binding_hash: str, now: datetime
     ) -> ReauthRequest | None:
-        """Hand the current, never-started attempt to a browser (record its binding). None when
-        the attempt is no longer the current unstarted one or the request cannot start."""
-        return self._update_returning(
-            request_id,
+        """Hand the current, never-started attempt of `request` (as just read, consistently) to a
+        browser (record its binding). None when the attempt is no longer the current unstarted
+        one or the request cannot start.
+
+        The answer is built from the read and the update's own changes, not read back: the
+        condition holds what a start depends on as read (the current attempt, unstarted and not
+        ended; the request pending, before its deadline and the attempt's), and the rest of that
+        attempt and the request's id, deadline and handoff never change once written. What a
+        concurrent write may still change (another attempt's end, the last verification, the
+        funding source) is not used by a start."""
+        attempt_id = request.current_attempt_id
+        changed = self._update(
+            request.id,
             update="SET attempts.#a.startedAt = :now, attempts.#a.bindingHash = :b, "
             "updatedAt = :now",
             condition="currentAttemptId = :a AND attribute_not_exists(attempts.#a.startedAt) "
@@ -414,6 +434,7 @@ class RequestRepository:
                 ":pending": {"S": RequestStatus.PENDING.value},
             },
         )
+        return _started(request, attempt_id, binding_hash, now) if changed else None
 
     def add_attempt(
         self, request_id: str, attempt: Attempt, previous_count: int, now: datetime
@@ -748,6 +769,30 @@ class RequestRepository:
         except self._db.exceptions.ConditionalCheckFailedException:
             return None
         return _request_from(answer["Attributes"])
+
+    def _update(
+        self,
+        request_id: str,
+        *,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: Item,
+    ) -> bool:
+        """One conditional update of a request, returning nothing; False when the condition
+        did not hold (nothing changed)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_request_key(request_id),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def _request_update(
         self,
