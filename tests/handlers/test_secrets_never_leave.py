@@ -398,8 +398,12 @@ def kit(functions, dwolla, sandbox, published, clock):
     powertools = logging.getLogger("dwolla-reauth")
     package = logging.getLogger("reauth")  # Powertools' copy: it does not propagate to the root
     capture = Capture(functions.api.logger.registered_formatter)
-    saved = root.level
-    root.setLevel(logging.DEBUG)
+    saved = {logger: logger.level for logger in (root, powertools, package)}
+    # At DEBUG whatever configured them first: Powertools sets its logger's level once per
+    # process, so a handler module another test loaded without POWERTOOLS_LOG_LEVEL=DEBUG would
+    # otherwise leave them at INFO and the watch blind to DEBUG records.
+    for logger in saved:
+        logger.setLevel(logging.DEBUG)
     root.addHandler(capture)
     powertools.addHandler(capture)
     package.addHandler(capture)
@@ -408,7 +412,8 @@ def kit(functions, dwolla, sandbox, published, clock):
     root.removeHandler(capture)
     powertools.removeHandler(capture)
     package.removeHandler(capture)
-    root.setLevel(saved)
+    for logger, level in saved.items():
+        logger.setLevel(level)
 
 
 def _action(start_url: str) -> str:
