@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .model import (
     NOT_REPAIRED,
@@ -45,7 +45,7 @@ from .outbox import OutboxEvent
 
 if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no boto3 types
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, UpdateItemOutputTypeDef
 
 # An item (or key, or map) in DynamoDB's wire form: {name: {"S": ...} | {"N": ...} | {"M": ...}}.
 Item = dict[str, Any]
@@ -756,19 +756,8 @@ class RequestRepository:
     ) -> ReauthRequest | None:
         """One conditional update of a request; the request as it now is, or None when the
         condition did not hold (nothing changed)."""
-        try:
-            answer = self._db.update_item(
-                TableName=self._table,
-                Key=_request_key(request_id),
-                UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return None
-        return _request_from(answer["Attributes"])
+        answer = self._conditional_update(request_id, update, condition, names, values, "ALL_NEW")
+        return None if answer is None else _request_from(answer["Attributes"])
 
     def _update(
         self,
@@ -781,18 +770,31 @@ class RequestRepository:
     ) -> bool:
         """One conditional update of a request, returning nothing; False when the condition
         did not hold (nothing changed)."""
+        return self._conditional_update(request_id, update, condition, names, values) is not None
+
+    def _conditional_update(
+        self,
+        request_id: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: Item,
+        returning: Literal["NONE", "ALL_NEW"] = "NONE",
+    ) -> UpdateItemOutputTypeDef | None:
+        """The one UpdateItem of a request both helpers above make; None when the condition
+        did not hold."""
         try:
-            self._db.update_item(
+            return self._db.update_item(
                 TableName=self._table,
                 Key=_request_key(request_id),
                 UpdateExpression=update,
                 ConditionExpression=f"attribute_exists(pk) AND ({condition})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues=returning,
             )
         except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            return None
 
     def _request_update(
         self,
