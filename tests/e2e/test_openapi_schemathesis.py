@@ -25,6 +25,8 @@ What the local stack cannot show is adjusted here, not in the document:
   the local stack's one entry is made the schema's only value;
 - the browser routes answer any key or cookie they did not issue with their one 400 page (they
   explain nothing): for them, a schema-valid request may be refused with 400.
+The webhook example's `created` is moved to a few minutes ago (a signed body older than
+Dwolla's retry window is refused as a replay, whatever the day the document was written).
 Dwolla's webhooks are signed with the local stack's webhook secret, and SAM CLI's own 502 for
 a body that is not UTF-8 (the function never runs) is not held against the document
 (schemathesis_hooks.py).
@@ -39,6 +41,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,11 +101,21 @@ def for_local_stack(
     for example in body["content"]["application/json"]["examples"].values():
         if "returnUrl" in example["value"]:
             example["value"]["returnUrl"] = return_url
+    _recent_webhook_example(local)
     if request is not None:
         _request_examples(local, request)
     if browser is not None:
         _browser_examples(local, *browser)
     return local
+
+
+def _recent_webhook_example(local: dict) -> None:
+    """The webhook example as Dwolla would deliver it now: a signed body older than Dwolla's
+    retry window is a replay (200 "stale"), so the document's fixed `created` would test a
+    different path on every day after it was written."""
+    moment = datetime.now(UTC) - timedelta(minutes=5)
+    created = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    local["components"]["schemas"]["DwollaWebhook"]["example"]["created"] = created
 
 
 def _request_examples(local: dict, request: dict) -> None:

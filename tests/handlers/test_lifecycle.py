@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import timedelta
 
 from reauth.model import iso, utcnow
 from tests.support.apigw import LambdaContext, scheduled_event
@@ -127,12 +128,25 @@ def test_a_stale_webhook_never_undoes_a_reauthorization(functions, api, dwolla, 
 
 def test_a_signed_body_older_than_dwollas_retry_window_is_refused(functions, api, published):
     exchange_id = str(uuid.uuid4())
-    replay = _webhook(_reauth_required(exchange_id, str(uuid.uuid4()), "2026-11-20T00:00:00.000Z"))
+    long_ago = iso(utcnow() - timedelta(hours=73, minutes=1))
+    replay = _webhook(_reauth_required(exchange_id, str(uuid.uuid4()), long_ago))
 
     answer = functions.callback.handler(replay, LambdaContext())
 
     assert json.loads(answer["body"]) == {"outcome": "stale"}
     assert api.status(exchange_id)[1]["code"] == "ExchangeRecordNotFound"
+    assert published() == []
+
+
+def test_a_body_naming_no_exchange_is_a_400_however_old(functions, published):
+    for created in (utcnow(), utcnow() - timedelta(days=30)):
+        body = _reauth_required(str(uuid.uuid4()), str(uuid.uuid4()), iso(created))
+        body["_links"]["resource"]["href"] = "https://api.dwolla.com/exchanges/not-an-id"
+
+        answer = functions.callback.handler(_webhook(body), LambdaContext())
+
+        assert answer["statusCode"] == 400, created
+        assert json.loads(answer["body"])["code"] == "InvalidRequest"
     assert published() == []
 
 

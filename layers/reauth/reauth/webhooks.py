@@ -74,14 +74,17 @@ class Webhooks:
             raise ServiceError(ErrorCode.INVALID_REQUEST, "The webhook has no id.")
         if payload.get("topic") != REAUTH_TOPIC:
             return "ignored"
+        links = payload.get("_links")
+        links = links if isinstance(links, dict) else {}
+        if _id_from_link(links, "resource") is None:  # a malformed body is a 400 at any age
+            raise ServiceError(ErrorCode.INVALID_REQUEST, "The event names no exchange.")
         created = _moment(payload.get("created"))
         if created is None:
             raise ServiceError(ErrorCode.INVALID_REQUEST, "The webhook has no valid created.")
         if ctx.now() - created > WINDOW:
             logger.warning("a signed webhook older than Dwolla's retries: refused as a replay")
             return "stale"
-        links = payload.get("_links")
-        return self._record(payload["id"], created, links if isinstance(links, dict) else {})
+        return self._record(payload["id"], created, links)
 
     def catch_up(self) -> CatchUp:
         """Read Dwolla's events back to the checkpoint, record the re-authentication news among
