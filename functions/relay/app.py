@@ -1,7 +1,12 @@
 """RelayFunction: the outbox's DynamoDB stream in, the service's events on EventBridge out.
 
 Triggered by the table's stream (only new OUTBOX# items, by the event source mapping's filter),
-with partial batch responses: what it reports as the first failure, Lambda retries from.
+with partial batch responses: what it reports as the first failure, Lambda retries from. A
+PutEvents call that fails before any event of the batch was delivered fails the invocation
+(reauth.relaying.PublishFailed): an error the RelayFunction errors alarm counts, and Lambda
+retries the whole batch, none of which was sent. Retries end at the event source mapping's
+bounds (template.yaml: 6 h of record age); what is given up is re-driven from the outbox
+(python -m reauth.redrive).
 
 Every outcome, whichever route or schedule made it, passes here as an event: the re-authorized
 requests and the failed attempts (by the provider's reason) are counted as they are delivered.

@@ -6,6 +6,15 @@ to ten per PutEvents. When a call fails or EventBridge refuses an entry it can t
 retries the batch from there (so the events after it may arrive twice: consumers dedupe on
 `eventId`). An entry EventBridge will never take (malformed) goes to the dead-letter queue with
 its error, and the relay goes on: one bad event does not hold up the others.
+
+A call that fails as a whole before anything of the batch was delivered (the bus missing, access
+denied, EventBridge down or throttling the call) raises PublishFailed: the invocation fails, so
+the function's Errors metric and its alarm see it, and Lambda retries the batch from its first
+record, which is the first not delivered (nothing is lost, nothing sent twice). After a part
+was delivered, the failure is reported as the batch's first failure instead (failing the
+invocation would send that part again); the retry starts with the failed call, so a bus that
+stays down fails the next invocation. How long Lambda retries, and what it gives up to the
+dead-letter queue, is the event source mapping's (template.yaml: the relay's window).
 """
 
 from __future__ import annotations
@@ -23,6 +32,11 @@ if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no 
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
+
+
+class PublishFailed(Exception):
+    """PutEvents failed as a whole and nothing of the batch was delivered: the invocation fails
+    (an error the alarms count) and Lambda retries the batch from its first record."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,12 @@ class Relay:
                 refused = self._publisher.publish_batch(
                     [(e.detail_type, e.detail) for _, e in chunk]
                 )
-            except Exception:
+            except Exception as error:
+                if start == 0:  # nothing delivered yet: retrying the whole batch loses nothing
+                    raise PublishFailed(
+                        f"PutEvents failed before any event of the batch ({len(pending)}) was "
+                        "delivered; Lambda retries the batch"
+                    ) from error
                 logger.exception("PutEvents failed; the batch is retried from here")
                 return Delivery(delivered, dead, chunk[0][0], tuple(sent))
             retryable = next((r for r in refused if r.retryable), None)
