@@ -80,5 +80,15 @@ demo: venv browser sam-local
 bench: venv
 	$(PY) -m benchmarks.run
 
+# The relay's window is 6 h; what it gave up is published again from the outbox (kept 7 days),
+# as written (the same eventIds). Writes nothing: safe to run twice. README: "Events at least once".
+#   make redrive TABLE=<TableName> BUS=<EventBusName> SINCE=2026-12-05T10:00:00Z
+#                [UNTIL=<ISO time>] [REQUEST=<request id>] [SOURCE=<EventSource>] [DRY_RUN=1]
+.PHONY: redrive
+redrive: venv
+	PYTHONPATH=layers/reauth $(PY) -m reauth.redrive --table "$(TABLE)" --bus "$(BUS)" \
+		--since "$(SINCE)" $(if $(UNTIL),--until "$(UNTIL)") $(if $(REQUEST),--request "$(REQUEST)") \
+		$(if $(SOURCE),--source "$(SOURCE)") $(if $(DRY_RUN),--dry-run)
+
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -20,6 +20,7 @@ Modules, from the outside in:
   lifecycle   use cases: reads, the schedule (deadlines, re-checks)
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
+  redrive     the operator's re-drive: a window of outbox items published again, as written
   runtime     the composition root: builds all of it once per container
   snapstart   SnapStart's hooks: nothing made before the snapshot outlives a restore
   web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes
