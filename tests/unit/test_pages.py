@@ -380,6 +380,16 @@ OUTCOME_TEXT = {
         "Your bank connection for Acme was already renewed. There's nothing more to do: you "
         "can close this window.",
     ),
+    "reauthorized_elsewhere": (
+        "Your bank is already connected",
+        "Your bank connection for Acme is already working again, so there's nothing more to do. "
+        "You can close this window and go back to Acme.",
+    ),
+    "closed": (
+        "This link has expired",
+        "Your bank login couldn't be confirmed before this link expired. If Acme still asks you "
+        "to reconnect your bank, please ask them for a new link.",
+    ),
     "verifying": (
         "Almost done",
         "We're confirming your login with your bank. You can close this window: we'll let Acme "
@@ -474,7 +484,8 @@ ERRORS = {
     "too_many_attempts": (
         429,
         "Too many attempts",
-        "Please wait a few minutes, then start again from Acme.",
+        "This link has been tried too many times, so it can't be used again. To reconnect your "
+        "bank, please ask Acme for a new link.",
     ),
 }
 

@@ -31,7 +31,15 @@ PROVIDER_MESSAGES: dict[str, str] = {
 }
 GENERIC_FAILURE = "Something went wrong while connecting to your bank."
 
-OUTCOMES = ("reauthorized", "verifying", "unverified", "failed", "already_done")
+OUTCOMES = (
+    "reauthorized",
+    "reauthorized_elsewhere",
+    "already_done",
+    "verifying",
+    "unverified",
+    "failed",
+    "closed",
+)
 ERROR_KINDS = {"refused": 400, "closed": 410, "too_many_attempts": 429, "unavailable": 503}
 HANDOFFS = ("redirect", "token")
 
@@ -156,11 +164,21 @@ def result_page(
     retry_action: str | None = None,
     return_url: str | None = None,
 ) -> Page:
-    """How it ended. `reason` (a provider error reason) only matters for "failed"."""
+    """How it ended. `reason` (a provider error reason) only matters for "failed".
+
+    "reauthorized_elsewhere": Dwolla shows the connection working though this request was not
+    finished (the customer re-authenticated in another app, or the check that saw their login
+    ran first). "closed": the request expired or was superseded before a login was confirmed."""
     name = _platform(platform)
     if outcome == "reauthorized":
         title, icon, tone = "Your bank is connected again", "check", "success"
         text = f"Your bank connection for {name} is working again. You can close this window."
+    elif outcome == "reauthorized_elsewhere":
+        title, icon, tone = "Your bank is already connected", "check", "success"
+        text = (
+            f"Your bank connection for {name} is already working again, so there's nothing "
+            f"more to do. You can close this window and go back to {name}."
+        )
     elif outcome == "already_done":
         title, icon, tone = "Already done", "check", "success"
         text = (
@@ -181,6 +199,12 @@ def result_page(
         text = PROVIDER_MESSAGES.get(reason or "", GENERIC_FAILURE)
         if retry_action is not None:
             text += " Please try again."
+    elif outcome == "closed":
+        title, icon, tone = "This link has expired", "clock", "warn"
+        text = (
+            f"Your bank login couldn't be confirmed before this link expired. If {name} still "
+            "asks you to reconnect your bank, please ask them for a new link."
+        )
     else:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
     if outcome in ("unverified", "failed") and retry_action is None:
@@ -218,11 +242,13 @@ def error_page(*, platform: str, kind: str) -> Page:
             "warn",
             f"Please ask {name} for a new link.",
         ),
+        # The cap (repository.MAX_ATTEMPTS per request) is for good: waiting does not help.
         "too_many_attempts": (
             "Too many attempts",
-            "clock",
+            "block",
             "warn",
-            f"Please wait a few minutes, then start again from {name}.",
+            f"This link has been tried too many times, so it can't be used again. To reconnect "
+            f"your bank, please ask {name} for a new link.",
         ),
         "unavailable": (
             "Temporarily unavailable",
