@@ -5,7 +5,8 @@ Routes
   POST     /reauth/link/{sessionId}              its button: bind this browser, go to the bank
   POST     /reauth/link/{sessionId}/complete     the Plaid page reports Link's end
   GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
-  GET      /reauth/done?status=…&session=…       the built-in result page
+  GET      /reauth/done?status=…&session=…       the built-in result page, for every status a
+                                                 landing carries (see LANDING_OUTCOMES)
   POST     /webhooks/dwolla                      Dwolla webhooks (signed)
 """
 
@@ -22,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
-from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS
+from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, RequestStatus
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -76,11 +77,11 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
             key=key,
             handoff=request.handoff_type.value,
         )
-    elif shown.kind == "done":
+    elif shown.kind == "done":  # reauthorized, here or elsewhere: nothing more to do
         page = pages.result_page(platform=platform, outcome="already_done", return_url=return_url)
     elif shown.kind == "verifying":
         page = pages.result_page(platform=platform, outcome="verifying", return_url=return_url)
-    elif shown.kind == "too_many_attempts":
+    elif shown.kind == "too_many_attempts":  # for good: the platform must make a new request
         page = pages.error_page(platform=platform, kind="too_many_attempts")
     elif shown.kind == "busy":  # lost to concurrent clicks on the link: "reload in a moment"
         page = pages.error_page(platform=platform, kind="unavailable")
@@ -135,21 +136,43 @@ def callback() -> Response[str]:
     return web.redirect(landing.location)
 
 
+# What the result page shows for each status a landing carries (journey._landing puts it on the
+# return URL, or on /reauth/done when the platform gave none): the request's status, or
+# attempt_failed (still pending; the bound attempt ended, with its reason).
+LANDING_OUTCOMES = {
+    RequestStatus.REAUTHORIZED: "reauthorized",
+    RequestStatus.REAUTHORIZED_ELSEWHERE: "reauthorized_elsewhere",  # repaired meanwhile
+    RequestStatus.VERIFYING: "verifying",
+    RequestStatus.EXPIRED: "closed",
+    RequestStatus.SUPERSEDED: "closed",
+}
+
+
 @app.get("/reauth/done")
 def done() -> Response[str]:
+    """The built-in result page: `?status=` is one of LANDING_OUTCOMES' statuses; or
+    `attempt_failed` with `session` and a `reason` (NOT_REPAIRED or a provider error), or
+    `pending` with `session` (the attempt's end not on record): both offer "Try again"."""
     query = app.current_event.resolved_query_string_parameters
     status, reason = _one(query.get("status")), _one(query.get("reason"))
     session_id = normalize_uuid(_one(query.get("session")))
     platform = _platform()
-    if status in ("reauthorized", "verifying"):
-        return web.html_page(pages.result_page(platform=platform, outcome=status))
-    if status == "attempt_failed" and session_id and reason in (*PROVIDER_ERRORS, NOT_REPAIRED):
+    if status in LANDING_OUTCOMES:
+        outcome = LANDING_OUTCOMES[RequestStatus(status)]
+        return web.html_page(pages.result_page(platform=platform, outcome=outcome))
+    if session_id is None:
+        return web.refused_page(platform)
+    retry_action = runtime.service().ctx.links.action_url(session_id)
+    if status == "attempt_failed" and reason in (*PROVIDER_ERRORS, NOT_REPAIRED):
         page = pages.result_page(
             platform=platform,
             outcome="unverified" if reason == NOT_REPAIRED else "failed",
             reason=None if reason == NOT_REPAIRED else reason,
-            retry_action=runtime.service().ctx.links.action_url(session_id),
+            retry_action=retry_action,
         )
+        return web.html_page(page)
+    if status == RequestStatus.PENDING:
+        page = pages.result_page(platform=platform, outcome="failed", retry_action=retry_action)
         return web.html_page(page)
     return web.refused_page(platform)
 
