@@ -18,6 +18,8 @@ from openapi_spec_validator import validate
 from local.provision import load_template
 from reauth.errors import ErrorCode, ServiceError
 from reauth.model import (
+    NOT_REPAIRED,
+    PROVIDER_ERRORS,
     Attempt,
     AttemptOutcome,
     ExchangeRecord,
@@ -161,6 +163,18 @@ def test_created_and_see_other_answers_carry_a_location(document):
     callback = document["paths"]["/reauth/callback"]["get"]["responses"]
     assert set(callback) & {"301", "302", "303", "307"} == {"303"}
     assert callback["303"]["headers"]["Location"]["required"] is True
+
+
+def test_the_return_urls_statuses_are_the_ones_the_service_can_send(document):
+    """A landing carries the request's status, or attempt_failed with the attempt's reason: the
+    document lists each one, and /reauth/done takes exactly those."""
+    statuses = document["components"]["schemas"]["LandingStatus"]["enum"]
+    assert set(statuses) == {s.value for s in RequestStatus} | {"attempt_failed"}
+    done = {p["name"]: p for p in document["paths"]["/reauth/done"]["get"]["parameters"]}
+    assert _resolve(document, done["status"]["schema"])["enum"] == statuses
+    assert set(done["reason"]["schema"]["enum"]) == {*PROVIDER_ERRORS, NOT_REPAIRED}
+    for status in statuses:
+        assert f"`{status}`:" in document["components"]["schemas"]["LandingStatus"]["description"]
 
 
 # ---- the code's answers, against the document's schemas ----------------------------------
