@@ -108,7 +108,9 @@ POST   /_admin/exchanges/{id}/reauth-required  the exchange needs re-authenticat
                                            (stays "active") and a customer_exchange_reauth_required
                                            event is recorded -> {"exchange", "event"}
 POST   /_admin/events                      {"topic", "resourceId", "resourcePath"? (else from
-                                           the topic), "customerId"?} -> 201 the event
+                                           the topic), "customerId"?} -> 201 the event; a list of
+                                           them -> 201 the events, all with one `created` (the
+                                           last newest), as Dwolla writes events in one ms
 GET    /_admin/events                      every event kept, newest first
 PUT    /_admin/redirect-urls               {"urls": [...]} configured redirect URLs (GET reads them)
 PUT    /_admin/scopes                      {"openBanking": bool} (GET reads it)
@@ -118,13 +120,16 @@ POST   /_admin/exchange-sessions/{id}/complete  {"outcome"?} Plaid Link finished
                                            {id}: the session's id or its Plaid Link token
 POST   /_admin/tokens/expire               every issued token answers 401 ExpiredAccessToken
 POST   /_admin/faults                      {"method"?, "path" (fnmatch), "times"?: 1, "status"?,
-                                           "retryAfter"?, "body"?, "delay"?, "drop"?} -> 201
+                                           "retryAfter"?, "body"?, "delay"?, "drop"?, "query"?:
+                                           {"offset": "100"} (only requests with those query
+                                           values: one page of GET /events)} -> 201
 GET    /_admin/faults, DELETE /_admin/faults
 GET    /_admin/requests                    [{"method", "path", "query", "headers" (Authorization
                                            shown as "<scheme> [REDACTED]"), "idempotencyKey",
                                            "status" (null when dropped)}]; DELETE clears it
 
-Faults apply to the next `times` requests matching method and path (Dwolla side and the bank).
+Faults apply to the next `times` requests matching method, path and query (Dwolla side and the
+bank).
 "delay" sleeps before answering; with "status" the answer is that status with Dwolla's body for it
 (403 forbidden, 429 TooManyRequests + Retry-After (1 unless "retryAfter"), 5xx ServerError, ...)
 unless "body" is given; "drop" closes the socket without answering. A delay-only fault lets the

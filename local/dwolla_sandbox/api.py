@@ -260,7 +260,7 @@ class SandboxApp:
         if request.path == "/_admin" or request.path.startswith("/_admin/"):
             return self.handle_admin(request)
         route, params, other_method = match_route(ROUTES, request.method, request.path)
-        fault = self.state.take_fault(request.method, request.path)
+        fault = self.state.take_fault(request.method, request.path, request.query)
         if fault and (fault.drop or fault.status is not None):
             self.sleep(fault.delay)
             answer = DROP if fault.drop else self.fault_answer(fault, route)
@@ -655,7 +655,9 @@ class SandboxApp:
         exchange, event = marked
         return admin(200, {"exchange": exchange.as_admin(), "event": event.as_admin()})
 
-    def admin_add_event(self, data: dict) -> Answer:
+    def admin_add_event(self, data: dict | list) -> Answer:
+        if isinstance(data, list):  # several events at one instant
+            return admin(201, self.state.add_events(data))
         return admin(201, self.state.add_event(data))
 
     def admin_list_events(self, data: dict) -> Answer:

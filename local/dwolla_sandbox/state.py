@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 
 PARTNERS = ("mx", "plaid", "visa")
 REDIRECT_PARTNERS = ("mx", "visa")  # the handoff is a URL to the bank; the body needs redirect-url
@@ -148,10 +149,15 @@ class Fault:
     body: dict | None = None
     delay: float = 0.0
     drop: bool = False
+    query: dict[str, str] | None = None  # e.g. {"offset": "100"}: only that page of a list
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         if self.method and self.method.upper() != method.upper():
             return False
+        if self.query:
+            sent = {name: values[0] for name, values in parse_qs(query).items()}
+            if any(sent.get(name) != value for name, value in self.query.items()):
+                return False
         return fnmatch.fnmatchcase(path, self.path)
 
     def as_admin(self) -> dict:
@@ -165,6 +171,7 @@ class Fault:
             "body": self.body,
             "delay": self.delay,
             "drop": self.drop,
+            "query": self.query,
         }
 
 
@@ -409,10 +416,25 @@ class SandboxState:
         with self._lock:
             return self._record_event(topic, resource_id, resource_path, customer_id).as_admin()
 
+    def add_events(self, data: list) -> list[dict]:
+        """Admin-made events written at one instant, in the list's order (the last is newest):
+        Dwolla's list then has equal `created` times side by side, as when it writes several
+        events in one millisecond."""
+        parsed = [_event_from_admin(item) for item in data]
+        with self._lock:
+            now = self._clock()
+            return [self._record_event(*fields, now=now).as_admin() for fields in parsed]
+
     def _record_event(
-        self, topic: str, resource_id: str, resource_path: str, customer_id: str | None
+        self,
+        topic: str,
+        resource_id: str,
+        resource_path: str,
+        customer_id: str | None,
+        *,
+        now: float | None = None,
     ) -> Event:
-        now = self._clock()
+        now = self._clock() if now is None else now
         event = Event(
             id=str(uuid.uuid4()),
             topic=topic,
@@ -463,11 +485,11 @@ class SandboxState:
         with self._lock:
             return [f.as_admin() for f in self.faults]
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def take_fault(self, method: str, path: str, query: str = "") -> Fault | None:
         """The first fault matching this request, counted down (removed when used up)."""
         with self._lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, query):
                     fault.times -= 1
                     if fault.times <= 0:
                         self.faults.remove(fault)
@@ -577,6 +599,11 @@ def _fault_from_admin(data: dict) -> Fault:
     drop = bool(data.get("drop", False))
     if status is None and not drop and not delay:
         raise SeedError('a fault needs "status", "delay" or "drop"')
+    query = data.get("query")
+    if query is not None and (
+        not isinstance(query, dict) or not all(isinstance(v, str) for v in query.values())
+    ):
+        raise SeedError('"query" must map query parameters to values, e.g. {"offset": "100"}')
     method = data.get("method")
     return Fault(
         id=str(uuid.uuid4()),
@@ -588,4 +615,5 @@ def _fault_from_admin(data: dict) -> Fault:
         body=body,
         delay=float(delay),
         drop=drop,
+        query=query or None,
     )
