@@ -13,8 +13,13 @@ the function's Errors metric and its alarm see it, and Lambda retries the batch 
 record, which is the first not delivered (nothing is lost, nothing sent twice). After a part
 was delivered, the failure is reported as the batch's first failure instead (failing the
 invocation would send that part again); the retry starts with the failed call, so a bus that
-stays down fails the next invocation. How long Lambda retries, and what it gives up to the
-dead-letter queue, is the event source mapping's (template.yaml: the relay's window).
+stays down fails the next invocation.
+
+The window (template.yaml's event source mapping): Lambda retries an event until it is 6 h old
+(MaximumRecordAgeInSeconds 21600; at most 10,000 tries of a batch), well inside the stream's
+24 h. Then it gives the batch up to the dead-letter queue, which receives the batch's shard and
+sequence numbers, not its events: those are re-driven from the outbox items, kept 7 days
+(python -m reauth.redrive). The relay's IteratorAge alarm fires at 15 minutes behind.
 """
 
 from __future__ import annotations
