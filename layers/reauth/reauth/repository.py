@@ -5,7 +5,7 @@ One table, keyed by `pk` (string) and `sk` (string):
   EXCHANGE#<exchangeId> / EXCHANGE    the exchange's record (status, last and pending request)
   IDEMPOTENCY#<sha256>  / IDEMPOTENCY a create request's key → the request it made (kept 24 h)
   WEBHOOK#<eventId>     / WEBHOOK     a Dwolla event already handled (kept 4 days)
-  CHECKPOINT#dwolla-events / CHECKPOINT  the newest Dwolla event the catch-up has read
+  CHECKPOINT#dwolla-events / CHECKPOINT  the catch-up's place in Dwolla's events (webhooks.Cursor)
   OUTBOX#<requestId>    / <time>#<id> an event, written with the change it tells of (outbox.py)
 A request's attempts live in its item (`attempts`, a map by Dwolla exchange-session id, at most
 MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditional write.
@@ -724,25 +724,39 @@ class RequestRepository:
             return "stale"
         raise ConcurrentChange(exchange_id)
 
-    def get_checkpoint(self) -> datetime | None:
-        """The newest Dwolla event the catch-up has read."""
-        item = self._db.get_item(
-            TableName=self._table, Key=_CHECKPOINT_KEY, ConsistentRead=True
-        ).get("Item")
-        return _when(item.get("newest")) if item else None
+    def get_checkpoint(self) -> tuple[datetime | None, str | None, int]:
+        """The catch-up's place in Dwolla's events: the time up to which every event was read
+        (`newest`), the catch-up's cursor (its own JSON document; None from a version that kept
+        only the time) and the item's version to write it back at (0 when there is none)."""
+        item = (
+            self._db.get_item(TableName=self._table, Key=_CHECKPOINT_KEY, ConsistentRead=True).get(
+                "Item"
+            )
+            or {}
+        )
+        version = item.get("version")
+        return _when(item.get("newest")), _s(item, "cursor"), int(version["N"]) if version else 0
 
-    def set_checkpoint(self, newest: datetime) -> None:
-        """Move the checkpoint forward (never back: a concurrent run may have gone further)."""
+    def set_checkpoint(self, newest: datetime, cursor: str, version: int) -> bool:
+        """Store the catch-up's place if no other run stored one since it was read at `version`;
+        False when one did (the caller stops: the other run's cursor stands)."""
+        values: Item = {":n": _t(newest), ":c": {"S": cursor}, ":next": _n(version + 1)}
+        condition = "attribute_not_exists(#v)"
+        if version:
+            values[":v"] = _n(version)
+            condition = "#v = :v"
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=_CHECKPOINT_KEY,
-                UpdateExpression="SET newest = :n",
-                ConditionExpression="attribute_not_exists(newest) OR newest < :n",
-                ExpressionAttributeValues={":n": _t(newest)},
+                UpdateExpression="SET newest = :n, #c = :c, #v = :next",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#c": "cursor", "#v": "version"},
+                ExpressionAttributeValues=values,
             )
         except self._db.exceptions.ConditionalCheckFailedException:
-            return
+            return False
+        return True
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _update_returning(
