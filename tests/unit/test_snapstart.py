@@ -60,9 +60,11 @@ def test_every_handler_registers_the_hooks():
 
 # ---- registering -----------------------------------------------------------------------------
 def _reload_snapstart():
-    import reauth.snapstart
-
-    return importlib.reload(reauth.snapstart)
+    """A fresh import of reauth.snapstart, whose hooks register at import: exactly one
+    registration, whether or not an earlier test imported it (a reload of a module first
+    imported here, under a fake runtime, would register them twice)."""
+    sys.modules.pop("reauth.snapstart", None)
+    return importlib.import_module("reauth.snapstart")
 
 
 def test_without_lambdas_snapstart_runtime_the_module_imports_and_registers_nothing(monkeypatch):
