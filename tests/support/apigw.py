@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 STAGE = "v1"
@@ -68,6 +69,11 @@ def rest_event(
     }
 
 
+def event_time() -> str:
+    """An EventBridge event's `time`: now, to the second, as EventBridge writes it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def eventbridge_event(detail_type: str, detail: dict, *, event_id: str | None = None) -> dict:
     return {
         "version": "0",
@@ -75,7 +81,7 @@ def eventbridge_event(detail_type: str, detail: dict, *, event_id: str | None = 
         "detail-type": detail_type,
         "source": "platform.payments",
         "account": "123456789012",
-        "time": "2026-11-25T00:00:00Z",
+        "time": event_time(),
         "region": "us-east-1",
         "resources": [],
         "detail": detail,
@@ -89,7 +95,7 @@ def scheduled_event() -> dict:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": "2026-11-25T00:00:00Z",
+        "time": event_time(),
         "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/sweep"],
         "detail": {},
