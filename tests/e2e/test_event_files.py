@@ -1,10 +1,18 @@
 """The files in events/ are what API Gateway, EventBridge and Dwolla would send: checked without
 Docker (shape, routes in template.yaml, the webhook signature). Running them is
-test_sam_local_invoke.py."""
+test_sam_local_invoke.py.
+
+The files carry fixed dates, to be read; test_sam_local_invoke.py invokes each one as it would
+arrive now (tests/support/event_files.py moves every time in it to now and signs the webhook
+again), so the answers do not depend on the day: the webhook as written is "stale" 73 h after
+its `created`. The last tests here check that move.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +20,7 @@ import pytest
 from local.provision import load_template
 from local.stack import EXCHANGES, FUNDING_SOURCES, LOCAL_DWOLLA
 from tests.e2e.sam_cli import EVENTS_DIR, FUNCTION_BY_PREFIX, function_for
+from tests.support.event_files import as_of, dwolla_time
 from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -125,3 +134,50 @@ def test_update_credentials_event_carries_dwollas_body():
 def test_schedule_event_is_the_expiry_sweep():
     event = load(EVENTS_DIR / "schedule-expiry-sweep.json")
     assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
+
+
+# ---- as invoked: every time moved to now --------------------------------------------------
+DATES = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}/[A-Z][a-z]{2}/\d{4}")
+
+
+def _without_times(event: dict) -> dict:
+    event = json.loads(json.dumps(event))
+    event.pop("time", None)
+    for name in ("requestTime", "requestTimeEpoch"):
+        (event.get("requestContext") or {}).pop(name, None)
+    if SIGNATURE_HEADER in (event.get("headers") or {}):
+        body = json.loads(event.pop("body"))
+        event["body"] = {k: v for k, v in body.items() if k not in ("created", "timestamp")}
+        del event["headers"][SIGNATURE_HEADER], event["multiValueHeaders"][SIGNATURE_HEADER]
+    return event
+
+
+@pytest.mark.parametrize("event_file", EVENT_FILES, ids=lambda p: p.name)
+def test_as_invoked_every_date_in_a_file_is_now_and_nothing_else_changes(event_file):
+    now = datetime.now(UTC)
+    moved = as_of(load(event_file), now, LOCAL_DWOLLA.webhook_secret)
+    dates = set(DATES.findall(json.dumps(moved)))
+    assert dates <= {now.strftime("%Y-%m-%d"), now.strftime("%d/%b/%Y")}, dates
+    assert _without_times(moved) == _without_times(load(event_file))
+    context = moved.get("requestContext") or {}
+    if "requestTimeEpoch" in context:
+        assert context["requestTimeEpoch"] == int(now.timestamp() * 1000)
+    if "time" in moved:
+        assert moved["time"] == now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_as_invoked_the_webhook_is_created_now_and_signed_again():
+    now = datetime.now(UTC)
+    moved = as_of(load(EVENTS_DIR / "webhook-dwolla.json"), now, LOCAL_DWOLLA.webhook_secret)
+    body = json.loads(moved["body"])
+    assert body["created"] == body["timestamp"] == dwolla_time(now)
+    expected = sign(moved["body"], LOCAL_DWOLLA.webhook_secret)
+    assert moved["headers"][SIGNATURE_HEADER] == expected
+    assert moved["multiValueHeaders"][SIGNATURE_HEADER] == [expected]
+
+
+def test_as_invoked_a_wrong_signature_stays_wrong():
+    event = load(EVENTS_DIR / "webhook-dwolla.json")
+    event["headers"][SIGNATURE_HEADER] = "0" * 64
+    moved = as_of(event, datetime.now(UTC), LOCAL_DWOLLA.webhook_secret)
+    assert moved["headers"][SIGNATURE_HEADER] == "0" * 64
