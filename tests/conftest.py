@@ -38,6 +38,15 @@ REQUIRED_WHEN = {
 }
 
 
+def pytest_report_header(config):
+    """The clock this run reads, beside pytest-randomly's seed: a time-travel run (make
+    test-timetravel, Debian's faketime) shows where it moved it."""
+    from datetime import UTC, datetime
+
+    faked = f" (faketime {os.environ['FAKETIME']!r})" if os.environ.get("FAKETIME") else ""
+    return f"clock: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC{faked}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
