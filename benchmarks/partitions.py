@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 PARTITION_WRITE_LIMIT = 1000  # write units per second per partition (DynamoDB, documented)
@@ -173,12 +173,13 @@ def _run(requests: int, repository, mock_aws, boto3) -> Tally:
                 now=now,
                 outbox=[created],
             )
+            request = replace(request, event_seq=1)  # as stored: its announcement is event 1
             ending = n % 3
             if ending == 2:
-                repo.expire(request.id, request.exchange_id, request.expires_at, [])
+                repo.expire(request, request.expires_at, [])
                 continue
             if ending == 1 and n % 9 == 1:
-                repo.mark_verifying(request.id, now, now + timedelta(minutes=1))
+                request = repo.mark_verifying(request, now, now + timedelta(minutes=1)) or request
             done = OutboxEvent("Exchange Reauthorized", {"sessionId": request.id}, request.id)
             repo.mark_reauthorized(request, attempt.id, now, [done])
         return recorder.tally

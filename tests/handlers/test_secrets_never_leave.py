@@ -750,12 +750,12 @@ def webhooks(kit: Kit) -> None:
 
 
 def expiry_sweep(kit: Kit) -> None:
-    """Past the deadline: the sweep closes a pending request and, a day later, a verifying one
-    Dwolla never answered for; their links and bindings then only show "expired"."""
+    """Past the deadline: the sweep closes a pending request never taken to the bank and, a
+    day later, a verifying one Dwolla never answered for; their links and bindings then only
+    show "expired"."""
     _, pending = kit.create(kit.dwolla.seed_exchange("mx")["id"])
     _, waiting = kit.create(kit.dwolla.seed_exchange("mx")["id"])
     browser = kit.browser()
-    browser.click_start(pending["startUrl"])
     back = browser.visit_bank(bank_url(browser.click_start(waiting["startUrl"])))
     kit.dwolla.inject_fault("/funding-sources/*/balance", method="GET", times=1000, status=503)
     browser.get(back)

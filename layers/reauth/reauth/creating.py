@@ -147,16 +147,17 @@ class Creating:
         repo = self._ctx.repo
         for _ in range(CREATE_ATTEMPTS):
             record = repo.get_exchange(request.exchange_id)
-            supersedes = record.pending_session_id if record else None
-            if supersedes == request.id:
+            pending = record.pending_session_id if record else None
+            if pending == request.id:
                 return False
+            supersedes = repo.get_request(pending) if pending else None  # as read: see below
             try:
                 return repo.create_request(
                     request,
                     supersedes=supersedes,
                     idempotency=(key_hash, fingerprint) if key_hash else None,
                     now=now,
-                    outbox=[_announcement(request, start_url, supersedes)],
+                    outbox=[_announcement(request, start_url, pending)],
                 )
             except ConcurrentChange:
                 continue

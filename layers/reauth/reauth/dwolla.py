@@ -305,6 +305,10 @@ class DwollaClient:
         (DwollaTimeout). None: only `max_attempts` and the configured timeouts bound a call."""
         self._remaining_time = remaining_seconds
 
+    def time_left(self) -> float | None:
+        """Seconds left in the caller's time budget (None: no budget set)."""
+        return None if self._remaining_time is None else self._remaining_time()
+
     @property
     def pooled_hosts(self) -> int:
         """How many hosts this client holds pooled connections to (0 before its first call).

@@ -34,7 +34,7 @@ from .security import (
     same_origin,
 )
 from .urls import with_query
-from .verifying import RequestClosed, Verifying
+from .verifying import REPAIR_CHECK_ON_CLICK, RequestClosed, Verifying
 
 MAX_QUERY_VALUE = 256
 REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end is not reused
@@ -124,10 +124,10 @@ class BrowserJourney:
         current = request.current_attempt
         if current.reusable(now, REUSE_MARGIN_SECONDS):
             bound = ctx.repo.start_attempt(request, digest(token), now)
-        elif len(request.attempts) >= MAX_ATTEMPTS:
-            return StartPage("too_many_attempts", request)
-        elif self._verifying.repaired_elsewhere(request) is not None:
+        elif self._verifying.repaired_elsewhere(request, REPAIR_CHECK_ON_CLICK) is not None:
             return StartPage("done", request)  # fixed in another app meanwhile: nothing to do
+        elif len(request.attempts) >= MAX_ATTEMPTS:
+            return StartPage("too_many_attempts", request)  # for good: a new request is needed
         else:
             number = len(request.attempts) + 1
             attempt = new_attempt(ctx, request.exchange_id, f"reauth-{request.id}-{number}", now)
@@ -183,7 +183,8 @@ class BrowserJourney:
         return self._landing(request, attempt_id)
 
     def _landing(self, request: ReauthRequest, attempt_id: str) -> str:
-        params = {"status": request.status.value, "session": request.id}
+        status = "verifying" if request.claim_pending else request.status.value
+        params = {"status": status, "session": request.id}
         attempt = request.attempt(attempt_id)
         if request.status is RequestStatus.PENDING and attempt and attempt.outcome:
             recoverable = attempt.recoverable
@@ -220,9 +221,13 @@ class BrowserJourney:
     def _page_kind(self, request: ReauthRequest) -> str:
         if request.is_reauthorized():
             return "done"
-        if request.status is RequestStatus.VERIFYING:
+        if request.status is RequestStatus.VERIFYING or request.claim_pending:
             return "verifying"
-        return "start" if request.startable(self._ctx.now()) else "closed"
+        now = self._ctx.now()
+        if not request.startable(now):
+            return "closed"
+        spent = not request.current_attempt.reusable(now, REUSE_MARGIN_SECONDS)
+        return "too_many_attempts" if spent and len(request.attempts) >= MAX_ATTEMPTS else "start"
 
 
 def _started(attempt: Attempt, now: datetime, binding_hash: str) -> Attempt:

@@ -1,31 +1,59 @@
 """The request's life after the customer: reading it and the schedule.
 
-- Reading a request finishes a due verification first (a `verifying` request is checked with
-  Dwolla again when its next check is due), so the answer is as fresh as Dwolla allows.
-- The schedule (every 5 minutes) closes pending requests past their deadline and re-checks the
-  verifying ones whose check is due, a bounded batch of each per run.
+- Reading a request finishes a due verification first (a `verifying` request, or a closed one's
+  late claim, is checked with Dwolla again when its next check is due), so the answer is as
+  fresh as Dwolla allows.
+- The schedule (every 5 minutes) closes pending requests past their deadline, then re-checks
+  the waiting claims whose check is due, a bounded batch of each per run. A request that was
+  never taken to the bank expires without a word with Dwolla; one that was is checked once
+  more first (the customer may have finished at the bank and never come back): confirmed, it
+  ends reauthorized; not answered, it waits as `verifying` (and expires VERIFY_GRACE after its
+  deadline if Dwolla never answers). Dwolla's share of a run is bounded (DwollaAllowance), so a
+  slow or down Dwolla never starves expiry, nor the catch-up that runs after the sweep.
 (Dwolla's webhooks and the catch-up of its events are webhooks.py.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from . import events
 from .context import Context, request_detail, uuid_or
 from .errors import ErrorCode, ServiceError
-from .model import ExchangeRecord, ReauthRequest, RequestStatus, iso
+from .model import ExchangeRecord, ReauthRequest, RequestStatus, VerificationResult, iso
 from .outbox import OutboxEvent
-from .verifying import Verifying
+from .verifying import VERIFY_GRACE, Verifying
 
-VERIFY_GRACE = timedelta(days=1)  # a claim made in time waits this long past the deadline
+__all__ = ["VERIFY_GRACE", "DwollaAllowance", "Lifecycle", "SweepResult"]
 
 
 @dataclass(frozen=True)
 class SweepResult:
     expired: int
-    verified: int  # verifying requests checked with Dwolla
+    verified: int  # requests checked with Dwolla
+
+
+class DwollaAllowance:
+    """How much of one run may wait on Dwolla: nothing more after MAX_UNANSWERED checks in a row
+    went unanswered (Dwolla is down: the next run tries again), nor with less than
+    RESERVE_SECONDS of the invocation left (the catch-up needs them)."""
+
+    MAX_UNANSWERED = 3
+    RESERVE_SECONDS = 12.0
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._unanswered = 0
+        self.checks = 0
+
+    def allows(self) -> bool:
+        left = self._ctx.dwolla.time_left()
+        in_time = left is None or left > self.RESERVE_SECONDS
+        return in_time and self._unanswered < self.MAX_UNANSWERED
+
+    def note(self, answered: bool) -> None:
+        self.checks += 1
+        self._unanswered = 0 if answered else self._unanswered + 1
 
 
 class Lifecycle:
@@ -46,32 +74,68 @@ class Lifecycle:
 
     # ---- the schedule ------------------------------------------------------------------------
     def sweep(self) -> SweepResult:
-        """Re-check due verifications, then close pending requests past their deadline."""
+        """Close pending requests past their deadline, then re-check due claims."""
         ctx = self._ctx
         now = ctx.now()
         batch = ctx.settings.sweep_batch_size
-        verified = 0
-        for due in ctx.repo.verification_due(now, batch):
-            request = ctx.repo.get_request(due.request_id)
-            if request is None:
-                continue
-            request = self._verifying.recheck_if_due(request)
-            verified += 1
-            late = request.past_deadline(now - VERIFY_GRACE)
-            if request.status is RequestStatus.PENDING and request.past_deadline(now):
-                self._expire(request)  # Dwolla said not repaired, and time is up
-            elif request.status is RequestStatus.VERIFYING and late:
-                self._expire(request)  # Dwolla never answered, long after the deadline
+        allowance = DwollaAllowance(ctx)
         expired = 0
         for candidate in ctx.repo.past_deadline(now, batch):
             request = ctx.repo.get_request(candidate.request_id)
-            if request is not None and self._expire(request):
-                expired += 1
-        return SweepResult(expired=expired, verified=verified)
+            if request is not None:
+                expired += self._close_at_deadline(request, allowance)
+        for due in ctx.repo.verification_due(now, batch):
+            if not allowance.allows():
+                break
+            request = ctx.repo.get_request(due.request_id)
+            if request is not None:
+                expired += self._recheck(request, allowance)
+        return SweepResult(expired=expired, verified=allowance.checks)
 
-    def _expire(self, request: ReauthRequest) -> bool:
+    def _close_at_deadline(self, request: ReauthRequest, allowance: DwollaAllowance) -> int:
+        """A pending request past its deadline: expired, unless Dwolla shows it repaired."""
+        if request.status is not RequestStatus.PENDING or not request.past_deadline(
+            self._ctx.now()
+        ):
+            return 0
+        if not any(a.started_at for a in request.attempts):
+            return self._expire(request)  # never at the bank: nothing to ask Dwolla
+        if not allowance.allows():
+            self._verifying.wait_for_dwolla(request)  # asked on a later run, before expiring
+            return 0
+        result = self._verifying.check_with_dwolla(request)
+        allowance.note(result is not VerificationResult.UNAVAILABLE)
+        if result is VerificationResult.NOT_REPAIRED:
+            return self._expire(request)
+        if result is VerificationResult.UNAVAILABLE:
+            self._verifying.wait_for_dwolla(request)
+            return 0
+        at_the_bank = request.last_attempt_at_the_bank()
+        if at_the_bank is not None:  # the customer finished there and never came back
+            self._verifying.confirmed(request, at_the_bank.id)
+        else:
+            self._verifying.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
+        return 0
+
+    def _recheck(self, request: ReauthRequest, allowance: DwollaAllowance) -> int:
+        """A due claim checked with Dwolla; a request past its time afterwards expires."""
+        now = self._ctx.now()
+        before = request.verification
+        request = self._verifying.recheck_if_due(request)
+        if request.verification != before:
+            answered = request.verification is None or (
+                request.verification.result is not VerificationResult.UNAVAILABLE
+            )
+            allowance.note(answered or request.is_reauthorized())
+        if request.status is RequestStatus.PENDING and request.past_deadline(now):
+            return self._expire(request)  # Dwolla said not repaired, and time is up
+        if request.status is RequestStatus.VERIFYING and request.past_deadline(now - VERIFY_GRACE):
+            return self._expire(request)  # Dwolla never answered, long after the deadline
+        return 0
+
+    def _expire(self, request: ReauthRequest) -> int:
         ctx = self._ctx
         now = ctx.now()
         detail = request_detail(request, expiredAt=iso(now))
         event = OutboxEvent(events.SESSION_EXPIRED, detail, key=request.id)
-        return ctx.repo.expire(request.id, request.exchange_id, now, [event])
+        return int(ctx.repo.expire(request, now, [event]))

@@ -8,10 +8,18 @@ current one was started, expired or ended.
 
 A request's life:
 
-    pending ──▶ verifying ──▶ reauthorized | expired | superseded      (the last three are final)
+    pending ──▶ verifying ──▶ reauthorized | expired | superseded
        ▲            │
        └────────────┘  (Dwolla answered: not repaired)
-    pending ──▶ reauthorized_elsewhere  (Dwolla shows it repaired, not by this request: final)
+    pending | verifying ──▶ reauthorized_elsewhere  (Dwolla shows it repaired, not by this
+                                                     request; final)
+    expired | superseded ──▶ reauthorized   (late: a success claimed on one of its attempts that
+                                             Dwolla confirms after the request closed)
+
+Only `pending` and `verifying` are open (the link works, one per exchange). `expired` and
+`superseded` close the link, but a success the customer made at the bank is never thrown away:
+when Dwolla confirms it, the request still ends `reauthorized` (and the exchange's newer request,
+if any, `reauthorized_elsewhere`). `reauthorized` and `reauthorized_elsewhere` are final.
 
 `verifying`: a success was claimed (by the browser or the platform) and Dwolla could not be
 asked yet; a later check finishes it. An attempt ends with the provider's word (an error, with
@@ -19,7 +27,9 @@ asked yet; a later check finishes it. An attempt ends with the provider's word (
 answers UpdateCredentials). Provider errors end the attempt, never the request.
 
 The table below is the only place that says which moves exist; the repository enforces each move
-with a DynamoDB condition on the current status, so two writers can never both make one.
+with a DynamoDB condition naming the status the writer read (and, where it writes events, the
+request's event sequence as read), so two writers can never both make one and no write made
+on an old read can move a request backwards.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ class RequestStatus(StrEnum):
 
 
 _FINAL: frozenset[RequestStatus] = frozenset()
+_LATE = frozenset({RequestStatus.REAUTHORIZED})  # only Dwolla's confirmation moves a closed one
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.PENDING: frozenset(
         {
@@ -53,16 +64,22 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
         {
             RequestStatus.PENDING,
             RequestStatus.REAUTHORIZED,
+            RequestStatus.REAUTHORIZED_ELSEWHERE,
             RequestStatus.EXPIRED,
             RequestStatus.SUPERSEDED,
         }
     ),
     RequestStatus.REAUTHORIZED: _FINAL,
     RequestStatus.REAUTHORIZED_ELSEWHERE: _FINAL,
-    RequestStatus.EXPIRED: _FINAL,
-    RequestStatus.SUPERSEDED: _FINAL,
+    RequestStatus.EXPIRED: _LATE,
+    RequestStatus.SUPERSEDED: _LATE,
 }
-OPEN_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if targets)
+OPEN_STATUSES = frozenset({RequestStatus.PENDING, RequestStatus.VERIFYING})
+FINAL_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+
+
+def can_move(source: RequestStatus, target: RequestStatus) -> bool:
+    return target in TRANSITIONS[source]
 
 
 def allowed_sources(target: RequestStatus) -> tuple[RequestStatus, ...]:
@@ -183,6 +200,24 @@ class ReauthRequest:
     trigger: str = "api"
     reauthorized_at: datetime | None = None
     verification: Verification | None = None
+    event_seq: int = 0  # how many events were written about this request (outbox.py)
+
+    @property
+    def claim_pending(self) -> bool:
+        """A success was claimed and Dwolla could not be asked yet: a check is scheduled."""
+        check = self.verification
+        return bool(
+            check
+            and check.result is VerificationResult.UNAVAILABLE
+            and check.next_check_at is not None
+            and not self.is_reauthorized()
+        )
+
+    def last_attempt_at_the_bank(self) -> Attempt | None:
+        """The latest attempt a browser took to the bank that has not ended (the customer may
+        have finished there without coming back)."""
+        started = [a for a in self.attempts if a.started_at is not None and a.outcome is None]
+        return max(started, key=lambda a: a.started_at or a.created_at) if started else None
 
     @property
     def current_attempt(self) -> Attempt:
@@ -205,9 +240,13 @@ class ReauthRequest:
         return now >= self.expires_at
 
     def effective_status(self, now: datetime) -> RequestStatus:
-        """The deadline is enforced on read: a pending request past it reads as expired.
-        (A verifying one waits for Dwolla's answer: a success claimed in time still counts.)"""
+        """The deadline is enforced on read: a pending request past it reads as expired, unless
+        the customer was taken to the bank: then it reads as verifying until the schedule's
+        last word with Dwolla (they may have finished there and never come back). A verifying
+        one waits for Dwolla's answer: a success claimed in time still counts."""
         if self.status is RequestStatus.PENDING and self.past_deadline(now):
+            if any(a.started_at for a in self.attempts):
+                return RequestStatus.VERIFYING
             return RequestStatus.EXPIRED
         return self.status
 

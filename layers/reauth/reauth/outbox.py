@@ -5,11 +5,17 @@ change it tells of, and a relay delivers it to EventBridge at least once.
     DynamoDB Streams (NEW_IMAGE) ──▶ RelayFunction ──PutEvents──▶ the service's bus
 
 Nothing is published after a commit, so nothing is lost between the commit and the publish: a
-failed PutEvents, a crash, or a bus that is down only delays the event (the stream keeps it 24 h
-and Lambda retries the batch from the first record not delivered). Each event carries a stable
-`eventId` in its detail: a consumer dedupes on it (a retried batch can deliver an event twice).
-A request's events share one partition key, so they reach the stream, and the bus, in the order
-they were written.
+failed PutEvents, a crash, or a bus that is down only delays the event (Lambda retries the batch
+from the first record not delivered; relaying.py states the window). Every event's detail
+carries:
+- `eventId`, stable: a consumer dedupes on it (a retried batch delivers an event twice);
+- `sequence`, per request (per exchange for the exchange-level "Exchange Reauth Required"),
+  1, 2, 3 … with no gaps, written in the same transaction as the change it tells of (the write
+  is conditioned on the sequence it read, so two writers never share a number);
+- `occurredAt`, the change's time with milliseconds.
+Neither EventBridge nor the relay promises order (a throttled entry is re-sent after later ones
+that were accepted; rules and targets retry on their own): a consumer orders a request's events
+by `sequence`, never by arrival.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from .model import iso
 
 if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no boto3 types
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -36,9 +44,15 @@ class OutboxEvent:
     key: str  # what orders it: the request id (or the exchange id for exchange-level events)
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
-    def item(self, table: str, now: datetime) -> TransactWriteItemTypeDef:
-        """The Put of a TransactWriteItems that records this event."""
-        detail = {**self.detail, "eventId": self.event_id}
+    def item(self, table: str, now: datetime, sequence: int) -> TransactWriteItemTypeDef:
+        """The Put of a TransactWriteItems that records this event, the `sequence`-th about its
+        request (or exchange)."""
+        detail = {
+            **self.detail,
+            "eventId": self.event_id,
+            "sequence": sequence,
+            "occurredAt": iso(now),
+        }
         return {
             "Put": {
                 "TableName": table,

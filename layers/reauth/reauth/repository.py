@@ -15,8 +15,11 @@ key is write-sharded (SHARDS values, from the request id) so no index partition 
 request's writes; the sweep reads the shards in parallel. `ttl` lets DynamoDB delete
 old items.
 
-Every change of a request's status is conditioned on the statuses that model.TRANSITIONS allows
-as sources; the exchange record is updated in the same transaction where it changes too.
+Every change of a request's status is conditioned on the status the writer read (which
+model.TRANSITIONS must allow to move to the target), and every write of events on the request's
+event sequence as read (`eventSeq`, the number of events written about it: outbox.py), so a
+write decided on an old read changes nothing; the exchange record is updated in the same
+transaction where it changes too.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from .model import (
     RequestStatus,
     Verification,
     VerificationResult,
-    allowed_sources,
+    can_move,
 )
 from .outbox import OutboxEvent
 
@@ -186,6 +189,7 @@ def _request_item(request: ReauthRequest) -> Item:
         "ttl": _n(_epoch(request.expires_at + RETENTION)),
         "gsi1pk": {"S": shard_key(_PENDING, request.id)},
         "gsi1sk": _n(_epoch(request.expires_at)),
+        "eventSeq": _n(request.event_seq),
     }
     optional = {
         "customerId": request.customer_id,
@@ -225,6 +229,7 @@ def _request_from(item: Item) -> ReauthRequest:
         trigger=_s(item, "trigger") or "api",
         reauthorized_at=_when(item.get("reauthorizedAt")),
         verification=verification,
+        event_seq=int(item.get("eventSeq", {"N": "0"})["N"]),
     )
 
 
@@ -252,12 +257,30 @@ def _started(
     return replace(request, attempts=attempts, updated_at=now)
 
 
-def _status_condition(target: RequestStatus, values: Item) -> str:
-    names = []
-    for i, source in enumerate(allowed_sources(target)):
-        values[f":from{i}"] = {"S": source.value}
-        names.append(f":from{i}")
-    return f"#status IN ({', '.join(names)})"
+def _as_read(request: ReauthRequest, target: RequestStatus | None, values: Item) -> str:
+    """The condition that the request is still in the status it was read in (and that the
+    table of transitions lets that status move to `target`)."""
+    if target is not None and not can_move(request.status, target):
+        raise ValueError(f"no transition from {request.status} to {target}")
+    values[":read"] = {"S": request.status.value}
+    return "#status = :read"
+
+
+def _sequenced(
+    update: str, condition: str, values: Item, request: ReauthRequest, count: int
+) -> tuple[str, str]:
+    """`update` and `condition` extended to write `count` events after the request's
+    `event_seq` (as read): the sequence moves on, and the write holds only if no other writer
+    took those numbers meanwhile."""
+    if not count:
+        return update, condition
+    values[":seqNext"] = _n(request.event_seq + count)
+    if request.event_seq:
+        values[":seqRead"] = _n(request.event_seq)
+        guard = "eventSeq = :seqRead"
+    else:
+        guard = "attribute_not_exists(eventSeq)"
+    return update.replace("SET ", "SET eventSeq = :seqNext, ", 1), f"({condition}) AND {guard}"
 
 
 class RequestRepository:
@@ -326,14 +349,15 @@ class RequestRepository:
         self,
         request: ReauthRequest,
         *,
-        supersedes: str | None,
+        supersedes: ReauthRequest | None,
         idempotency: tuple[str, str] | None,
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
     ) -> bool:
         """Store a new pending request as the exchange's one open request, in one transaction:
-        the previous open request (`supersedes`, as last read) becomes superseded, the
-        idempotency record (key hash, request fingerprint) and the outbox events are written.
+        the previous open request (`supersedes`, as last read: its status must not have moved)
+        becomes superseded, the idempotency record (key hash, request fingerprint) and the
+        outbox events (numbered 1, 2 … of the new request) are written.
 
         Returns False when the request or its idempotency record already exists (a duplicate of a
         request that won); raises ConcurrentChange when the exchange's open request moved.
@@ -353,7 +377,7 @@ class RequestRepository:
             values[":cid"] = {"S": request.customer_id}
             update += ", customerId = :cid"
         if supersedes:
-            values[":old"] = {"S": supersedes}
+            values[":old"] = {"S": supersedes.id}
             condition = "pendingRequestId = :old"
         else:
             condition = "attribute_not_exists(pendingRequestId)"
@@ -361,7 +385,7 @@ class RequestRepository:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _request_item(request),
+                    "Item": _request_item(replace(request, event_seq=len(outbox))),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -378,7 +402,7 @@ class RequestRepository:
         ]
         if supersedes:
             items.append(self._status_item(supersedes, RequestStatus.SUPERSEDED, now))
-        items += [event.item(self._table, now) for event in outbox]
+        items += _outbox_items(self._table, outbox, now, after=0)
         if idempotency:
             key_hash, fingerprint = idempotency
             items.append(
@@ -462,33 +486,42 @@ class RequestRepository:
 
     def end_attempt(
         self,
-        request_id: str,
+        request: ReauthRequest,
         attempt_id: str,
         outcome: AttemptOutcome,
         reason: str,
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
     ) -> ReauthRequest | None:
-        """Record an attempt's end (failed) while the request is open, with its events. None
-        when the attempt already ended (nothing changed)."""
-        update = self._request_update(
-            request_id,
-            update="SET attempts.#a.outcome = :outcome, attempts.#a.endedAt = :now, "
-            "attempts.#a.reason = :reason, updatedAt = :now",
-            condition="attribute_exists(attempts.#a) AND attribute_not_exists(attempts.#a.outcome) "
-            "AND #status IN (:pending, :verifying)",
-            names={"#a": attempt_id, "#status": "status"},
-            values={
-                ":outcome": {"S": outcome.value},
-                ":reason": {"S": reason},
-                ":now": _t(now),
-                ":pending": {"S": RequestStatus.PENDING.value},
-                ":verifying": {"S": RequestStatus.VERIFYING.value},
-            },
-        )
-        if self._transact([update, *(e.item(self._table, now) for e in outbox)]) is not None:
+        """Record an attempt's end (failed) while the request is open and as read, with its
+        events. None when the attempt already ended or the request moved (nothing changed)."""
+        if not request.is_open():
             return None
-        return self.get_request(request_id)
+        values: Item = {
+            ":outcome": {"S": outcome.value},
+            ":reason": {"S": reason},
+            ":now": _t(now),
+        }
+        condition = "attribute_exists(attempts.#a) AND attribute_not_exists(attempts.#a.outcome)"
+        update, condition = _sequenced(
+            "SET attempts.#a.outcome = :outcome, attempts.#a.endedAt = :now, "
+            "attempts.#a.reason = :reason, updatedAt = :now",
+            f"{condition} AND {_as_read(request, None, values)}",
+            values,
+            request,
+            len(outbox),
+        )
+        change = self._request_update(
+            request.id,
+            update=update,
+            condition=condition,
+            names={"#a": attempt_id, "#status": "status"},
+            values=values,
+        )
+        items = [change, *_outbox_items(self._table, outbox, now, request.event_seq)]
+        if self._transact(items) is not None:
+            return None
+        return self.get_request(request.id)
 
     def set_funding_source(self, request_id: str, funding_source_id: str) -> None:
         """Remember the funding source found through Dwolla (so the next check skips the search)."""
@@ -502,26 +535,55 @@ class RequestRepository:
 
     # ---- verification ------------------------------------------------------------------------
     def mark_verifying(
-        self, request_id: str, now: datetime, next_check: datetime
+        self, request: ReauthRequest, now: datetime, next_check: datetime
     ) -> ReauthRequest | None:
-        """A success was claimed and Dwolla could not be asked: check again at `next_check`."""
+        """A success was claimed and Dwolla could not be asked: check again at `next_check`.
+        An open request becomes `verifying`; a closed one (expired, superseded) keeps its
+        status, its claim waiting in the same index. None when the request moved since read."""
         values: Item = {
-            ":to": {"S": RequestStatus.VERIFYING.value},
             ":now": _t(now),
             ":unavailable": {"S": VerificationResult.UNAVAILABLE.value},
             ":next": _t(next_check),
-            ":gsi": {"S": shard_key(_VERIFYING, request_id)},
+            ":gsi": {"S": shard_key(_VERIFYING, request.id)},
             ":gsisk": _n(_epoch(next_check)),
         }
-        values[":pending"] = {"S": RequestStatus.PENDING.value}
-        condition = "#status IN (:pending, :to)"  # a second claim only moves the next check
-        names = {"#status": "status"}
+        update = (
+            "SET updatedAt = :now, verifyResult = :unavailable, verifyCheckedAt = :now, "
+            "verifyNextAt = :next, gsi1pk = :gsi, gsi1sk = :gsisk"
+        )
+        target = None
+        if request.is_open():  # a second claim while verifying only moves the next check
+            target = RequestStatus.VERIFYING
+            values[":to"] = {"S": target.value}
+            update += ", #status = :to"
+        elif request.is_reauthorized():
+            return None
         return self._update_returning(
-            request_id,
-            update="SET #status = :to, updatedAt = :now, verifyResult = :unavailable, "
-            "verifyCheckedAt = :now, verifyNextAt = :next, gsi1pk = :gsi, gsi1sk = :gsisk",
-            condition=condition,
-            names=names,
+            request.id,
+            update=update,
+            condition=_as_read(request, None if target is request.status else target, values),
+            names={"#status": "status"},
+            values=values,
+        )
+
+    def note_unanswered_check(self, request: ReauthRequest, now: datetime) -> bool:
+        """A check Dwolla could not answer, on record: for a pending request (a repair check),
+        so the next one waits its turn (an outage is not asked about on every read and click);
+        for a closed one, its late claim is given up (it leaves the verifying index)."""
+        if request.status is RequestStatus.VERIFYING or request.is_reauthorized():
+            return False
+        values: Item = {
+            ":now": _t(now),
+            ":unavailable": {"S": VerificationResult.UNAVAILABLE.value},
+        }
+        update = "SET verifyResult = :unavailable, verifyCheckedAt = :now REMOVE verifyNextAt"
+        if not request.is_open():
+            update += ", gsi1pk, gsi1sk"
+        return self._update(
+            request.id,
+            update=update,
+            condition=_as_read(request, None, values),
+            names={"#status": "status"},
             values=values,
         )
 
@@ -533,20 +595,28 @@ class RequestRepository:
         outbox: Sequence[OutboxEvent] = (),
     ) -> ReauthRequest | None:
         """Dwolla says the exchange is not repaired: the claiming attempt (if still open) ends
-        `unverified`, a verifying request goes back to pending (and to the deadline index)."""
+        `unverified`, a verifying request goes back to pending (and to the deadline index), a
+        closed one's waiting claim is dropped. Only on the status as read: a check started
+        before a claim never undoes that claim's `verifying`. None when the request moved."""
         names = {"#status": "status"}
         values: Item = {
-            ":pending": {"S": RequestStatus.PENDING.value},
-            ":verifying": {"S": RequestStatus.VERIFYING.value},
             ":now": _t(now),
             ":nr": {"S": VerificationResult.NOT_REPAIRED.value},
-            ":gsi": {"S": shard_key(_PENDING, request.id)},
-            ":deadline": _n(_epoch(request.expires_at)),
         }
-        update = (
-            "SET #status = :pending, updatedAt = :now, verifyResult = :nr, verifyCheckedAt = :now,"
-            " gsi1pk = :gsi, gsi1sk = :deadline"
-        )
+        if request.is_open():
+            values[":pending"] = {"S": RequestStatus.PENDING.value}
+            values[":gsi"] = {"S": shard_key(_PENDING, request.id)}
+            values[":deadline"] = _n(_epoch(request.expires_at))
+            update = (
+                "SET #status = :pending, updatedAt = :now, verifyResult = :nr, "
+                "verifyCheckedAt = :now, gsi1pk = :gsi, gsi1sk = :deadline"
+            )
+            removed = " REMOVE verifyNextAt"
+        elif request.is_reauthorized():
+            return None
+        else:
+            update = "SET updatedAt = :now, verifyResult = :nr, verifyCheckedAt = :now"
+            removed = " REMOVE verifyNextAt, gsi1pk, gsi1sk"
         attempt = request.attempt(attempt_id) if attempt_id else None
         if attempt is not None and attempt.outcome is None:
             names["#a"] = attempt.id
@@ -556,14 +626,14 @@ class RequestRepository:
                 ", attempts.#a.outcome = :unverified, attempts.#a.endedAt = :now,"
                 " attempts.#a.reason = :reason"
             )
-        change = self._request_update(
-            request.id,
-            update=update + " REMOVE verifyNextAt",
-            condition="#status IN (:pending, :verifying)",
-            names=names,
-            values=values,
+        update, condition = _sequenced(
+            update, _as_read(request, None, values), values, request, len(outbox)
         )
-        if self._transact([change, *(e.item(self._table, now) for e in outbox)]) is not None:
+        change = self._request_update(
+            request.id, update=update + removed, condition=condition, names=names, values=values
+        )
+        items = [change, *_outbox_items(self._table, outbox, now, request.event_seq)]
+        if self._transact(items) is not None:
             return None
         return self.get_request(request.id)
 
@@ -574,9 +644,13 @@ class RequestRepository:
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
         target: RequestStatus = RequestStatus.REAUTHORIZED,
+        newer: ReauthRequest | None = None,
     ) -> bool:
         """Dwolla confirmed: the request becomes reauthorized (its attempt too) and the exchange
-        record says so, in one transaction. False when the request was no longer open."""
+        record says so, in one transaction, on the request's status and event sequence as read.
+        A closed request (a late confirmation) frees the exchange from `newer`, its open request
+        as read (None: it had none), which ends `reauthorized_elsewhere`. False when anything
+        moved since read (nothing changed)."""
         values: Item = {
             ":to": {"S": target.value},
             ":now": _t(now),
@@ -588,77 +662,104 @@ class RequestRepository:
             "verifyResult = :confirmed, verifyCheckedAt = :now"
         )
         attempt = request.attempt(attempt_id) if attempt_id else None
+        removed = " REMOVE gsi1pk, gsi1sk, verifyNextAt"
         if attempt is not None:
             names["#a"] = attempt.id
             values[":ok"] = {"S": AttemptOutcome.REAUTHORIZED.value}
             update += ", attempts.#a.outcome = :ok, attempts.#a.endedAt = :now"
-            update += " REMOVE attempts.#a.reason, gsi1pk, gsi1sk, verifyNextAt"
-        else:
-            update += " REMOVE gsi1pk, gsi1sk, verifyNextAt"
-        exchange_values = {
+            removed += ", attempts.#a.reason"
+        update, condition = _sequenced(
+            update, _as_read(request, target, values), values, request, len(outbox)
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            self._request_update(
+                request.id, update=update + removed, condition=condition, names=names, values=values
+            ),
+            self._exchange_reauthorized(request, now, newer),
+            *_outbox_items(self._table, outbox, now, request.event_seq),
+        ]
+        if newer is not None:
+            items.append(self._status_item(newer, RequestStatus.REAUTHORIZED_ELSEWHERE, now))
+        return self._transact(items) is None
+
+    def _exchange_reauthorized(
+        self, request: ReauthRequest, now: datetime, newer: ReauthRequest | None
+    ) -> TransactWriteItemTypeDef:
+        """The exchange record's part of mark_reauthorized: its open request, as read, is the
+        request itself, `newer`, or none."""
+        values = {
             ":rid": {"S": request.id},
             ":now": _t(now),
             ":reauthorized": {"S": ExchangeStatus.REAUTHORIZED.value},
         }
+        if request.is_open():
+            condition = "pendingRequestId = :rid"
+        elif newer is not None:
+            values[":newer"] = {"S": newer.id}
+            condition = "pendingRequestId = :newer"
+        else:
+            condition = "attribute_exists(pk) AND attribute_not_exists(pendingRequestId)"
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": _exchange_key(request.exchange_id),
+                "UpdateExpression": "SET #status = :reauthorized, reauthorizedAt = :now, "
+                "updatedAt = :now, lastRequestId = :rid REMOVE pendingRequestId",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def expire(
+        self, request: ReauthRequest, now: datetime, outbox: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        """Close a request at its deadline (and free its exchange), on its status and event
+        sequence as read. False: it moved since read (nothing changed)."""
+        status = self._status_item(
+            request, RequestStatus.EXPIRED, now, deadline_passed=True, events=len(outbox)
+        )
         items: list[TransactWriteItemTypeDef] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _request_key(request.id),
-                    "UpdateExpression": update,
-                    "ConditionExpression": _status_condition(target, values),
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
+            status,
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": _exchange_key(request.exchange_id),
-                    "UpdateExpression": "SET #status = :reauthorized, reauthorizedAt = :now, "
-                    "updatedAt = :now, lastRequestId = :rid REMOVE pendingRequestId",
-                    "ConditionExpression": "pendingRequestId = :rid",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": exchange_values,
-                }
-            },
-            *(event.item(self._table, now) for event in outbox),
-        ]
-        return self._transact(items) is None
-
-    def expire(
-        self, request_id: str, exchange_id: str, now: datetime, outbox: Sequence[OutboxEvent] = ()
-    ) -> bool:
-        """Close a request at its deadline (and free its exchange). False: no longer open."""
-        items: list[TransactWriteItemTypeDef] = [
-            self._status_item(request_id, RequestStatus.EXPIRED, now, deadline_passed=True),
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": _exchange_key(exchange_id),
                     "UpdateExpression": "SET updatedAt = :now REMOVE pendingRequestId",
                     "ConditionExpression": "pendingRequestId = :rid",
-                    "ExpressionAttributeValues": {":rid": {"S": request_id}, ":now": _t(now)},
+                    "ExpressionAttributeValues": {":rid": {"S": request.id}, ":now": _t(now)},
                 }
             },
-            *(event.item(self._table, now) for event in outbox),
+            *_outbox_items(self._table, outbox, now, request.event_seq),
         ]
         return self._transact(items) is None
 
     def _status_item(
-        self, request_id: str, target: RequestStatus, now: datetime, deadline_passed: bool = False
+        self,
+        request: ReauthRequest,
+        target: RequestStatus,
+        now: datetime,
+        deadline_passed: bool = False,
+        events: int = 0,
     ) -> TransactWriteItemTypeDef:
+        """A status change of `request` as read, in a transaction. A superseded request whose
+        success claim still waits for Dwolla keeps its place in the verifying index."""
         values: Item = {":to": {"S": target.value}, ":now": _t(now)}
-        condition = _status_condition(target, values)
+        condition = _as_read(request, target, values)
         if deadline_passed:
             condition += " AND expiresAt <= :now"
+        keep_claim = target is RequestStatus.SUPERSEDED and request.claim_pending
+        update, condition = _sequenced(
+            "SET #status = :to, updatedAt = :now", condition, values, request, events
+        )
+        if not keep_claim:
+            update += " REMOVE gsi1pk, gsi1sk, verifyNextAt"
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": _request_key(request_id),
-                "UpdateExpression": "SET #status = :to, updatedAt = :now "
-                "REMOVE gsi1pk, gsi1sk, verifyNextAt",
-                "ConditionExpression": condition,
+                "Key": _request_key(request.id),
+                "UpdateExpression": update,
+                "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": values,
             }
@@ -676,16 +777,26 @@ class RequestRepository:
     ) -> str:
         """Dwolla says (at `created`) the exchange needs re-authentication: remember the
         delivery, mark the exchange and write the events, all or nothing, unless a
-        re-authorization newer than the news is on record. Returns "recorded", "duplicate" (a
-        redelivery) or "stale" (older than the exchange's last re-authorization)."""
+        re-authorization newer than the news is on record. The events are numbered after the
+        exchange's own `eventSeq`, as read. Returns "recorded", "duplicate" (a redelivery) or
+        "stale" (older than the exchange's last re-authorization); raises ConcurrentChange when
+        another writer numbered an event of the exchange meanwhile (try again)."""
+        exchange_event_seq = self._exchange_event_seq(exchange_id)
         values: Item = {
             ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
             ":now": _t(now),
             ":eid": {"S": exchange_id},
             ":created": _t(created),
+            ":seqNext": _n(exchange_event_seq + len(outbox)),
         }
+        if exchange_event_seq:
+            values[":seqRead"] = _n(exchange_event_seq)
+            numbered = "eventSeq = :seqRead"
+        else:
+            numbered = "attribute_not_exists(eventSeq)"
         update = (
-            "SET #status = :required, reauthRequiredAt = :now, updatedAt = :now, exchangeId = :eid"
+            "SET #status = :required, reauthRequiredAt = :now, updatedAt = :now, "
+            "exchangeId = :eid, eventSeq = :seqNext"
         )
         if customer_id:
             values[":cid"] = {"S": customer_id}
@@ -707,22 +818,33 @@ class RequestRepository:
                     "TableName": self._table,
                     "Key": _exchange_key(exchange_id),
                     "UpdateExpression": update,
-                    "ConditionExpression": "attribute_not_exists(reauthorizedAt) "
-                    "OR reauthorizedAt < :created",
+                    "ConditionExpression": "(attribute_not_exists(reauthorizedAt) "
+                    f"OR reauthorizedAt < :created) AND {numbered}",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": values,
                 }
             },
-            *(event.item(self._table, now) for event in outbox),
+            *_outbox_items(self._table, outbox, now, after=exchange_event_seq),
         ]
         reasons = self._transact(items)
         if reasons is None:
             return "recorded"
         if reasons[0] == "ConditionalCheckFailed":
             return "duplicate"
-        if reasons[1] == "ConditionalCheckFailed":
+        if reasons[1] == "ConditionalCheckFailed" and (
+            self._exchange_event_seq(exchange_id) == exchange_event_seq
+        ):
             return "stale"
         raise ConcurrentChange(exchange_id)
+
+    def _exchange_event_seq(self, exchange_id: str) -> int:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key=_exchange_key(exchange_id),
+            ConsistentRead=True,
+            ProjectionExpression="eventSeq",
+        ).get("Item")
+        return int(item["eventSeq"]["N"]) if item and "eventSeq" in item else 0
 
     def get_checkpoint(self) -> tuple[datetime | None, str | None, int]:
         """The catch-up's place in Dwolla's events: the time up to which every event was read
@@ -842,3 +964,10 @@ class RequestRepository:
                 raise Contention(",".join(reasons) or "unknown") from None
             return reasons
         return None
+
+
+def _outbox_items(
+    table: str, outbox: Sequence[OutboxEvent], now: datetime, after: int
+) -> list[TransactWriteItemTypeDef]:
+    """The outbox's Puts, numbered after the `after`-th event of their request (or exchange)."""
+    return [event.item(table, now, after + i) for i, event in enumerate(outbox, 1)]

@@ -8,6 +8,15 @@ source (`GET /funding-sources/{id}/balance`) must answer without `UpdateCredenti
           ──▶ still UpdateCredentials  ──▶ the attempt ends `unverified`; the request stays open
           ──▶ Dwolla cannot answer     ──▶ `verifying`; checked again on read and on the schedule
 
+A success Dwolla confirms is never thrown away: a claim on a request that was superseded or
+expired while the customer was at the bank is still checked (within LATE_CLAIM_WINDOW of the
+attempt's start), and when Dwolla confirms, the request ends `reauthorized` and the exchange's
+newer request, if any, `reauthorized_elsewhere` (one "Exchange Reauthorized").
+
+Every write is conditioned on the state it was decided on (repository.py): when a concurrent
+writer moved the request first, it is read again and the decision made again, so a confirmation
+always lands and an answer about an older state never moves a request backwards.
+
 The funding source is the one the request named, or found through Dwolla: the exchange links
 its customer, whose funding sources link the exchange they were made from. A provider error
 ends the attempt (with `recoverable`), never the request.
@@ -32,6 +41,7 @@ from .model import (
     RequestStatus,
     Verification,
     VerificationResult,
+    can_move,
     iso,
 )
 from .outbox import OutboxEvent
@@ -39,6 +49,10 @@ from .outbox import OutboxEvent
 logger = logging.getLogger(__name__)
 
 REPAIR_CHECK_EVERY = timedelta(minutes=15)  # on read, at most this often per request
+REPAIR_CHECK_ON_CLICK = timedelta(minutes=1)  # before a fresh Dwolla session, at most this often
+VERIFY_GRACE = timedelta(days=1)  # a claim made in time waits this long for Dwolla
+LATE_CLAIM_WINDOW = VERIFY_GRACE  # a claim on a closed request counts this long after its start
+WRITE_TRIES = 4  # a write lost to a concurrent writer: read again and decide again
 
 
 class RequestClosed(Exception):
@@ -55,34 +69,52 @@ class Verifying:
 
     # ---- claims ------------------------------------------------------------------------------
     def _closed(self, request: ReauthRequest) -> bool:
-        """Final, or pending past its deadline (which reads as expired): no claim counts."""
-        expired = request.effective_status(self._ctx.now()) is RequestStatus.EXPIRED
-        return expired or not request.is_open()
+        """Not open, or pending past its deadline: a claim counts only as a late one."""
+        late = request.status is RequestStatus.PENDING and request.past_deadline(self._ctx.now())
+        return late or not request.is_open()
+
+    def late_claim_counts(self, request: ReauthRequest, attempt_id: str | None) -> bool:
+        """A success claimed on a closed request's attempt soon enough after it began."""
+        attempt = request.attempt(attempt_id) if attempt_id else None
+        return attempt is not None and (
+            self._ctx.now() - (attempt.started_at or attempt.created_at) <= LATE_CLAIM_WINDOW
+        )
 
     def claim_success(self, request: ReauthRequest, attempt_id: str | None) -> ReauthRequest:
-        """Someone says the customer's bank login worked: ask Dwolla, act on its answer."""
+        """Someone says the customer's bank login worked: ask Dwolla, act on its answer. A
+        closed request's claim is asked too (late); RequestClosed when Dwolla says no."""
         if request.is_reauthorized():
             return request  # a reload or a retry: same answer, nothing new
-        if self._closed(request):
+        if self._closed(request) and not self.late_claim_counts(request, attempt_id):
             raise RequestClosed(request)
-        result = self.check_with_dwolla(request)
-        return self._apply(request, result, attempt_id)
+        settled = self._apply(request, self.check_with_dwolla(request), attempt_id)
+        if self._closed(settled) and not (settled.is_reauthorized() or settled.claim_pending):
+            raise RequestClosed(settled)
+        return settled
 
     def end_attempt(self, request: ReauthRequest, attempt_id: str, reason: str) -> ReauthRequest:
         """The provider ended an attempt with an error. The request stays open; a repeat (or an
         attempt that already ended) changes nothing."""
         if reason not in PROVIDER_ERRORS:
             raise ValueError(f"unknown provider error {reason!r}")
-        if self._closed(request):
-            if request.is_reauthorized():
-                return request
-            raise RequestClosed(request)
         ctx = self._ctx
-        event = _attempt_failed(request, attempt_id, reason, PROVIDER_ERRORS[reason].recoverable)
-        ended = ctx.repo.end_attempt(
-            request.id, attempt_id, AttemptOutcome.FAILED, reason, ctx.now(), [event]
-        )
-        return ended or ctx.repo.get_request(request.id) or request
+        for _ in range(WRITE_TRIES):
+            if self._closed(request):
+                if request.is_reauthorized():
+                    return request
+                raise RequestClosed(request)
+            attempt = request.attempt(attempt_id)
+            if attempt is None or attempt.outcome is not None:
+                return request
+            recoverable = PROVIDER_ERRORS[reason].recoverable
+            event = _attempt_failed(request, attempt_id, reason, recoverable)
+            ended = ctx.repo.end_attempt(
+                request, attempt_id, AttemptOutcome.FAILED, reason, ctx.now(), [event]
+            )
+            if ended is not None:
+                return ended
+            request = ctx.repo.get_request(request.id) or request
+        return request
 
     def complete(self, request_id: object, body: object) -> ReauthRequest:
         """The platform reports the end of a Plaid Link it ran itself (IAM `/complete`)."""
@@ -104,8 +136,9 @@ class Verifying:
 
     # ---- later checks ------------------------------------------------------------------------
     def recheck_if_due(self, request: ReauthRequest) -> ReauthRequest:
-        """A verifying request whose next check is due is checked now (on read, on schedule)."""
-        if request.status is not RequestStatus.VERIFYING:
+        """A claim waiting for Dwolla (a verifying request, or a closed one's late claim) whose
+        next check is due is checked now (on read, on schedule)."""
+        if request.status is not RequestStatus.VERIFYING and not request.claim_pending:
             return request
         check = request.verification
         if check and check.next_check_at and check.next_check_at > self._ctx.now():
@@ -113,33 +146,38 @@ class Verifying:
         # The claim was made on the current attempt: no attempt can start while verifying.
         current = request.current_attempt
         claimed = current.id if current.outcome is None else None
-        return self._apply(request, self.check_with_dwolla(request), claimed)
+        result = self.check_with_dwolla(request)
+        lapsed = self._ctx.now() - current.created_at > LATE_CLAIM_WINDOW
+        if result is VerificationResult.UNAVAILABLE and not request.is_open() and lapsed:
+            self._ctx.repo.note_unanswered_check(request, self._ctx.now())  # the claim lapses
+            return self._ctx.repo.get_request(request.id) or request
+        return self._apply(request, result, claimed)
 
-    def repaired_elsewhere(self, request: ReauthRequest) -> ReauthRequest | None:
+    def repaired_elsewhere(
+        self, request: ReauthRequest, every: timedelta = timedelta(0)
+    ) -> ReauthRequest | None:
         """Is the exchange working again though nobody finished this request (the customer
         re-authenticated in another app: Plaid's LOGIN_REPAIRED)? Then the request ends
-        `reauthorized_elsewhere`, announced; else None (and the check is on record)."""
+        `reauthorized_elsewhere`, announced; else None (and the check is on record, answered
+        or not, so a check less than `every` old is not made again)."""
         ctx = self._ctx
-        if not request.startable(ctx.now()):  # not pending, or past its deadline (expired)
+        if not request.startable(ctx.now()) or not self._repair_check_due(request, every):
             return None
         result = self.check_with_dwolla(request)
         now = ctx.now()
         if result is VerificationResult.NOT_REPAIRED:
             ctx.repo.mark_not_repaired(request, None, now)
+        elif result is VerificationResult.UNAVAILABLE:
+            ctx.repo.note_unanswered_check(request, now)
         if result is not VerificationResult.CONFIRMED:
             return None
-        detail = request_detail(
-            request, reauthorizedAt=iso(now), verifiedBy="balance-check", via="elsewhere"
-        )
-        event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
-        target = RequestStatus.REAUTHORIZED_ELSEWHERE
-        ctx.repo.mark_reauthorized(request, None, now, [event], target=target)
-        return ctx.repo.get_request(request.id)
+        return self.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
 
     def recheck_stale(self, request: ReauthRequest) -> ReauthRequest:
-        """On read: a pending request not checked with Dwolla for REPAIR_CHECK_EVERY is
-        checked for a repair made elsewhere; a verifying one whose check is due, finished."""
-        if request.status is RequestStatus.VERIFYING:
+        """On read: a pending request not checked with Dwolla (answered or not) for
+        REPAIR_CHECK_EVERY is checked for a repair made elsewhere; a waiting claim whose check
+        is due, finished."""
+        if request.status is RequestStatus.VERIFYING or request.claim_pending:
             return self.recheck_if_due(request)
         check = request.verification
         last = check.checked_at if check else request.created_at
@@ -150,6 +188,11 @@ class Verifying:
                 or request
             )
         return request
+
+    def _repair_check_due(self, request: ReauthRequest, every: timedelta) -> bool:
+        """No check with Dwolla (answered or not) on record for `every`."""
+        check = request.verification
+        return check is None or self._ctx.now() - check.checked_at >= every
 
     # ---- Dwolla's word -----------------------------------------------------------------------
     def check_with_dwolla(self, request: ReauthRequest) -> VerificationResult:
@@ -190,30 +233,82 @@ class Verifying:
     def _apply(
         self, request: ReauthRequest, result: VerificationResult, attempt_id: str | None
     ) -> ReauthRequest:
-        ctx = self._ctx
-        now = ctx.now()
         if result is VerificationResult.CONFIRMED:
+            return self.confirmed(request, attempt_id)
+        if result is VerificationResult.NOT_REPAIRED:
+            return self._not_repaired(request, attempt_id)
+        return self.wait_for_dwolla(request)
+
+    def confirmed(
+        self,
+        request: ReauthRequest,
+        attempt_id: str | None,
+        target: RequestStatus = RequestStatus.REAUTHORIZED,
+    ) -> ReauthRequest:
+        """Dwolla confirmed the repair: the request ends `target` (with `attempt_id`'s success),
+        announced once; a closed request frees the exchange from its newer request too."""
+        ctx = self._ctx
+        via = "elsewhere" if target is RequestStatus.REAUTHORIZED_ELSEWHERE else "this-service"
+        for _ in range(WRITE_TRIES):
+            if request.is_reauthorized() or not can_move(request.status, target):
+                return request
+            now = ctx.now()
+            newer = None if request.is_open() else self._open_request_of(request)
+            extra = {"endedSessionId": newer.id} if newer else {}
             detail = request_detail(
-                request, reauthorizedAt=iso(now), verifiedBy="balance-check", via="this-service"
+                request, reauthorizedAt=iso(now), verifiedBy="balance-check", via=via, **extra
             )
             event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
-            if ctx.repo.mark_reauthorized(request, attempt_id, now, [event]) and (
-                request.funding_source_id  # nothing was learnt on the way: no need to re-read
-            ):
-                return _confirmed(request, attempt_id, now)
-            return ctx.repo.get_request(request.id) or request
-        if result is VerificationResult.NOT_REPAIRED:
+            if ctx.repo.mark_reauthorized(request, attempt_id, now, [event], target, newer):
+                if request.funding_source_id and newer is None:  # nothing learnt on the way
+                    return _confirmed(request, attempt_id, now, target)
+                return ctx.repo.get_request(request.id) or request
+            request = ctx.repo.get_request(request.id) or request
+        return request
+
+    def _open_request_of(self, request: ReauthRequest) -> ReauthRequest | None:
+        """The exchange's open request, as read now, if it is another than `request`."""
+        record = self._ctx.repo.get_exchange(request.exchange_id)
+        pending = record.pending_session_id if record else None
+        if pending is None or pending == request.id:
+            return None
+        return self._ctx.repo.get_request(pending)
+
+    def _not_repaired(self, request: ReauthRequest, attempt_id: str | None) -> ReauthRequest:
+        """Dwolla says not repaired: on the state the check was made on, and only on it."""
+        ctx = self._ctx
+        for _ in range(WRITE_TRIES):
             attempt = request.attempt(attempt_id) if attempt_id else None
             outbox: list[OutboxEvent] = []
             if attempt is not None and attempt.outcome is None:  # this check ends the attempt
                 outbox.append(_attempt_failed(request, attempt.id, NOT_REPAIRED, True))
-            updated = ctx.repo.mark_not_repaired(request, attempt_id, now, outbox)
-            return updated or ctx.repo.get_request(request.id) or request
-        updated = ctx.repo.mark_verifying(request.id, now, now + ctx.settings.verify_retry)
-        return updated or ctx.repo.get_request(request.id) or request
+            updated = ctx.repo.mark_not_repaired(request, attempt_id, ctx.now(), outbox)
+            if updated is not None:
+                return updated
+            fresh = ctx.repo.get_request(request.id)
+            if fresh is None or fresh.status is not request.status:
+                return fresh or request  # it moved on: the answer was about an older state
+            request = fresh  # only an event of another writer came between: decide again
+        return request
+
+    def wait_for_dwolla(self, request: ReauthRequest) -> ReauthRequest:
+        """Dwolla could not be asked: the claim waits (`verifying`, or a closed request's late
+        claim), checked again after `verify_retry`."""
+        ctx = self._ctx
+        for _ in range(WRITE_TRIES):
+            if request.is_reauthorized():
+                return request
+            now = ctx.now()
+            updated = ctx.repo.mark_verifying(request, now, now + ctx.settings.verify_retry)
+            if updated is not None:
+                return updated
+            request = ctx.repo.get_request(request.id) or request
+        return request
 
 
-def _confirmed(request: ReauthRequest, attempt_id: str | None, now: datetime) -> ReauthRequest:
+def _confirmed(
+    request: ReauthRequest, attempt_id: str | None, now: datetime, target: RequestStatus
+) -> ReauthRequest:
     """The request as repository.mark_reauthorized just wrote it."""
     attempts = tuple(
         replace(a, outcome=AttemptOutcome.REAUTHORIZED, ended_at=now, reason=None)
@@ -223,11 +318,12 @@ def _confirmed(request: ReauthRequest, attempt_id: str | None, now: datetime) ->
     )
     return replace(
         request,
-        status=RequestStatus.REAUTHORIZED,
+        status=target,
         updated_at=now,
         reauthorized_at=now,
         attempts=attempts,
         verification=Verification(VerificationResult.CONFIRMED, now),
+        event_seq=request.event_seq + 1,
     )
 
 
