@@ -199,8 +199,8 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
         s.show(f"{event['detail-type']}: {json.dumps(detail, ensure_ascii=False)}")
     kinds = [e["detail-type"] for e in events]
     s.check(
-        kinds == ["Reauth Session Created", "Exchange Reauthorized"],
-        "Reauth Session Created, then Exchange Reauthorized",
+        _numbered(events) and kinds == ["Reauth Session Created", "Exchange Reauthorized"],
+        "Reauth Session Created, then Exchange Reauthorized (sequence 1, 2)",
     )
 
     s.step("Dwolla's balance check works again")
@@ -246,11 +246,13 @@ def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
     got = _request(stack, session["id"])
     s.show(f"request: status={got['status']}, attempts={[a['state'] for a in got['attempts']]}")
     s.check(got["status"] == "reauthorized", "reauthorized on the second attempt")
-    kinds = [e["detail-type"] for e in _wait_for_events(aws, resources.tap_queue_url, 3)]
-    s.show(f"events: {kinds}")
+    events = _wait_for_events(aws, resources.tap_queue_url, 3)
+    kinds = [e["detail-type"] for e in events]
+    s.show(f"events, by sequence: {[(e['detail']['sequence'], e['detail-type']) for e in events]}")
     s.check(
-        kinds == ["Reauth Session Created", "Reauth Attempt Failed", "Exchange Reauthorized"],
-        "Reauth Attempt Failed, then Exchange Reauthorized",
+        _numbered(events)
+        and kinds == ["Reauth Session Created", "Reauth Attempt Failed", "Exchange Reauthorized"],
+        "Reauth Attempt Failed, then Exchange Reauthorized (by sequence, not by arrival)",
     )
 
 
@@ -285,10 +287,11 @@ def run_forgery(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.show(f"request: status={got['status']}; Dwolla's balance: {balance.get('code')}")
     s.check(got["status"] == "pending", "refused: not reauthorized on the browser's word")
     s.check(balance.get("code") == "UpdateCredentials", "Dwolla agrees: still UpdateCredentials")
-    kinds = [e["detail-type"] for e in _wait_for_events(aws, resources.tap_queue_url, 2)]
-    s.show(f"events: {kinds}")
+    events = _wait_for_events(aws, resources.tap_queue_url, 2)
+    kinds = [e["detail-type"] for e in events]
+    s.show(f"events, by sequence: {kinds}")
     s.check(
-        kinds == ["Reauth Session Created", "Reauth Attempt Failed"],
+        _numbered(events) and kinds == ["Reauth Session Created", "Reauth Attempt Failed"],
         "the claim ended the attempt (NOT_REPAIRED); no Exchange Reauthorized",
     )
 
@@ -354,11 +357,23 @@ def _invoke(command: list[str], stack: local_stack.Stack) -> dict:
 
 
 def _wait_for_events(aws, queue_url: str, count: int, timeout: float = 15.0) -> list[dict]:
-    found: list[dict] = []
+    """`count` distinct events off the bus, as a consumer reads them: deduped on `eventId` (the
+    relay delivers at least once) and ordered by their request's `sequence`, never by arrival
+    (neither EventBridge nor SQS promises an order)."""
+    found: dict[str, dict] = {}
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
-        found += drain_events(aws, queue_url, wait_seconds=1)
-    return sorted(found, key=lambda e: e["time"])
+        for event in drain_events(aws, queue_url, wait_seconds=1):
+            found.setdefault(event["detail"]["eventId"], event)
+    return sorted(
+        found.values(),
+        key=lambda e: (e["detail"].get("sessionId") or "", e["detail"]["sequence"]),
+    )
+
+
+def _numbered(events: list[dict]) -> bool:
+    """One request's events numbered 1, 2, 3 … with no gap (what `sequence` promises)."""
+    return [e["detail"]["sequence"] for e in events] == list(range(1, len(events) + 1))
 
 
 def main() -> int:

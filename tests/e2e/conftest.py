@@ -20,6 +20,7 @@ from local import stack as local_stack
 from local.provision import drain_events
 from tests.e2e.clients import Browser, PlatformApi
 from tests.e2e.sam_cli import MAKE_UP_RETURN_URL, SamInvoker, sam_local_unavailable
+from tests.support.ordering import as_a_consumer_reads
 
 PREFIX = "dwolla-reauth-e2e"
 # Away from `make up` (3000/8787/5050); E2E_*_PORT override them; a busy port is an error.
@@ -120,8 +121,10 @@ def clean(stack, aws, dwolla):
 
 @pytest.fixture
 def published(stack, aws):
-    """Events the functions published during the test, read through the SQS event tap.
-    published(expect="Exchange Reauthorized") waits (up to `timeout`) for that detail-type."""
+    """Events the functions published during the test, read through the SQS event tap as a
+    consumer must read them (deduped on eventId, each request's in `sequence` order: the bus
+    promises no order). published(expect="Exchange Reauthorized") waits (up to `timeout`) for
+    that detail-type."""
     seen: list[dict] = []
 
     def read(expect: str | None = None, timeout: float = 5.0) -> list[dict]:
@@ -129,9 +132,9 @@ def published(stack, aws):
         while True:
             seen.extend(drain_events(aws, stack.resources["tap_queue_url"]))
             if expect is None or any(e["detail-type"] == expect for e in seen):
-                return list(seen)
+                return as_a_consumer_reads(seen)
             if time.monotonic() > deadline:
-                return list(seen)
+                return as_a_consumer_reads(seen)
             time.sleep(0.2)
 
     return read
