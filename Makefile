@@ -1,6 +1,7 @@
 # dwolla-reauth — every target installs what it needs, idempotently (fast when already done).
 #   make demo    the whole re-authentication flow, locally, for real (SAM CLI in Docker)
-#   make test    lint + every test tier: unit (pure), handlers (moto), integration, end-to-end
+#   make test    lint + every test tier: unit (pure), handlers (moto), integration, end-to-end,
+#                then the first three again with the clock moved (make test-timetravel)
 #   make up/down the local stack (moto server, Dwolla sandbox, sam local start-api)
 #   make bench   the benchmark (benchmarks/results.json)
 #   make browser Debian's chromium + Playwright for the in-browser tests
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv sam-local browser lint typecheck lint-template test test-unit test-handlers test-integration test-e2e build up down demo bench clean
+.PHONY: venv sam-local browser faketime lint typecheck lint-template test test-unit test-handlers test-integration test-e2e test-timetravel test-faketime build up down demo bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
@@ -24,6 +25,10 @@ $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
 # Debian's chromium (apt) and a check that Playwright imports from .venv.
 browser: venv
 	@local/browser_setup.sh
+
+# Debian's faketime (libfaketime, apt) for the time-travel runs.
+faketime:
+	@local/faketime_setup.sh
 
 # Docker engine, debootstrap, the python3.13 Lambda image and SAM CLI (.venv-sam).
 sam-local:
@@ -50,6 +55,7 @@ test: venv browser
 	fi
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests/unit tests/handlers tests/integration tests/e2e
+	$(MAKE) --no-print-directory test-timetravel
 
 # The pure tier: no moto, no servers, no handler on a fake AWS (seconds).
 test-unit: venv
@@ -64,6 +70,28 @@ test-integration: venv
 
 test-e2e: venv browser sam-local
 	$(PY) -m pytest tests/e2e
+
+# Green on any day: the pure, handler and integration tiers again under Debian's faketime, 400
+# days ahead, then from 23:59:30 UTC today (the run crosses midnight). Every pytest run is in
+# random order (pytest-randomly; the header prints the seed and the clock).
+test-timetravel: venv faketime
+	$(MAKE) --no-print-directory test-faketime FAKETIME_AT=+400d
+	$(MAKE) --no-print-directory test-faketime \
+		FAKETIME_AT="$$(printf '%+d' $$(( $$(date -u -d 23:59:30 +%s) - $$(date -u +%s) )))"
+
+# One run with the clock moved by FAKETIME_AT (libfaketime's offset: +400d, +3y, +86370 s...);
+# PYTEST_ARGS adds to pytest's (e.g. --randomly-seed=N, a tier, -x). The clock keeps running and
+# the servers the tests start see the same one (they inherit LD_PRELOAD and FAKETIME); monotonic
+# time and file times stay real (a faked monotonic clock hangs every wait with a timeout; the
+# forced monotonic fix makes threads waiting for the GIL spin), and
+# tests/support/faketime/sitecustomize.py mends the rest (libfaketime 0.9.10, Python 3.11).
+FAKETIME_AT ?= +400d
+TIMETRAVEL_TIERS ?= tests/unit tests/handlers tests/integration
+test-faketime: venv faketime
+	FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_FORCE_MONOTONIC_FIX=0 NO_FAKE_STAT=1 \
+	PYTHONPATH=$(CURDIR)/tests/support/faketime$${PYTHONPATH:+:$$PYTHONPATH} \
+	faketime -f "$(FAKETIME_AT)" bash -c 'echo "==> faketime $(FAKETIME_AT): the clock reads $$(date -u "+%F %T UTC")"; \
+		exec $(PY) -m pytest $(TIMETRAVEL_TIERS) $(PYTEST_ARGS)'
 
 build: venv sam-local
 	$(SAM) build --cached
