@@ -171,7 +171,12 @@ class Verifying:
             ctx.repo.note_unanswered_check(request, now)
         if result is not VerificationResult.CONFIRMED:
             return None
-        return self.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
+        settled = self.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
+        if not settled.is_reauthorized():  # superseded meanwhile: the repair is the exchange's
+            newer = self._open_request_of(settled)
+            if newer is not None:
+                self.confirmed(newer, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
+        return settled
 
     def recheck_stale(self, request: ReauthRequest) -> ReauthRequest:
         """On read: a pending request not checked with Dwolla (answered or not) for
