@@ -409,6 +409,8 @@ RESULTS = {
     "reauthorized": {"outcome": "reauthorized", "back": True},
     "already-done": {"outcome": "already_done", "back": True},
     "verifying": {"outcome": "verifying"},
+    "reauthorized-elsewhere": {"outcome": "reauthorized_elsewhere", "back": True},
+    "closed": {"outcome": "closed"},
     "unverified": {"outcome": "unverified", "retry": True, "back": True},
     "failed-user-cancelled": {"outcome": "failed", "reason": "USER_CANCELLED", "retry": True},
     "failed-temporary-error": {

@@ -7,12 +7,12 @@ write: the call to Dwolla's balance check. `while_at_dwolla` runs another actor 
 
 import json
 import re
-from collections.abc import Callable
 
 from tests.support.apigw import LambdaContext, scheduled_event
 from tests.support.constants import RETURN_URL, WEBHOOK_SECRET
 from tests.support.flow import bank_url, location
 from tests.support.functions import serve
+from tests.support.interleaving import while_at_dwolla
 from tests.support.webhooks import webhook_event
 
 MILLISECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -39,27 +39,6 @@ def _balance_checks(dwolla) -> int:
         for r in dwolla.requests()
         if r["method"] == "GET" and r["path"].startswith("/funding-sources/")
     )
-
-
-def while_at_dwolla(monkeypatch, answer: bool | None, meanwhile: Callable[[], object]) -> None:
-    """The next balance check answers `answer` (True: works, False: UpdateCredentials, None:
-    Dwolla's real answer), but only after `meanwhile` ran: another actor, between the first
-    actor's read and its write. Later checks are Dwolla's own."""
-    from reauth import runtime
-
-    client = runtime.service().ctx.dwolla
-    real = client.balance_works
-    calls = {"n": 0}
-
-    def paused(funding_source_id: str) -> bool:
-        calls["n"] += 1
-        if calls["n"] > 1:
-            return real(funding_source_id)
-        real_answer = real(funding_source_id)
-        meanwhile()
-        return real_answer if answer is None else answer
-
-    monkeypatch.setattr(client, "balance_works", paused)
 
 
 # ---- order is data ------------------------------------------------------------------------------
@@ -316,3 +295,24 @@ def test_clicks_during_a_dwolla_outage_do_not_each_ask_for_a_repair(api, dwolla,
 
     assert after_one >= 1
     assert _balance_checks(dwolla) == after_one
+
+
+def test_a_request_that_keeps_changing_under_the_sweep_is_left_to_the_next_run(
+    api, dwolla, browser, functions, clock, monkeypatch
+):
+    from reauth import runtime
+
+    overdue = api.create(dwolla.seed_exchange("mx")["id"])[1]
+    _, contended, started = _begin(api, dwolla, browser, clock=clock)
+    browser.visit_bank(bank_url(started))
+    clock.advance(minutes=11)
+    repo = runtime.service().ctx.repo
+    monkeypatch.setattr(repo, "mark_reauthorized", lambda *_a, **_k: False)  # always lost
+
+    swept = _sweep(functions)
+
+    assert swept["expired"] == 1  # the other request's expiry went on
+    assert api.session(overdue["id"])[1]["status"] == "expired"
+    monkeypatch.undo()
+    _sweep(functions)  # the next run: Dwolla confirms, and the write lands
+    assert api.session(contended["id"])[1]["status"] == "reauthorized"

@@ -151,6 +151,8 @@ class Creating:
             if pending == request.id:
                 return False
             supersedes = repo.get_request(pending) if pending else None  # as read: see below
+            if supersedes is not None and not supersedes.is_open():
+                continue  # closed since the exchange was read: read both again
             try:
                 return repo.create_request(
                     request,

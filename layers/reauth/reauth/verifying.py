@@ -259,6 +259,8 @@ class Verifying:
                 return request
             now = ctx.now()
             newer = None if request.is_open() else self._open_request_of(request)
+            if newer is not None and not newer.is_open():
+                continue  # superseded in turn since the exchange was read: read both again
             extra = {"endedSessionId": newer.id} if newer else {}
             detail = request_detail(
                 request, reauthorizedAt=iso(now), verifiedBy="balance-check", via=via, **extra
@@ -269,7 +271,11 @@ class Verifying:
                     return _confirmed(request, attempt_id, now, target)
                 return ctx.repo.get_request(request.id) or request
             request = ctx.repo.get_request(request.id) or request
-        return request
+        if request.is_reauthorized() or not can_move(request.status, target):
+            return request
+        # Dwolla confirmed, and other writers kept moving the request: never drop it, say
+        # "try again" (the browser's reload, the platform's retry, the schedule's next run).
+        raise ServiceError(ErrorCode.CONFLICT)
 
     def _open_request_of(self, request: ReauthRequest) -> ReauthRequest | None:
         """The exchange's open request, as read now, if it is another than `request`."""
