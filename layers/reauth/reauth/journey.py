@@ -34,7 +34,7 @@ from .security import (
     same_origin,
 )
 from .urls import with_query
-from .verifying import REPAIR_CHECK_ON_CLICK, RequestClosed, Verifying
+from .verifying import REPAIR_CHECK_ON_CLICK, RepairedMeanwhile, RequestClosed, Verifying
 
 MAX_QUERY_VALUE = 256
 REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end is not reused
@@ -178,12 +178,14 @@ class BrowserJourney:
                 request = self._verifying.claim_success(request, attempt_id)
             else:
                 request = self._verifying.end_attempt(request, attempt_id, error)
+        except RepairedMeanwhile as repaired:  # the exchange works: nothing more to do
+            return self._landing(repaired.request, attempt_id, "reauthorized_elsewhere")
         except RequestClosed:
             raise BrowserRejected("request closed") from None
         return self._landing(request, attempt_id)
 
-    def _landing(self, request: ReauthRequest, attempt_id: str) -> str:
-        status = "verifying" if request.claim_pending else request.status.value
+    def _landing(self, request: ReauthRequest, attempt_id: str, status: str = "") -> str:
+        status = status or ("verifying" if request.claim_pending else request.status.value)
         params = {"status": status, "session": request.id}
         attempt = request.attempt(attempt_id)
         if request.status is RequestStatus.PENDING and attempt and attempt.outcome:

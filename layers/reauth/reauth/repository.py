@@ -566,17 +566,20 @@ class RequestRepository:
             values=values,
         )
 
-    def note_unanswered_check(self, request: ReauthRequest, now: datetime) -> bool:
-        """A check Dwolla could not answer, on record: for a pending request (a repair check),
-        so the next one waits its turn (an outage is not asked about on every read and click);
-        for a closed one, its late claim is given up (it leaves the verifying index)."""
+    def note_check(
+        self,
+        request: ReauthRequest,
+        now: datetime,
+        result: VerificationResult = VerificationResult.UNAVAILABLE,
+    ) -> bool:
+        """A check that changes no status, on record: for a pending request, one Dwolla could
+        not answer (a repair check), so the next one waits its turn (an outage is not asked
+        about on every read and click); for a closed one, its late claim is settled (given up,
+        or the exchange's repair was already announced): it leaves the verifying index."""
         if request.status is RequestStatus.VERIFYING or request.is_reauthorized():
             return False
-        values: Item = {
-            ":now": _t(now),
-            ":unavailable": {"S": VerificationResult.UNAVAILABLE.value},
-        }
-        update = "SET verifyResult = :unavailable, verifyCheckedAt = :now REMOVE verifyNextAt"
+        values: Item = {":now": _t(now), ":result": {"S": result.value}}
+        update = "SET verifyResult = :result, verifyCheckedAt = :now REMOVE verifyNextAt"
         if not request.is_open():
             update += ", gsi1pk, gsi1sk"
         return self._update(

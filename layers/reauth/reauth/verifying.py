@@ -36,6 +36,8 @@ from .model import (
     NOT_REPAIRED,
     PROVIDER_ERRORS,
     AttemptOutcome,
+    ExchangeRecord,
+    ExchangeStatus,
     HandoffType,
     ReauthRequest,
     RequestStatus,
@@ -61,6 +63,11 @@ class RequestClosed(Exception):
     def __init__(self, request: ReauthRequest) -> None:
         super().__init__("request closed")
         self.request = request
+
+
+class RepairedMeanwhile(RequestClosed):
+    """A late claim on a closed request that Dwolla confirms, when the exchange's repair was
+    already announced (another request found it first): nothing more to do, nothing to say."""
 
 
 class Verifying:
@@ -89,6 +96,9 @@ class Verifying:
             raise RequestClosed(request)
         settled = self._apply(request, self.check_with_dwolla(request), attempt_id)
         if self._closed(settled) and not (settled.is_reauthorized() or settled.claim_pending):
+            check = settled.verification
+            if check and check.result is VerificationResult.CONFIRMED:
+                raise RepairedMeanwhile(settled)
             raise RequestClosed(settled)
         return settled
 
@@ -131,6 +141,8 @@ class Verifying:
             if error is None:
                 return self.claim_success(request, request.current_attempt_id)
             return self.end_attempt(request, request.current_attempt_id, error)
+        except RepairedMeanwhile as repaired:
+            return repaired.request  # the exchange works; its other request announced it
         except RequestClosed:
             raise ServiceError(ErrorCode.SESSION_NOT_PENDING) from None
 
@@ -149,7 +161,7 @@ class Verifying:
         result = self.check_with_dwolla(request)
         lapsed = self._ctx.now() - current.created_at > LATE_CLAIM_WINDOW
         if result is VerificationResult.UNAVAILABLE and not request.is_open() and lapsed:
-            self._ctx.repo.note_unanswered_check(request, self._ctx.now())  # the claim lapses
+            self._ctx.repo.note_check(request, self._ctx.now())  # the claim lapses
             return self._ctx.repo.get_request(request.id) or request
         return self._apply(request, result, claimed)
 
@@ -168,7 +180,7 @@ class Verifying:
         if result is VerificationResult.NOT_REPAIRED:
             ctx.repo.mark_not_repaired(request, None, now)
         elif result is VerificationResult.UNAVAILABLE:
-            ctx.repo.note_unanswered_check(request, now)
+            ctx.repo.note_check(request, now)
         if result is not VerificationResult.CONFIRMED:
             return None
         settled = self.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
@@ -258,7 +270,12 @@ class Verifying:
             if request.is_reauthorized() or not can_move(request.status, target):
                 return request
             now = ctx.now()
-            newer = None if request.is_open() else self._open_request_of(request)
+            newer = None
+            if not request.is_open():  # a late confirmation: what is the exchange's state now?
+                record, newer = self._exchange_now(request)
+                if newer is None and record and record.status is ExchangeStatus.REAUTHORIZED:
+                    ctx.repo.note_check(request, now, VerificationResult.CONFIRMED)
+                    return ctx.repo.get_request(request.id) or request  # announced already
             if newer is not None and not newer.is_open():
                 continue  # superseded in turn since the exchange was read: read both again
             extra = {"endedSessionId": newer.id} if newer else {}
@@ -279,11 +296,17 @@ class Verifying:
 
     def _open_request_of(self, request: ReauthRequest) -> ReauthRequest | None:
         """The exchange's open request, as read now, if it is another than `request`."""
+        return self._exchange_now(request)[1]
+
+    def _exchange_now(
+        self, request: ReauthRequest
+    ) -> tuple[ExchangeRecord | None, ReauthRequest | None]:
+        """The exchange's record as read now, and its open request if another than `request`."""
         record = self._ctx.repo.get_exchange(request.exchange_id)
         pending = record.pending_session_id if record else None
         if pending is None or pending == request.id:
-            return None
-        return self._ctx.repo.get_request(pending)
+            return record, None
+        return record, self._ctx.repo.get_request(pending)
 
     def _not_repaired(self, request: ReauthRequest, attempt_id: str | None) -> ReauthRequest:
         """Dwolla says not repaired: on the state the check was made on, and only on it."""
