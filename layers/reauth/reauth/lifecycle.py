@@ -119,7 +119,7 @@ class Lifecycle:
         if at_the_bank is not None:  # the customer finished there and never came back
             self._verifying.confirmed(request, at_the_bank.id)
         else:
-            self._verifying.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
+            self._verifying.found_repaired(request)
         return 0
 
     def _recheck(self, request: ReauthRequest, allowance: DwollaAllowance) -> int:

@@ -183,8 +183,14 @@ class Verifying:
             ctx.repo.note_check(request, now)
         if result is not VerificationResult.CONFIRMED:
             return None
+        return self.found_repaired(request)
+
+    def found_repaired(self, request: ReauthRequest) -> ReauthRequest:
+        """Dwolla's balance check works though nobody finished `request`: it ends
+        `reauthorized_elsewhere`; if it was superseded meanwhile, the repair is the exchange's,
+        and its open (newer) request ends so instead (never dropped)."""
         settled = self.confirmed(request, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
-        if not settled.is_reauthorized():  # superseded meanwhile: the repair is the exchange's
+        if not settled.is_reauthorized():
             newer = self._open_request_of(settled)
             if newer is not None:
                 self.confirmed(newer, None, RequestStatus.REAUTHORIZED_ELSEWHERE)
