@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv sam-local browser faketime lint typecheck lint-template test test-unit test-handlers test-integration test-e2e test-timetravel test-faketime build up down demo bench clean
+.PHONY: venv sam-local browser faketime lint typecheck lint-template test test-unit test-handlers test-integration test-e2e test-timetravel timetravel-ahead timetravel-midnight test-faketime build up down demo bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
@@ -74,8 +74,14 @@ test-e2e: venv browser sam-local
 # Green on any day: the pure, handler and integration tiers again under Debian's faketime, 400
 # days ahead, then from 23:59:30 UTC today (the run crosses midnight). Every pytest run is in
 # random order (pytest-randomly; the header prints the seed and the clock).
+# The two runs go side by side (one core each; each run's output is printed whole when it ends).
 test-timetravel: venv faketime
+	$(MAKE) --no-print-directory -j2 --output-sync=target timetravel-ahead timetravel-midnight
+
+timetravel-ahead:
 	$(MAKE) --no-print-directory test-faketime FAKETIME_AT=+400d
+
+timetravel-midnight:
 	$(MAKE) --no-print-directory test-faketime \
 		FAKETIME_AT="$$(printf '%+d' $$(( $$(date -u -d 23:59:30 +%s) - $$(date -u +%s) )))"
 
