@@ -15,9 +15,11 @@ import pytest
 from tests.support.browser import chromium_unavailable, launch_chromium, mobile_context
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """The system Chromium under Playwright, one per test session."""
+    """The system Chromium under Playwright, one per test module: closed when the module ends,
+    so that another module's own Playwright can start (one thread runs one Playwright at a time;
+    pytest-randomly shuffles the modules, keeping each one's tests together)."""
     why = chromium_unavailable()
     if why:
         pytest.skip(why)
