@@ -481,14 +481,20 @@ def test_same_idempotency_key_while_first_is_processing_is_409(dwolla):
 
 def test_answer_lost_to_a_client_timeout_is_replayed_to_the_retry(dwolla):
     exchange = dwolla.seed()
-    dwolla.fault(method="POST", path="/exchanges/*/exchange-sessions", delay=1.0)
+    # The first answer takes 4 s; the caller gives up at 0.3 s and asks again at once: still
+    # processing (a margin of 3.7 s, so a loaded machine does not finish it first).
+    dwolla.fault(method="POST", path="/exchanges/*/exchange-sessions", delay=4.0)
     caller = Dwolla(dwolla.base)
     caller.http.request = _with_timeout(caller.http.request, 0.3)
     with pytest.raises(requests.Timeout):
         caller.post_session(exchange["id"], key="k")
     assert dwolla.post_session(exchange["id"], key="k").status_code == 409  # still processing
-    time.sleep(1.0)
+    time.sleep(4.0)
     retry = dwolla.post_session(exchange["id"], key="k")
+    deadline = time.monotonic() + 15  # a loaded machine may need a moment more to finish it
+    while retry.status_code == 409 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        retry = dwolla.post_session(exchange["id"], key="k")
     assert retry.status_code == 201
     [session] = dwolla.sessions()
     assert retry.headers["Location"].endswith(session["id"])
