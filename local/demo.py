@@ -191,7 +191,7 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
         s.check(item is not None, f"{pk.split('#')[0].lower()} record stored")
 
     s.step("The EventBridge events published (read through a rule → SQS tap)")
-    events = _wait_for_events(aws, resources.tap_queue_url, 2)
+    events = _wait_for_events(aws, resources.tap_queue_url, 2, session["id"])
     for event in events:
         detail = dict(event["detail"])
         if detail.get("startUrl"):
@@ -246,7 +246,7 @@ def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
     got = _request(stack, session["id"])
     s.show(f"request: status={got['status']}, attempts={[a['state'] for a in got['attempts']]}")
     s.check(got["status"] == "reauthorized", "reauthorized on the second attempt")
-    events = _wait_for_events(aws, resources.tap_queue_url, 3)
+    events = _wait_for_events(aws, resources.tap_queue_url, 3, session["id"])
     kinds = [e["detail-type"] for e in events]
     s.show(f"events, by sequence: {[(e['detail']['sequence'], e['detail-type']) for e in events]}")
     s.check(
@@ -287,7 +287,7 @@ def run_forgery(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.show(f"request: status={got['status']}; Dwolla's balance: {balance.get('code')}")
     s.check(got["status"] == "pending", "refused: not reauthorized on the browser's word")
     s.check(balance.get("code") == "UpdateCredentials", "Dwolla agrees: still UpdateCredentials")
-    events = _wait_for_events(aws, resources.tap_queue_url, 2)
+    events = _wait_for_events(aws, resources.tap_queue_url, 2, session["id"])
     kinds = [e["detail-type"] for e in events]
     s.show(f"events, by sequence: {kinds}")
     s.check(
@@ -326,7 +326,7 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
     s.show(f"GET /reauth-sessions/{got['id']}")
     s.show(f"    status={got['status']}, handoff={got['handoff']['type']}")
     s.check(got["exchangeId"] == exchange["id"] and got["status"] == "pending", "pending")
-    events = _wait_for_events(aws, resources.tap_queue_url, 1)
+    events = _wait_for_events(aws, resources.tap_queue_url, 1, result["sessionId"])
     s.show(f"event: {events[0]['detail-type'] if events else None}")
     s.check(
         [e["detail-type"] for e in events] == ["Reauth Session Created"]
@@ -356,19 +356,20 @@ def _invoke(command: list[str], stack: local_stack.Stack) -> dict:
     return {}
 
 
-def _wait_for_events(aws, queue_url: str, count: int, timeout: float = 15.0) -> list[dict]:
-    """`count` distinct events off the bus, as a consumer reads them: deduped on `eventId` (the
-    relay delivers at least once) and ordered by their request's `sequence`, never by arrival
+def _wait_for_events(
+    aws, queue_url: str, count: int, session_id: str, timeout: float = 15.0
+) -> list[dict]:
+    """`count` distinct events of request `session_id` off the bus, as a consumer reads them:
+    deduped on `eventId` (the relay delivers at least once), another request's ignored (an
+    earlier step's may still be on its way) and ordered by `sequence`, never by arrival
     (neither EventBridge nor SQS promises an order)."""
     found: dict[str, dict] = {}
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
         for event in drain_events(aws, queue_url, wait_seconds=1):
-            found.setdefault(event["detail"]["eventId"], event)
-    return sorted(
-        found.values(),
-        key=lambda e: (e["detail"].get("sessionId") or "", e["detail"]["sequence"]),
-    )
+            if event["detail"].get("sessionId") == session_id:
+                found.setdefault(event["detail"]["eventId"], event)
+    return sorted(found.values(), key=lambda e: e["detail"]["sequence"])
 
 
 def _numbered(events: list[dict]) -> bool:
