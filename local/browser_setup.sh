@@ -40,32 +40,8 @@ case "${1:-}" in
 *) die "unknown argument: $1 (try --help)" ;;
 esac
 
-apt_get() { apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_TIMEOUT" "$@"; }
-
-has_candidate() {
-    # apt-cache policy prints "Candidate: (none)" (or nothing) when the lists lack the package.
-    apt-cache policy chromium 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -qv '^(none)$'
-}
-
-install_chromium() {
-    command -v apt-get >/dev/null 2>&1 || die "chromium is missing and apt-get is not available: install Chromium yourself"
-    [ "$(id -u)" = 0 ] || die "chromium is missing: run this as root (apt-get install chromium), or install it yourself"
-    : >"$APT_LOG"
-    if has_candidate; then
-        say "chromium: installing Debian's package with apt"
-        if apt_get install -y chromium >>"$APT_LOG" 2>&1; then
-            return 0
-        fi
-        say "chromium: install failed with the current package lists, running apt-get update"
-    else
-        say "chromium: not in apt's package lists, running apt-get update"
-    fi
-    apt_get update >>"$APT_LOG" 2>&1 || say "apt-get update reported errors (see $APT_LOG), trying the install anyway"
-    if ! apt_get install -y chromium >>"$APT_LOG" 2>&1; then
-        tail -n 20 "$APT_LOG" >&2
-        die "apt-get install chromium failed (full log: $APT_LOG)"
-    fi
-}
+# shellcheck source=local/apt_package.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_package.sh"
 
 # --- 1. Chromium ----------------------------------------------------------------------------
 if command -v chromium >/dev/null 2>&1; then
@@ -73,7 +49,7 @@ if command -v chromium >/dev/null 2>&1; then
 elif [ "$MODE" = check ]; then
     die "chromium is missing (run local/browser_setup.sh, or apt-get install chromium)"
 else
-    install_chromium
+    apt_install chromium Chromium
     command -v chromium >/dev/null 2>&1 || die "apt installed chromium but \`command -v chromium\` still fails"
 fi
 version="$(chromium --version 2>/dev/null)" || die "chromium is installed but \`chromium --version\` fails"

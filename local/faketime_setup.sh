@@ -38,39 +38,15 @@ case "${1:-}" in
 *) die "unknown argument: $1 (try --help)" ;;
 esac
 
-apt_get() { apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_TIMEOUT" "$@"; }
-
-has_candidate() {
-    # apt-cache policy prints "Candidate: (none)" (or nothing) when the lists lack the package.
-    apt-cache policy faketime 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -qv '^(none)$'
-}
-
-install_faketime() {
-    command -v apt-get >/dev/null 2>&1 || die "faketime is missing and apt-get is not available: install libfaketime yourself"
-    [ "$(id -u)" = 0 ] || die "faketime is missing: run this as root (apt-get install faketime), or install it yourself"
-    : >"$APT_LOG"
-    if has_candidate; then
-        say "faketime: installing Debian's package with apt"
-        if apt_get install -y faketime >>"$APT_LOG" 2>&1; then
-            return 0
-        fi
-        say "faketime: install failed with the current package lists, running apt-get update"
-    else
-        say "faketime: not in apt's package lists, running apt-get update"
-    fi
-    apt_get update >>"$APT_LOG" 2>&1 || say "apt-get update reported errors (see $APT_LOG), trying the install anyway"
-    if ! apt_get install -y faketime >>"$APT_LOG" 2>&1; then
-        tail -n 20 "$APT_LOG" >&2
-        die "apt-get install faketime failed (full log: $APT_LOG)"
-    fi
-}
+# shellcheck source=local/apt_package.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_package.sh"
 
 if command -v faketime >/dev/null 2>&1; then
     say "faketime: present ($(command -v faketime)), apt skipped"
 elif [ "$MODE" = check ]; then
     die "faketime is missing (run local/faketime_setup.sh, or apt-get install faketime)"
 else
-    install_faketime
+    apt_install faketime libfaketime
     command -v faketime >/dev/null 2>&1 || die "apt installed faketime but \`command -v faketime\` still fails"
 fi
 
