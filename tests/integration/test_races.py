@@ -684,14 +684,14 @@ def test_completion_racing_a_superseding_create_still_reauthorizes_once(
     results = run.run(lambda i: complete(i) if i % 2 else ("create", *create(i)))
 
     _assert_gate_held(results)
-    requests = _requests(functions, exchange["id"])
-    assert requests[old["id"]]["status"]["S"] == "reauthorized"
     completes = {answer[1:] for answer, _ in results if answer[0] == "complete"}
-    # A completer that kept losing to the creates' writes is told to retry, never "closed".
-    assert (200, "reauthorized") in completes
+    # A completer that kept losing to the creates' writes is told to retry, never "closed"
+    # (every one of them may lose: 12 of 12 did in about 1 run in 20), and its retry counts.
     assert completes <= {(200, "reauthorized"), (409, "Conflict")}
     if (409, "Conflict") in completes:
-        assert complete(0)[1:] == (200, "reauthorized")  # its retry: the same answer
+        assert complete(0)[1:] == (200, "reauthorized")  # the retry: the success, not "closed"
+    requests = _requests(functions, exchange["id"])
+    assert requests[old["id"]]["status"]["S"] == "reauthorized"
     creates = [answer[1:] for answer, _ in results if answer[0] == "create"]
     assert {(status, code) for status, code, _ in creates} <= {(201, None), (409, "Conflict")}
     statuses = Counter(item["status"]["S"] for item in requests.values())
