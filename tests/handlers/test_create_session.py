@@ -127,6 +127,21 @@ def test_same_idempotency_key_with_another_body_is_refused(api, dwolla):
     assert body["code"] == "IdempotencyKeyReused"
 
 
+def test_an_idempotency_key_is_the_platforms_not_the_exchanges(api, dwolla):
+    """The same key sent for another exchange is a key reused (409), not a second request and a
+    second Dwolla session; the first exchange's retry still answers its request."""
+    first, second = dwolla.seed_exchange("mx"), dwolla.seed_exchange("mx")
+    key = {"Idempotency-Key": "k-global"}
+    _, made, _ = api.create(first["id"], None, key)
+
+    status, body, _ = api.create(second["id"], None, key)
+
+    assert (status, body["code"]) == (409, "IdempotencyKeyReused")
+    assert len(dwolla.exchange_sessions()) == 1
+    assert api.status(second["id"])[0] == 404
+    assert api.create(first["id"], None, key)[:2] == (200, made)
+
+
 def test_a_newer_session_supersedes_the_pending_one(api, dwolla, published):
     exchange = dwolla.seed_exchange("mx")
     _, older, _ = api.create(exchange["id"])

@@ -103,10 +103,9 @@ class Creating:
         valid_return_url = return_url if isinstance(return_url, str) else None
 
         fingerprint = digest(json.dumps([exchange_id, customer, valid_return_url, funding_source]))
-        # API callers' keys and EventBridge event ids live in separate namespaces.
-        key_hash = (
-            digest(f"{exchange_id}\n{trigger}\n{idempotency_key}") if idempotency_key else None
-        )
+        # A key is the platform's, whatever the exchange: the same key for another exchange is
+        # the same key reused (409). API keys and EventBridge event ids are separate namespaces.
+        key_hash = digest(f"{trigger}\n{idempotency_key}") if idempotency_key else None
         if key_hash:
             earlier = ctx.repo.get_idempotency(key_hash)
             if earlier is not None:

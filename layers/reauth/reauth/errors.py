@@ -26,6 +26,12 @@ class ErrorCode(Enum):
         400,
         "The Idempotency-Key header must be 1-255 printable ASCII characters.",
     )
+    FUNDING_SOURCE_NOT_OF_EXCHANGE = (
+        "FundingSourceNotOfExchange",
+        400,
+        "Dwolla does not link this funding source to the exchange (and its customer); send the"
+        " exchange's own funding source, or none.",
+    )
     RETURN_URL_NOT_ALLOWED = (
         "ReturnUrlNotAllowed",
         400,
@@ -49,7 +55,7 @@ class ErrorCode(Enum):
     IDEMPOTENCY_KEY_REUSED = (
         "IdempotencyKeyReused",
         409,
-        "The Idempotency-Key was already used with a different request.",
+        "The Idempotency-Key was already used with a different request (another exchange or body).",
     )
     SESSION_NOT_PENDING = (
         "SessionNotPending",
