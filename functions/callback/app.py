@@ -24,6 +24,7 @@ from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: Sna
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, RequestStatus
+from reauth.security import new_secret
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -70,12 +71,13 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
     service = runtime.service()
     request, platform = shown.request, _platform()
     return_url = request.return_url if request else None
-    if shown.kind == "start" and request is not None and key is not None:
+    if shown.kind == "start" and request is not None:
         page = pages.start_page(
             platform=platform,
             action_url=service.ctx.links.action_url(request.id),
             key=key,
             handoff=request.handoff_type.value,
+            render=new_secret(),  # one rendering starts at most one attempt
         )
     elif shown.kind == "done":  # reauthorized, here or elsewhere: nothing more to do
         page = pages.result_page(platform=platform, outcome="already_done", return_url=return_url)
@@ -87,20 +89,21 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
         page = pages.error_page(platform=platform, kind="unavailable")
     else:
         page = pages.error_page(platform=platform, kind="closed")
-    return web.html_page(page)
+    return web.html_page(page, {"Set-Cookie": shown.set_cookie} if shown.set_cookie else None)
 
 
 @app.route("/reauth/link/<session_id>", method=["GET", "HEAD"])
 def open_link(session_id: str) -> Response[str]:
     key = _one(app.current_event.resolved_query_string_parameters.get("key"))
-    return _status_page(runtime.service().journey.open_link(session_id, key), key)
+    return _status_page(runtime.service().journey.open_link(session_id, key, _browser()), key)
 
 
 @app.post("/reauth/link/<session_id>")
 def start(session_id: str) -> Response[str]:
     service = runtime.service()
-    key = _one(web.form_body(app.current_event).get("key"))
-    answer = service.journey.start(session_id, key, _browser())
+    form = web.form_body(app.current_event)
+    key, render = _one(form.get("key")), _one(form.get("render"))
+    answer = service.journey.start(session_id, key, _browser(), render)
     if isinstance(answer, StartPage):
         return _status_page(answer, key)
     metrics.add_metric("AttemptsStarted", MetricUnit.Count, 1)
@@ -162,17 +165,18 @@ def done() -> Response[str]:
         return web.html_page(pages.result_page(platform=platform, outcome=outcome))
     if session_id is None:
         return web.refused_page(platform)
-    retry_action = runtime.service().ctx.links.action_url(session_id)
+    retry = {"retry_action": runtime.service().ctx.links.action_url(session_id)}
+    retry["retry_render"] = new_secret()  # one rendering starts at most one attempt
     if status == "attempt_failed" and reason in (*PROVIDER_ERRORS, NOT_REPAIRED):
         page = pages.result_page(
             platform=platform,
             outcome="unverified" if reason == NOT_REPAIRED else "failed",
             reason=None if reason == NOT_REPAIRED else reason,
-            retry_action=retry_action,
+            **retry,
         )
         return web.html_page(page)
     if status == RequestStatus.PENDING:
-        page = pages.result_page(platform=platform, outcome="failed", retry_action=retry_action)
+        page = pages.result_page(platform=platform, outcome="failed", **retry)
         return web.html_page(page)
     return web.refused_page(platform)
 

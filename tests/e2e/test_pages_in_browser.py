@@ -38,6 +38,7 @@ from tests.support.browser_fixtures import browser, phone  # noqa: F401
 PLATFORM = "Acme Pay"
 LINK = "/v1/reauth/link/0b7e2f52-5d0c-4c4e-9a39-0d6f8d8f1c11"
 KEY = "Zk3p0y1Qm9S8bQ2lKc4rV7wXyA1dE5fG6hJ8kL0nM2o"
+RENDER = "Yq7wT2mZ9xK4bN1cV6sD3fG8hJ0kL5pR2tU7vW9xA1c"
 CSRF = "q7W-9zX_2vB4nM6kL8jH0gF1dS3aP5oI7uY9tR1eW3q"
 TOKEN = "link-sandbox-7c1f</script><b>x</b>&amp;"
 AA = 4.5
@@ -263,7 +264,9 @@ def plaid_page(site: Site, mode: str, script: str = "/static/link-initialize.js"
 def test_start_page_posts_its_key_and_the_to_bank_page_takes_the_browser_to_the_bank(tab, site):
     site.page(
         LINK,
-        pages.start_page(platform=PLATFORM, action_url=LINK, key=KEY, handoff="redirect"),
+        pages.start_page(
+            platform=PLATFORM, action_url=LINK, key=KEY, render=RENDER, handoff="redirect"
+        ),
     )
     bank = f"{site.base}/bank/authorize?exchange=e1&state=a%2Fb&lang=en"
     site.page(LINK, pages.to_bank_page(platform=PLATFORM, bank_url=bank), method="POST")
@@ -297,7 +300,12 @@ def test_start_page_posts_its_key_and_the_to_bank_page_takes_the_browser_to_the_
 
 
 def test_start_page_for_a_plaid_partner(tab, site):
-    site.page(LINK, pages.start_page(platform=PLATFORM, action_url=LINK, key=KEY, handoff="token"))
+    site.page(
+        LINK,
+        pages.start_page(
+            platform=PLATFORM, action_url=LINK, key=KEY, render=RENDER, handoff="token"
+        ),
+    )
     tab.open(LINK)
     tab.check()
     assert "in a secure Plaid window" in tab.page.locator("main p").nth(1).inner_text()
@@ -479,10 +487,10 @@ def test_error_pages(tab, site, kind):
 def every_page(site: Site, platform: str = PLATFORM) -> dict[str, Page]:
     found = {
         "start-redirect": pages.start_page(
-            platform=platform, action_url=LINK, key=KEY, handoff="redirect"
+            platform=platform, action_url=LINK, key=KEY, render=RENDER, handoff="redirect"
         ),
         "start-plaid": pages.start_page(
-            platform=platform, action_url=LINK, key=KEY, handoff="token"
+            platform=platform, action_url=LINK, key=KEY, render=RENDER, handoff="token"
         ),
         "plaid": pages.plaid_page(
             platform=platform,
@@ -540,7 +548,9 @@ def test_on_a_wide_screen_the_page_is_a_card(browser, site):  # noqa: F811
     try:
         site.page(
             LINK,
-            pages.start_page(platform=PLATFORM, action_url=LINK, key=KEY, handoff="redirect"),
+            pages.start_page(
+                platform=PLATFORM, action_url=LINK, key=KEY, render=RENDER, handoff="redirect"
+            ),
         )
         tab = open_tab(context, site)
         tab.open(LINK)

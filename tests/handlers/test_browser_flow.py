@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from reauth.security import read_binding
 from tests.support.apigw import query_of
 from tests.support.constants import CALLBACK_URL, RETURN_URL
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
@@ -41,7 +42,10 @@ def test_opening_the_link_shows_a_start_page_and_changes_nothing(api, dwolla, br
 
     assert page["statusCode"] == head["statusCode"] == 200
     assert '<form method="post"' in page["body"]
-    assert header(page, "set-cookie") is None and browser.cookies == []
+    # The browser gets its binding token (no request in it); nothing is stored, nothing starts.
+    assert read_binding(browser.cookies).request_ids == ()
+    assert read_binding(browser.cookies).token is not None
+    assert header(head, "set-cookie") is None  # it had a token already: the same one stays
     assert api.session(session["id"])[1]["attempts"][0]["startedAt"] is None
     assert published() == []
     assert "nonce-" in header(page, "content-security-policy")
@@ -53,7 +57,7 @@ def test_the_button_binds_the_browser_and_sends_it_to_the_bank(api, dwolla, brow
     assert started["statusCode"] == 200
     assert bank_url(started) == session["handoff"]["url"]
     cookie = header(started, "set-cookie")
-    assert cookie.startswith(f"reauth_{session['id'].replace('-', '')}=")
+    assert read_binding([cookie.split(";", 1)[0]]).request_ids == (session["id"],)
     for attribute in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/v1/reauth/"):
         assert attribute in cookie
     attempt = api.session(session["id"])[1]["attempts"][0]
@@ -233,7 +237,8 @@ def test_two_tabs_two_reauthentications_both_work(api, dwolla, browser):
     second_exchange, second = _create(api, dwolla)
     first_started = browser.click_start(first["startUrl"])
     second_started = browser.click_start(second["startUrl"])
-    assert len(browser.cookies) == 2
+    assert len(browser.cookies) == 1  # one binding cookie names both requests
+    assert set(read_binding(browser.cookies).request_ids) == {first["id"], second["id"]}
 
     second_back = browser.get(browser.visit_bank(bank_url(second_started)))
     first_back = browser.get(browser.visit_bank(bank_url(first_started)))

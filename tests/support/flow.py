@@ -80,17 +80,25 @@ class Browser:
     def get(self, url: str) -> dict:
         return self.call("GET", url)
 
-    def click_start(self, start_url: str, **kwargs) -> dict:
-        """The start page's button: POST the form with the link's key."""
+    def click_start(self, start_url: str, render: str | None = None, **kwargs) -> dict:
+        """The start page's button: POST the form with the link's key (and the rendering's id,
+        when the page was opened first: see `open_start`)."""
         key = query_of(start_url)["key"][0]
         action = start_url.split("?", 1)[0]
+        form = {"key": key, **({"render": render} if render else {})}
         return self.call(
             "POST",
             action,
-            body=urlencode({"key": key}),
+            body=urlencode(form),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             **kwargs,
         )
+
+    def open_start(self, start_url: str) -> str:
+        """Open the link (a tab): the start page's rendering id, which its button sends."""
+        page = self.get(start_url)
+        assert page["statusCode"] == 200, page["body"][:300]
+        return render_of(page)
 
     def try_again(self, action_url: str) -> dict:
         """The result page's "Try again" button: a form POST with no fields (the cookie binds)."""
@@ -117,6 +125,13 @@ class Browser:
             body=body,
             headers={"X-Reauth-CSRF": config["csrf"] if csrf is None else csrf},
         )
+
+
+def render_of(page: dict) -> str:
+    """The rendering id in a page's start (or "Try again") form."""
+    match = re.search(r'name="render" value="([^"]+)"', page["body"])
+    assert match, "no start button on the page"
+    return match[1]
 
 
 def bank_url(answer: dict) -> str:

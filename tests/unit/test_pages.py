@@ -78,7 +78,7 @@ class Doc(HTMLParser):
 
 
 def start(handoff="redirect", **kw) -> Page:
-    args = {"platform": "Acme", "action_url": "/v1/reauth/link/r1", "key": "k-1"}
+    args = {"platform": "Acme", "action_url": "/v1/reauth/link/r1", "key": "k-1", "render": "r-1"}
     return pages.start_page(**{**args, "handoff": handoff, **kw})
 
 
@@ -213,7 +213,11 @@ def test_urls_are_escaped_in_attributes_and_survive_intact():
     assert '"><script>' not in page.html
     doc = Doc(page.html)
     assert doc.one("form").attrs["action"] == action
-    assert doc.one("input").attrs == {"type": "hidden", "name": "key", "value": 'k"><b>'}
+    assert doc.one("input", name="key").attrs == {
+        "type": "hidden",
+        "name": "key",
+        "value": 'k"><b>',
+    }
 
     bank = 'https://bank.example.test/a?x=1&y="2"&z=<3>'
     page = pages.to_bank_page(platform="Acme", bank_url=bank)
@@ -284,7 +288,13 @@ def test_start_page_says_what_happens_and_offers_one_button(handoff, where):
     form = doc.one("form")
     assert form.attrs["method"] == "post"
     assert form.attrs["action"] == "/v1/reauth/link/r1"
-    assert doc.one("input").attrs == {"type": "hidden", "name": "key", "value": "k-1"}
+    assert doc.one("input", name="key").attrs == {"type": "hidden", "name": "key", "value": "k-1"}
+    # The rendering's id: however often this button is submitted, one attempt.
+    assert doc.one("input", name="render").attrs == {
+        "type": "hidden",
+        "name": "render",
+        "value": "r-1",
+    }
     assert doc.one("button").text == "Continue to your bank"
     assert doc.one("button").attrs["type"] == "submit"
     assert not doc.all("a")

@@ -8,14 +8,16 @@ import pytest
 from reauth.config import Config, ConfigError
 from reauth.ids import normalize_uuid, valid_idempotency_key
 from reauth.security import (
+    BINDING_COOKIE,
+    MAX_BOUND_REQUESTS,
+    BrowserBinding,
     binding_cookie,
-    binding_cookie_name,
-    csrf_matches,
+    csrf_attempt,
     csrf_token,
     link_key,
     link_key_matches,
     new_secret,
-    read_binding_cookies,
+    read_binding,
     same_origin,
 )
 
@@ -37,49 +39,62 @@ def test_anything_but_the_right_key_is_refused(presented):
     assert not link_key_matches(SECRET, str(uuid.uuid4()), presented)
 
 
-def test_binding_cookies_are_one_per_request_and_round_trip():
-    first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    attempt, token = str(uuid.uuid4()), new_secret()
-    cookie = binding_cookie(first, attempt, token, "/v1/reauth/", 600)
-    assert cookie.startswith(f"{binding_cookie_name(first)}={attempt}.{token}; Path=/v1/reauth/")
-    for attribute in ("Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"):
+def test_one_binding_cookie_holds_the_token_and_the_latest_requests():
+    token, requests = new_secret(), [str(uuid.uuid4()) for _ in range(3)]
+    binding = BrowserBinding(token)
+    for request_id in requests:
+        binding = binding.with_request(request_id)
+    cookie = binding_cookie(binding, "/v1/reauth/", 600)
+    assert cookie.startswith(f"{BINDING_COOKIE}={token}.{requests[2].replace('-', '')}.")
+    for attribute in ("Path=/v1/reauth/", "Max-Age=600", "HttpOnly", "Secure", "SameSite=Lax"):
         assert attribute in cookie
     pair = cookie.split(";", 1)[0]
-    other = binding_cookie(second, attempt, token, "/", 1).split(";", 1)[0]
-    assert read_binding_cookies([f"{pair}; theme=dark", other]) == {
-        first: (attempt, token),
-        second: (attempt, token),
-    }
+    assert read_binding([f"theme=dark; {pair}"]) == BrowserBinding(token, tuple(reversed(requests)))
+
+
+def test_the_binding_cookie_stays_bounded_however_many_requests():
+    """Ten requests in a day, or a hundred: one cookie, the latest MAX_BOUND_REQUESTS named."""
+    binding, made = BrowserBinding(new_secret()), [str(uuid.uuid4()) for _ in range(100)]
+    for request_id in made:
+        binding = binding.with_request(request_id)
+    pair = binding_cookie(binding, "/", 1).split(";", 1)[0]
+    assert len(pair) < 650
+    assert read_binding([pair]).request_ids == tuple(reversed(made))[:MAX_BOUND_REQUESTS]
+
+
+def test_binding_a_request_again_moves_it_first_and_drops_the_ended():
+    binding = BrowserBinding(new_secret(), ("a", "b", "c"))
+    assert binding.with_request("c").request_ids == ("c", "a", "b")
+    assert binding.with_request("d", keep={"b"}).request_ids == ("d", "b")
 
 
 @pytest.mark.parametrize(
     "header",
     [
-        "reauth_zz=1.2",  # not a request id
-        f"reauth_{uuid.uuid4().hex}=not-a-uuid.{'t' * 43}",
-        f"reauth_{uuid.uuid4().hex}={uuid.uuid4()}.short",
-        f"reauth_{uuid.uuid4().hex}={uuid.uuid4()}",
+        f"{BINDING_COOKIE}=short",  # not a token
+        f"{BINDING_COOKIE}={'t' * 43}.zz",  # a malformed id is dropped, the token kept
+        "reauth_other=" + "t" * 43,
     ],
 )
 def test_malformed_binding_cookies_are_ignored(header):
-    assert read_binding_cookies([header]) == {}
+    binding = read_binding([header])
+    assert binding.request_ids == ()
+    assert binding.token in (None, "t" * 43)
 
 
 def test_a_repeated_binding_cookie_is_ambiguous_and_ignored():
-    name, value = binding_cookie_name(str(uuid.uuid4())), f"{uuid.uuid4()}.{new_secret()}"
-    assert read_binding_cookies([f"{name}={value}; {name}={value}"]) == {}
+    value = f"{new_secret()}.{uuid.uuid4().hex}"
+    assert read_binding([f"{BINDING_COOKIE}={value}; {BINDING_COOKIE}={value}"]) == BrowserBinding()
 
 
-def test_too_many_binding_cookies_are_refused_outright():
-    cookies = [f"reauth_{uuid.uuid4().hex}={uuid.uuid4()}.{new_secret()}" for _ in range(5)]
-    assert read_binding_cookies(["; ".join(cookies)]) == {}
-
-
-def test_the_csrf_token_comes_from_the_binding_token_only():
-    token = new_secret()
-    assert csrf_matches(token, csrf_token(token))
-    assert not csrf_matches(new_secret(), csrf_token(token))
-    assert not csrf_matches(token, None) and not csrf_matches(token, "")
+def test_the_csrf_token_names_its_attempt_and_comes_from_the_binding_token_only():
+    token, attempt = new_secret(), str(uuid.uuid4())
+    csrf = csrf_token(token, attempt)
+    assert csrf_attempt(token, csrf) == attempt
+    assert csrf_attempt(new_secret(), csrf) is None
+    other = str(uuid.uuid4())
+    assert csrf_attempt(token, other + csrf[len(attempt) :]) is None  # another attempt's name
+    assert csrf_attempt(token, None) is None and csrf_attempt(token, "") is None
 
 
 @pytest.mark.parametrize(

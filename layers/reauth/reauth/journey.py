@@ -2,10 +2,12 @@
 
     GET  link?key=…     the start page; changes nothing (scanners and prefetchers fetch it)
     POST link  key=…    the button: start an attempt (reuse the unstarted one, else a fresh Dwolla
-                        session), bind this browser to it, go to the bank (MX) or Plaid Link
+         render=…       session), bind this browser to it, go to the bank (MX) or Plaid Link;
+                        one rendering of the button starts at most one attempt
     GET  callback       Dwolla's redirect back: `?exchange=` is a claim Dwolla must confirm,
-                        `?error=` ends the bound attempt (never the request)
-    POST link/complete  Plaid Link's onSuccess / onExit, reported by the Plaid page
+                        `?error=` (the browser's word) ends the one attempt at the bank, if any
+    POST link/complete  Plaid Link's onSuccess / onExit, reported by the Plaid page (its CSRF
+                        token names the attempt: two tabs each report their own)
 
 Everything a browser sends is checked before any I/O; a refusal (BrowserRejected) changes
 nothing and explains nothing (one generic page).
@@ -14,23 +16,24 @@ nothing and explains nothing (one generic page).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .context import Context
 from .creating import new_attempt
 from .ids import normalize_uuid
-from .model import PROVIDER_ERRORS, Attempt, ReauthRequest, RequestStatus
+from .model import PROVIDER_ERRORS, Attempt, HandoffType, ReauthRequest, Reporter, RequestStatus
 from .repository import MAX_ATTEMPTS
 from .security import (
+    BrowserBinding,
     binding_cookie,
-    csrf_matches,
+    csrf_attempt,
     csrf_token,
     digest,
     is_well_formed_secret,
     link_key_matches,
     matches,
     new_secret,
-    read_binding_cookies,
+    read_binding,
     same_origin,
 )
 from .urls import with_query
@@ -40,6 +43,7 @@ MAX_QUERY_VALUE = 256
 REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end is not reused
 BIND_TRIES = 3  # concurrent clicks on one link: re-read and decide again
 COOKIE_MAX_AGE = 24 * 3600  # the binding outlives the attempt: "try again" uses it
+AT_THE_BANK = timedelta(hours=1)  # a started attempt this recent may be at the bank still
 
 
 class BrowserRejected(Exception):
@@ -63,6 +67,7 @@ class StartPage:
 
     kind: str
     request: ReauthRequest | None = None
+    set_cookie: str | None = None  # a browser's first opening: its binding token
 
 
 @dataclass(frozen=True)
@@ -86,44 +91,66 @@ class BrowserJourney:
         self._verifying = verifying
 
     # ---- the link ----------------------------------------------------------------------------
-    def open_link(self, request_id: str, key: str | None) -> StartPage:
-        """GET/HEAD of the start link: read only."""
+    def open_link(self, request_id: str, key: str | None, browser: Browser) -> StartPage:
+        """GET/HEAD of the start link: reads only. A browser without a binding token gets one in
+        a cookie (nothing is stored), so concurrent clicks of its first button share it."""
         ctx = self._ctx
         request_id = self._checked_link(request_id, key)
         request = ctx.repo.get_request(request_id)
         if request is None:
             raise BrowserRejected("no such request")
-        return StartPage(self._page_kind(request), request)
+        kind = self._page_kind(request)
+        cookie = None
+        if kind == "start" and read_binding(browser.cookies).token is None:
+            cookie = self._cookie(BrowserBinding(new_secret()))
+        return StartPage(kind, request, cookie)
 
-    def start(self, request_id: str, key: str | None, browser: Browser) -> StartPage | Started:
-        """The start button: bind this browser to an attempt and hand it to the bank."""
+    def start(
+        self, request_id: str, key: str | None, browser: Browser, render: str | None = None
+    ) -> StartPage | Started:
+        """The start button: bind this browser to an attempt and hand it to the bank. `render`
+        names the page's rendering: submitted again, it gets the attempt it started."""
         ctx = self._ctx
         if not same_origin(browser.origin, browser.fetch_site, ctx.links.base_url()):
             raise BrowserRejected("cross-origin start")
         request_id = _uuid(request_id)
+        if render is not None and not is_well_formed_secret(render):
+            raise BrowserRejected("malformed render id")
+        binding = read_binding(browser.cookies)
+        bound = self._bound(binding)
         if key is not None:
             self._checked_link(request_id, key)
-        elif request_id not in self._bound_requests(browser.cookies):
+        elif request_id not in {request.id for request, _ in bound}:
             raise BrowserRejected("no link key and no binding for this request")
+        binding = binding.with_request(request_id, _still_useful(bound, ctx.now()))
+        if binding.token is None:
+            binding = replace(binding, token=new_secret())
         for _ in range(BIND_TRIES):
             request = ctx.repo.get_request(request_id)
             if request is None:
                 raise BrowserRejected("no such request")
             if not request.startable(ctx.now()):
                 return StartPage(self._page_kind(request), request)
-            started = self._bind(request)
+            started = self._bind(request, binding, render)
             if started is not None:
                 return started
         # The request kept changing under concurrent clicks: this one is asked to reload.
         return StartPage("busy", request)
 
-    def _bind(self, request: ReauthRequest) -> Started | StartPage | None:
+    def _bind(
+        self, request: ReauthRequest, binding: BrowserBinding, render: str | None
+    ) -> Started | StartPage | None:
         ctx = self._ctx
         now = ctx.now()
-        token = new_secret()
+        token_hash, render_hash = digest(binding.token or ""), digest(render) if render else None
+        earlier = next((a for a in request.attempts if a.render_hash == render_hash), None)
+        if render_hash and earlier is not None:  # this rendering was submitted before
+            if _handed_again(request, earlier, token_hash, now):
+                return self._started(request, earlier, binding)
+            return StartPage("start", request)  # that attempt is over: a fresh button
         current = request.current_attempt
         if current.reusable(now, REUSE_MARGIN_SECONDS):
-            bound = ctx.repo.start_attempt(request, digest(token), now)
+            bound = ctx.repo.start_attempt(request, token_hash, now, render_hash)
         elif self._verifying.repaired_elsewhere(request, REPAIR_CHECK_ON_CLICK) is not None:
             return StartPage("done", request)  # fixed in another app meanwhile: nothing to do
         elif len(request.attempts) >= MAX_ATTEMPTS:
@@ -131,57 +158,82 @@ class BrowserJourney:
         else:
             number = len(request.attempts) + 1
             attempt = new_attempt(ctx, request.exchange_id, f"reauth-{request.id}-{number}", now)
-            attempt = _started(attempt, now, digest(token))
+            attempt = replace(
+                attempt, started_at=now, binding_hash=token_hash, render_hash=render_hash
+            )
             bound = ctx.repo.add_attempt(request.id, attempt, len(request.attempts), now)
         if bound is None:
             return None
-        attempt = bound.current_attempt
-        max_age = min(COOKIE_MAX_AGE, int((bound.expires_at - now).total_seconds()))
-        cookie = binding_cookie(bound.id, attempt.id, token, ctx.links.cookie_path(), max_age)
-        return Started(bound, attempt, cookie, csrf_token(token))
+        return self._started(bound, bound.current_attempt, binding)
+
+    def _started(
+        self, request: ReauthRequest, attempt: Attempt, binding: BrowserBinding
+    ) -> Started:
+        csrf = csrf_token(binding.token or "", attempt.id)
+        return Started(request, attempt, self._cookie(binding), csrf)
+
+    def _cookie(self, binding: BrowserBinding) -> str:
+        return binding_cookie(binding, self._ctx.links.cookie_path(), COOKIE_MAX_AGE)
 
     # ---- coming back -------------------------------------------------------------------------
     def callback(self, browser: Browser, query: dict[str, list[str]]) -> Landing:
         """Dwolla's redirect back: honoured only for a browser bound to one of the request's
-        attempts; a success is Dwolla's to confirm."""
+        attempts. A success is Dwolla's to confirm; an `?error=` is the browser's word (any page
+        can link it): it ends only the one attempt this browser has at the bank, recoverably."""
         kind, value = _callback_outcome(query)
-        bound = self._bound(browser.cookies)
+        bound = self._bound(read_binding(browser.cookies))
         if kind == "exchange":
-            bound = [b for b in bound if b[0].exchange_id == normalize_uuid(value)]
-        if not bound:
-            raise BrowserRejected("no binding cookie for this callback")
-        request, attempt = max(bound, key=lambda b: b[1].started_at or b[1].created_at)
-        return Landing(self._settle(request, attempt.id, None if kind == "exchange" else value))
+            mine = [b for b in bound if b[0].exchange_id == normalize_uuid(value)]
+            if not mine:
+                raise BrowserRejected("no binding cookie for this callback")
+            request, attempt = _latest(mine)
+            return Landing(self._settle(request, attempt.id, None, Reporter.REDIRECT))
+        now = self._ctx.now()
+        at_bank = [b for b in bound if _at_the_bank(b[0], b[1], now)]
+        if len({request.id for request, _ in at_bank}) > 1:
+            raise BrowserRejected("an ?error= for bank visits of several requests")
+        if at_bank:
+            request, attempt = _latest(at_bank)
+            return Landing(self._settle(request, attempt.id, value, Reporter.REDIRECT))
+        ended = [b for b in bound if b[1].handoff_type is HandoffType.REDIRECT and b[1].outcome]
+        if not ended:
+            raise BrowserRejected("no attempt at the bank for this ?error=")
+        request, attempt = _latest(ended)  # a reload of the callback: the same answer
+        return Landing(self._landing(request, attempt.id))
 
     def complete(
         self, request_id: str, browser: Browser, csrf: str | None, body: object
     ) -> Landing:
         """The Plaid page reports Link's end: {"outcome": "success"} or
-        {"outcome": "error", "error": <provider error>}."""
+        {"outcome": "error", "error": <provider error>}; its CSRF token names its attempt."""
         ctx = self._ctx
         if not same_origin(browser.origin, browser.fetch_site, ctx.links.base_url()):
             raise BrowserRejected("cross-origin completion")
         request_id = _uuid(request_id)
         error = _completion_error(body)
-        binding = read_binding_cookies(browser.cookies).get(request_id)
-        if binding is None or not csrf_matches(binding[1], csrf):
+        token = read_binding(browser.cookies).token
+        attempt_id = csrf_attempt(token, csrf) if token else None
+        if attempt_id is None:
             raise BrowserRejected("no binding or CSRF token for this request")
         request = ctx.repo.get_request(request_id)
-        attempt = request.attempt(binding[0]) if request else None
-        if request is None or attempt is None or not matches(binding[1], attempt.binding_hash):
+        attempt = request.attempt(attempt_id) if request else None
+        if request is None or attempt is None or not matches(token, attempt.binding_hash):
             raise BrowserRejected("binding does not match the request")
-        return Landing(self._settle(request, attempt.id, error))
+        return Landing(self._settle(request, attempt.id, error, Reporter.PLAID_PAGE))
 
-    def _settle(self, request: ReauthRequest, attempt_id: str, error: str | None) -> str:
+    def _settle(
+        self, request: ReauthRequest, attempt_id: str, error: str | None, reporter: Reporter
+    ) -> str:
         try:
             if error is None:
                 request = self._verifying.claim_success(request, attempt_id)
             else:
-                request = self._verifying.end_attempt(request, attempt_id, error)
+                request = self._verifying.end_attempt(request, attempt_id, error, reporter)
         except RepairedMeanwhile as repaired:  # the exchange works: nothing more to do
             return self._landing(repaired.request, attempt_id, "reauthorized_elsewhere")
-        except RequestClosed:
-            raise BrowserRejected("request closed") from None
+        except RequestClosed as closed:  # a stale tab, a late return: a clear "closed" page
+            over = closed.request  # superseded, expired, or pending past its deadline
+            return self._landing(over, attempt_id, "expired" if over.is_open() else "")
         return self._landing(request, attempt_id)
 
     def _landing(self, request: ReauthRequest, attempt_id: str, status: str = "") -> str:
@@ -207,18 +259,19 @@ class BrowserJourney:
             raise BrowserRejected("wrong link key")
         return request_id
 
-    def _bound_requests(self, cookies: list[str]) -> set[str]:
-        return {request.id for request, _ in self._bound(cookies)}
-
-    def _bound(self, cookies: list[str]) -> list[tuple[ReauthRequest, Attempt]]:
-        """The requests this browser holds a valid binding for, with the bound attempt."""
-        found = []
-        for request_id, (attempt_id, token) in read_binding_cookies(cookies).items():
-            request = self._ctx.repo.get_request(request_id)
-            attempt = request.attempt(attempt_id) if request else None
-            if request and attempt and matches(token, attempt.binding_hash):
-                found.append((request, attempt))
-        return found
+    def _bound(self, binding: BrowserBinding) -> list[tuple[ReauthRequest, Attempt]]:
+        """The attempts this browser started, with their requests: the requests its cookie names
+        (one BatchGetItem), the attempts holding its token's digest."""
+        token = binding.token
+        if token is None or not binding.request_ids:
+            return []
+        requests = self._ctx.repo.get_requests(binding.request_ids)
+        return [
+            (request, attempt)
+            for request in requests.values()
+            for attempt in request.attempts
+            if matches(token, attempt.binding_hash)
+        ]
 
     def _page_kind(self, request: ReauthRequest) -> str:
         if request.is_reauthorized():
@@ -232,8 +285,47 @@ class BrowserJourney:
         return "too_many_attempts" if spent and len(request.attempts) >= MAX_ATTEMPTS else "start"
 
 
-def _started(attempt: Attempt, now: datetime, binding_hash: str) -> Attempt:
-    return replace(attempt, started_at=now, binding_hash=binding_hash)
+def _latest(bound: list[tuple[ReauthRequest, Attempt]]) -> tuple[ReauthRequest, Attempt]:
+    return max(bound, key=lambda b: b[1].started_at or b[1].created_at)
+
+
+def _at_the_bank(request: ReauthRequest, attempt: Attempt, now: datetime) -> bool:
+    """A redirect attempt of an open request, started lately and not ended: the browser may be
+    coming back from its bank visit."""
+    started = attempt.started_at
+    return (
+        request.is_open()
+        and attempt.handoff_type is HandoffType.REDIRECT
+        and attempt.outcome is None
+        and started is not None
+        and now - started <= AT_THE_BANK
+    )
+
+
+def _handed_again(request: ReauthRequest, attempt: Attempt, token_hash: str, now: datetime) -> bool:
+    """May a repeated submission of the rendering that started `attempt` get it again? Only
+    while it is the current one, not ended, this browser's, and far enough from its end."""
+    return (
+        attempt.id == request.current_attempt_id
+        and attempt.outcome is None
+        and attempt.binding_hash == token_hash
+        and (attempt.expires_at - now).total_seconds() > REUSE_MARGIN_SECONDS
+    )
+
+
+def _still_useful(bound: list[tuple[ReauthRequest, Attempt]], now: datetime) -> set[str]:
+    """The bound requests whose binding may still matter: open, waiting for Dwolla, or closed
+    while this browser may be at the bank (a late success). The rest are dropped."""
+    return {
+        request.id
+        for request, attempt in bound
+        if request.is_open()
+        or request.claim_pending
+        or (
+            not request.is_reauthorized()
+            and now - (attempt.started_at or attempt.created_at) <= AT_THE_BANK
+        )
+    }
 
 
 def _uuid(value: str) -> str:

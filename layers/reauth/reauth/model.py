@@ -124,6 +124,26 @@ PROVIDER_ERRORS: dict[str, ProviderError] = {
 NOT_REPAIRED = "NOT_REPAIRED"  # an attempt's reason when Dwolla did not confirm a claimed success
 
 
+class Reporter(StrEnum):
+    """Who said an attempt failed: the event's `reportedBy`."""
+
+    REDIRECT = "redirect"  # a browser arriving at the callback with ?error= (any site can link it)
+    PLAID_PAGE = "plaid-page"  # the service's own Plaid page (same origin, CSRF of the attempt)
+    PLATFORM = "platform"  # the platform's IAM-signed /complete
+    BALANCE_CHECK = "balance-check"  # Dwolla's balance check after a claimed success
+
+
+# Only a report the service can tie to this attempt's own bank visit may say "for good"; the
+# redirect's ?error= is the browser's word (a link on any page can send it): always recoverable.
+ATTRIBUTED_REPORTERS = frozenset({Reporter.PLAID_PAGE, Reporter.PLATFORM})
+
+
+def failure_recoverable(reason: str, reported_by: Reporter | None) -> bool:
+    """May the customer try again? The provider's table says, when the report is attributable."""
+    attributed = reported_by is None or reported_by in ATTRIBUTED_REPORTERS
+    return PROVIDER_ERRORS[reason].recoverable or not attributed
+
+
 class VerificationResult(StrEnum):
     CONFIRMED = "confirmed"  # the balance check answers again
     NOT_REPAIRED = "not_repaired"  # it still answers UpdateCredentials
@@ -151,14 +171,23 @@ class Attempt:
     ended_at: datetime | None = None
     outcome: AttemptOutcome | None = None
     reason: str | None = None
+    render_hash: str | None = None  # the start page rendering whose button started it
+    reported_by: Reporter | None = None  # who reported its failure (None: before 2026-12)
 
     @property
     def recoverable(self) -> bool | None:
         if self.outcome is AttemptOutcome.FAILED and self.reason in PROVIDER_ERRORS:
-            return PROVIDER_ERRORS[self.reason].recoverable
+            return failure_recoverable(self.reason, self.reported_by)
         if self.outcome is AttemptOutcome.UNVERIFIED:
             return True
         return None
+
+    @property
+    def failure_reporter(self) -> Reporter | None:
+        """Who said it failed (Dwolla's balance check for an unverified claim)."""
+        if self.outcome is AttemptOutcome.UNVERIFIED:
+            return Reporter.BALANCE_CHECK
+        return self.reported_by if self.outcome is AttemptOutcome.FAILED else None
 
     def state(self, now: datetime, *, current: bool) -> str:
         """The attempt as the platform sees it: its outcome, else open / expired / replaced."""

@@ -84,8 +84,11 @@ def csp_for(nonce: str, script_origin: str | None = None) -> str:
 # --- the pages --------------------------------------------------------------------------------
 
 
-def start_page(*, platform: str, action_url: str, key: str, handoff: str) -> Page:
-    """The page the link opens. Changes nothing: its one button POSTs the key back."""
+def start_page(
+    *, platform: str, action_url: str, key: str | None, handoff: str, render: str
+) -> Page:
+    """The page the link opens. Changes nothing: its one button POSTs the key back (none when
+    the browser's binding stands for it), and this rendering's id (one attempt per rendering)."""
     if handoff not in HANDOFFS:
         raise ValueError(f"handoff must be one of {HANDOFFS}")
     name = _platform(platform)
@@ -101,7 +104,8 @@ def start_page(*, platform: str, action_url: str, key: str, handoff: str) -> Pag
         )
         + '<div class="actions">'
         + f'<form method="post" action="{_attr(_url(action_url, "action_url"))}">'
-        + f'<input type="hidden" name="key" value="{_attr(key)}">'
+        + (f'<input type="hidden" name="key" value="{_attr(key)}">' if key else "")
+        + f'<input type="hidden" name="render" value="{_attr(render)}">'
         + '<button class="button" type="submit">Continue to your bank</button>'
         + "</form></div>"
     )
@@ -163,6 +167,7 @@ def result_page(
     reason: str | None = None,
     retry_action: str | None = None,
     return_url: str | None = None,
+    retry_render: str | None = None,
 ) -> Page:
     """How it ended. `reason` (a provider error reason) only matters for "failed".
 
@@ -213,7 +218,12 @@ def result_page(
     if retry_action is not None:
         actions += (
             f'<form method="post" action="{_attr(_url(retry_action, "retry_action"))}">'
-            '<button class="button" type="submit">Try again</button></form>'
+            + (
+                f'<input type="hidden" name="render" value="{_attr(retry_render)}">'
+                if retry_render
+                else ""
+            )
+            + '<button class="button" type="submit">Try again</button></form>'
         )
     if return_url is not None:
         kind = "button secondary" if retry_action is not None else "button"

@@ -39,6 +39,7 @@ from .model import (
     ExchangeStatus,
     HandoffType,
     ReauthRequest,
+    Reporter,
     RequestStatus,
     Verification,
     VerificationResult,
@@ -153,6 +154,8 @@ def _attempt_item(attempt: Attempt) -> Item:
         fields["startedAt"] = _t(attempt.started_at)
     if attempt.binding_hash:
         fields["bindingHash"] = {"S": attempt.binding_hash}
+    if attempt.render_hash:
+        fields["renderHash"] = {"S": attempt.render_hash}
     return {"M": fields}
 
 
@@ -170,6 +173,8 @@ def _attempt_from(attempt_id: str, item: Item) -> Attempt:
         ended_at=_when(item.get("endedAt")),
         outcome=AttemptOutcome(outcome) if outcome else None,
         reason=_s(item, "reason"),
+        render_hash=_s(item, "renderHash"),
+        reported_by=Reporter(reporter) if (reporter := _s(item, "reportedBy")) else None,
     )
 
 
@@ -247,11 +252,17 @@ def _exchange_from(item: Item) -> ExchangeRecord:
 
 
 def _started(
-    request: ReauthRequest, attempt_id: str, binding_hash: str, now: datetime
+    request: ReauthRequest,
+    attempt_id: str,
+    binding_hash: str,
+    render_hash: str | None,
+    now: datetime,
 ) -> ReauthRequest:
     """`request` as RequestRepository.start_attempt just wrote it."""
     attempts = tuple(
-        replace(a, started_at=now, binding_hash=binding_hash) if a.id == attempt_id else a
+        replace(a, started_at=now, binding_hash=binding_hash, render_hash=render_hash)
+        if a.id == attempt_id
+        else a
         for a in request.attempts
     )
     return replace(request, attempts=attempts, updated_at=now)
@@ -294,6 +305,24 @@ class RequestRepository:
             TableName=self._table, Key=_request_key(request_id), ConsistentRead=True
         ).get("Item")
         return _request_from(item) if item else None
+
+    def get_requests(self, request_ids: Sequence[str]) -> dict[str, ReauthRequest]:
+        """Several requests in one consistent BatchGetItem (at most 100 ids); the unknown ones
+        are absent, and keys DynamoDB leaves unprocessed are asked again."""
+        keys = [_request_key(request_id) for request_id in dict.fromkeys(request_ids)]
+        found: dict[str, ReauthRequest] = {}
+        for _ in range(3):
+            if not keys:
+                break
+            answer = self._db.batch_get_item(
+                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+            )
+            for item in answer.get("Responses", {}).get(self._table, []):
+                request = _request_from(item)
+                found[request.id] = request
+            unprocessed = answer.get("UnprocessedKeys", {}).get(self._table)
+            keys = list(unprocessed["Keys"]) if unprocessed else []
+        return found
 
     def get_exchange(self, exchange_id: str) -> ExchangeRecord | None:
         item = self._db.get_item(
@@ -430,7 +459,11 @@ class RequestRepository:
 
     # ---- the browser's journey ---------------------------------------------------------------
     def start_attempt(
-        self, request: ReauthRequest, binding_hash: str, now: datetime
+        self,
+        request: ReauthRequest,
+        binding_hash: str,
+        now: datetime,
+        render_hash: str | None = None,
     ) -> ReauthRequest | None:
         """Hand the current, never-started attempt of `request` (as just read, consistently) to a
         browser (record its binding). None when the attempt is no longer the current unstarted
@@ -443,10 +476,12 @@ class RequestRepository:
         concurrent write may still change (another attempt's end, the last verification, the
         funding source) is not used by a start."""
         attempt_id = request.current_attempt_id
+        values: Item = {":r": {"S": render_hash}} if render_hash else {}
         changed = self._update(
             request.id,
             update="SET attempts.#a.startedAt = :now, attempts.#a.bindingHash = :b, "
-            "updatedAt = :now",
+            + ("attempts.#a.renderHash = :r, " if render_hash else "")
+            + "updatedAt = :now",
             condition="currentAttemptId = :a AND attribute_not_exists(attempts.#a.startedAt) "
             "AND attribute_not_exists(attempts.#a.outcome) AND #status = :pending "
             "AND expiresAt > :now AND attempts.#a.expiresAt > :now",
@@ -456,9 +491,10 @@ class RequestRepository:
                 ":b": {"S": binding_hash},
                 ":now": _t(now),
                 ":pending": {"S": RequestStatus.PENDING.value},
+                **values,
             },
         )
-        return _started(request, attempt_id, binding_hash, now) if changed else None
+        return _started(request, attempt_id, binding_hash, render_hash, now) if changed else None
 
     def add_attempt(
         self, request_id: str, attempt: Attempt, previous_count: int, now: datetime
@@ -492,6 +528,7 @@ class RequestRepository:
         reason: str,
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
+        reported_by: Reporter | None = None,
     ) -> ReauthRequest | None:
         """Record an attempt's end (failed) while the request is open and as read, with its
         events. None when the attempt already ended or the request moved (nothing changed)."""
@@ -502,10 +539,14 @@ class RequestRepository:
             ":reason": {"S": reason},
             ":now": _t(now),
         }
+        reporter = ""
+        if reported_by is not None:
+            values[":by"] = {"S": reported_by.value}
+            reporter = "attempts.#a.reportedBy = :by, "
         condition = "attribute_exists(attempts.#a) AND attribute_not_exists(attempts.#a.outcome)"
         update, condition = _sequenced(
             "SET attempts.#a.outcome = :outcome, attempts.#a.endedAt = :now, "
-            "attempts.#a.reason = :reason, updatedAt = :now",
+            f"attempts.#a.reason = :reason, {reporter}updatedAt = :now",
             f"{condition} AND {_as_read(request, None, values)}",
             values,
             request,

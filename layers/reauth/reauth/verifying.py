@@ -40,10 +40,12 @@ from .model import (
     ExchangeStatus,
     HandoffType,
     ReauthRequest,
+    Reporter,
     RequestStatus,
     Verification,
     VerificationResult,
     can_move,
+    failure_recoverable,
     iso,
 )
 from .outbox import OutboxEvent
@@ -102,9 +104,11 @@ class Verifying:
             raise RequestClosed(settled)
         return settled
 
-    def end_attempt(self, request: ReauthRequest, attempt_id: str, reason: str) -> ReauthRequest:
-        """The provider ended an attempt with an error. The request stays open; a repeat (or an
-        attempt that already ended) changes nothing."""
+    def end_attempt(
+        self, request: ReauthRequest, attempt_id: str, reason: str, reported_by: Reporter
+    ) -> ReauthRequest:
+        """The provider ended an attempt with an error, as `reported_by` says. The request stays
+        open; a repeat (or an attempt that already ended) changes nothing."""
         if reason not in PROVIDER_ERRORS:
             raise ValueError(f"unknown provider error {reason!r}")
         ctx = self._ctx
@@ -116,10 +120,10 @@ class Verifying:
             attempt = request.attempt(attempt_id)
             if attempt is None or attempt.outcome is not None:
                 return request
-            recoverable = PROVIDER_ERRORS[reason].recoverable
-            event = _attempt_failed(request, attempt_id, reason, recoverable)
+            recoverable = failure_recoverable(reason, reported_by)
+            event = _attempt_failed(request, attempt_id, reason, recoverable, reported_by)
             ended = ctx.repo.end_attempt(
-                request, attempt_id, AttemptOutcome.FAILED, reason, ctx.now(), [event]
+                request, attempt_id, AttemptOutcome.FAILED, reason, ctx.now(), [event], reported_by
             )
             if ended is not None:
                 return ended
@@ -140,7 +144,7 @@ class Verifying:
         try:
             if error is None:
                 return self.claim_success(request, request.current_attempt_id)
-            return self.end_attempt(request, request.current_attempt_id, error)
+            return self.end_attempt(request, request.current_attempt_id, error, Reporter.PLATFORM)
         except RepairedMeanwhile as repaired:
             return repaired.request  # the exchange works; its other request announced it
         except RequestClosed:
@@ -321,7 +325,10 @@ class Verifying:
             attempt = request.attempt(attempt_id) if attempt_id else None
             outbox: list[OutboxEvent] = []
             if attempt is not None and attempt.outcome is None:  # this check ends the attempt
-                outbox.append(_attempt_failed(request, attempt.id, NOT_REPAIRED, True))
+                failed = _attempt_failed(
+                    request, attempt.id, NOT_REPAIRED, True, Reporter.BALANCE_CHECK
+                )
+                outbox.append(failed)
             updated = ctx.repo.mark_not_repaired(request, attempt_id, ctx.now(), outbox)
             if updated is not None:
                 return updated
@@ -368,9 +375,15 @@ def _confirmed(
 
 
 def _attempt_failed(
-    request: ReauthRequest, attempt_id: str, reason: str, recoverable: bool
+    request: ReauthRequest, attempt_id: str, reason: str, recoverable: bool, reported_by: Reporter
 ) -> OutboxEvent:
-    detail = request_detail(request, attemptId=attempt_id, reason=reason, recoverable=recoverable)
+    detail = request_detail(
+        request,
+        attemptId=attempt_id,
+        reason=reason,
+        recoverable=recoverable,
+        reportedBy=reported_by.value,
+    )
     return OutboxEvent(events.ATTEMPT_FAILED, detail, key=request.id)
 
 

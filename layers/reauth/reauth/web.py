@@ -239,6 +239,7 @@ def public_request(request: ReauthRequest, now: datetime, start_url: str | None)
                 "endedAt": _iso_or_none(a.ended_at),
                 "reason": a.reason,
                 "recoverable": a.recoverable,
+                "reportedBy": a.failure_reporter.value if a.failure_reporter else None,
             }
             for a in request.attempts
         ],
