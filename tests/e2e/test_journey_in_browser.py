@@ -249,7 +249,9 @@ def test_mx_customer_reauthorizes_through_the_bank(stack, api, phone, dwolla, pu
 
     open_start_page(tab, request["startUrl"])
     assert "sign in on your bank's page" in tab.text
-    assert phone.cookies() == []  # opening the link changes nothing
+    # Opening the link changes nothing: the browser gets its binding token, naming no request.
+    [cookie] = phone.cookies()
+    assert cookie["name"] == "reauth_binding" and "." not in cookie["value"]
     tab.shot("start-mx")
 
     answer = tab.click(START_BUTTON)
@@ -259,7 +261,8 @@ def test_mx_customer_reauthorizes_through_the_bank(stack, api, phone, dwolla, pu
     assert bank_link(tab) == request["handoff"]["url"]  # the Dwolla session's own bank page
     tab.shot("to-bank")
     [cookie] = phone.cookies()
-    assert cookie["name"] == f"reauth_{request['id'].replace('-', '')}"
+    assert cookie["name"] == "reauth_binding"
+    assert cookie["value"].endswith("." + request["id"].replace("-", ""))
     assert (cookie["path"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (
         "/reauth/",
         True,
@@ -454,7 +457,10 @@ def test_scanner_fetching_the_link_changes_nothing(
             assert page.goto(target).status == 400  # no key: the one refusal page
         assert page.locator("h1").inner_text() == "This link can't be used"
         seen.assert_clean(ignore=("the server responded with a status of 400",))
-        assert scanner.cookies() == []
+        # Its binding token only: it names no request, and nothing was stored for it.
+        assert [(c["name"], "." in c["value"]) for c in scanner.cookies()] == [
+            ("reauth_binding", False)
+        ]
     finally:
         scanner.close()
 
@@ -462,7 +468,9 @@ def test_scanner_fetching_the_link_changes_nothing(
     for method, url in (("HEAD", start_url), ("GET", start_url), ("GET", action_url)):
         answer = requests.request(method, url, allow_redirects=True, timeout=60)
         assert answer.status_code == (200 if url == start_url else 400), (method, url)
-        assert not answer.history and "Set-Cookie" not in answer.headers
+        assert not answer.history
+        cookie = answer.headers.get("Set-Cookie", "")
+        assert cookie == "" or (url == start_url and cookie.split(";")[0].count(".") == 0)
 
     seen = api.session(request_id).json()
     assert seen["status"] == "pending"
@@ -590,7 +598,8 @@ def test_two_tabs_two_exchanges_finished_in_the_opposite_order(
 
     go_to_bank(tab_one, first)
     go_to_bank(tab_two, second)
-    assert len([c for c in phone.cookies() if c["name"].startswith("reauth_")]) == 2
+    [cookie] = [c for c in phone.cookies() if c["name"].startswith("reauth_")]  # one, bounded
+    assert cookie["value"].split(".")[1:] == [r["id"].replace("-", "") for r in (second, first)]
 
     tab_two.leave_bank()
     assert tab_two.page.url == result_url(stack, second["id"])

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from reauth import pages
 from reauth.errors import ErrorCode
 from reauth.model import RequestStatus, iso, utcnow
+from reauth.security import read_binding
 from tests.support.apigw import LambdaContext, eventbridge_event, rest_event
 from tests.support.constants import OTHER_RETURN_URL, PUBLIC_BASE_URL, RETURN_URL
 from tests.support.flow import Browser, bank_url, header, plaid_config
@@ -273,11 +274,17 @@ class Effects:
     def dwolla_calls(self) -> int:
         return len(self.sandbox.state.logged_requests()) - self._dwolla_before
 
-    def assert_none(self, answer: dict, *, dwolla: bool = False) -> None:
-        """Nothing changed (and, for a browser's refusal, Dwolla was not even asked)."""
+    def assert_none(self, answer: dict, *, dwolla: bool = False, token: bool = False) -> None:
+        """Nothing changed (and, for a browser's refusal, Dwolla was not even asked). `token`:
+        a binding cookie holding only a browser's token (no request) may be handed out."""
         assert self.writes == [], (answer["statusCode"], self.writes)
         assert self.events == 0, answer["statusCode"]
-        assert header(answer, "set-cookie") is None
+        cookie = header(answer, "set-cookie")
+        if token and cookie is not None and answer["statusCode"] == 200:
+            binding = read_binding([cookie.split(";", 1)[0]])
+            assert binding.token is not None and binding.request_ids == (), cookie
+        else:
+            assert cookie is None
         if not dwolla:
             assert self.dwolla_calls == 0, answer["statusCode"]
 
@@ -323,8 +330,10 @@ def pool(effects, functions, api, dwolla):
 
 
 def _cookie_of(browser: Browser, request_id: str) -> str:
-    name = "reauth_" + request_id.replace("-", "")
-    return f"{name}={browser.jar[name]}"
+    """The browser's binding cookie: one for all its requests (it names `request_id`)."""
+    value = browser.jar["reauth_binding"]
+    assert request_id.replace("-", "") in value.split(".")[1:]
+    return f"reauth_binding={value}"
 
 
 @pytest.fixture
@@ -354,6 +363,11 @@ def _cookies(pool: dict):
     values = (
         st.sampled_from(pool["cookie_values"])
         | st.builds(
+            lambda t, r: f"{t}.{r.replace('-', '')}",
+            well_formed_tokens | weird_text,
+            _known("requests", pool),
+        )
+        | st.builds(  # the old per-request format: no longer honoured
             lambda a, t: f"{a}.{t}",
             _known("attempts", pool),
             well_formed_tokens | weird_text,
@@ -545,7 +559,7 @@ def test_opening_the_link_changes_nothing_and_answers_a_page(
         effects.start()
         answer = functions.callback.handler(event, LambdaContext())
         assert_browser_answer(answer, {200, 400, 410})
-        effects.assert_none(answer)  # whatever it answers: a link scanner changes nothing
+        effects.assert_none(answer, token=True)  # a link scanner changes nothing
         _count(outcomes, answer, answer["statusCode"] == 200)
 
     open_link()
@@ -615,7 +629,9 @@ def test_the_start_button_binds_a_browser_or_refuses_and_changes_nothing(
         assert_browser_answer(answer, {200, 400, 410, 429})
         cookie_set = header(answer, "set-cookie")
         if answer["statusCode"] == 200 and cookie_set:
-            assert cookie_set.startswith(f"reauth_{request_id.lower().replace('-', '')}=")
+            assert cookie_set.startswith("reauth_binding=")
+            bound = read_binding([cookie_set.split(";", 1)[0]]).request_ids
+            assert bound[0] == request_id.lower()
             for attribute in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/v1/reauth/"):
                 assert attribute in cookie_set
             page = answer["body"]
@@ -854,7 +870,7 @@ def test_the_pool_is_what_the_properties_think_it_is(pool, api, functions):
     honoured (the properties' success branches are reachable)."""
     states = [api.session(r)[1]["status"] for r in pool["requests"]]
     assert states == ["pending", "pending", "reauthorized", "superseded"]
-    assert len(pool["cookies"]) == 3
+    assert len(pool["cookies"]) == 1  # one binding cookie, naming the three started
     for request_id, key in zip(pool["requests"], pool["keys"], strict=True):
         event = rest_event("GET", f"/reauth/link/{request_id}", query={"key": key})
         assert functions.callback.handler(event, LambdaContext())["statusCode"] in (200, 410)

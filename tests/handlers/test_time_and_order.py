@@ -224,10 +224,13 @@ def test_a_confirmation_lands_though_another_writer_numbered_an_event_first(
 
     def the_attempt_is_ended_meanwhile():  # e.g. a stale ?error= from another tab
         from reauth import runtime
+        from reauth.model import Reporter
 
         service = runtime.service()
         request = service.ctx.repo.get_request(session["id"])
-        service.verifying.end_attempt(request, request.current_attempt_id, "TEMPORARY_ERROR")
+        service.verifying.end_attempt(
+            request, request.current_attempt_id, "TEMPORARY_ERROR", Reporter.PLATFORM
+        )
 
     while_at_dwolla(monkeypatch, True, the_attempt_is_ended_meanwhile)
     landed = browser.get(back)

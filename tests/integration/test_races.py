@@ -308,12 +308,13 @@ def test_concurrent_clicks_on_one_link_start_one_attempt_per_winner(
     item = _requests(functions, exchange["id"])[request["id"]]
     attempts = item["attempts"]["M"]
     bindings = {}
+    by_bank = {a["M"]["handoffUrl"]["S"]: attempt_id for attempt_id, a in attempts.items()}
     for _, cookie, bank in started:
-        attempt_id, token = cookie.split(";", 1)[0].split("=", 1)[1].split(".", 1)
+        token = cookie.split(";", 1)[0].split("=", 1)[1].split(".", 1)[0]
+        attempt_id = by_bank[bank]
         bindings[attempt_id] = token
         attempt = attempts[attempt_id]["M"]
         assert attempt["bindingHash"]["S"] == hashlib.sha256(token.encode()).hexdigest()
-        assert attempt["handoffUrl"]["S"] == bank
     assert len(bindings) == len(started)  # no two winners share an attempt
     assert set(attempts) == set(bindings)  # every attempt has its one winner, none is idle
     hashes = [a["M"]["bindingHash"]["S"] for a in attempts.values()]
@@ -331,6 +332,57 @@ def test_concurrent_clicks_on_one_link_start_one_attempt_per_winner(
         assert location(browser.get(back)) == _landing(request["id"])
     assert api.session(request["id"])[1]["status"] == "reauthorized"
     assert [e["detail-type"] for e in written()] == ["Exchange Reauthorized"]
+
+
+@pytest.mark.parametrize("first_attempt", ["unstarted", "failed"])
+def test_one_rendering_submitted_at_once_n_times_starts_one_attempt(
+    race, api, dwolla, functions, written, first_attempt
+):
+    """A double (here N-fold) submit of one start page in one browser: every POST carries the
+    page's render id and the browser's cookie. One attempt starts (reusing the unstarted one,
+    or with one new Dwolla session), and every answer hands over that same attempt."""
+    exchange = dwolla.seed_exchange("mx")
+    _, request, _ = api.create(exchange["id"], {"returnUrl": RETURN_URL})
+    browser = Browser(functions.callback)
+    if first_attempt == "failed":
+        started = browser.click_start(request["startUrl"])
+        browser.get(browser.visit_bank(bank_url(started), "USER_CANCELLED"))
+    render = browser.open_start(request["startUrl"])
+    cookies, key = browser.cookies, query_of(request["startUrl"])["key"][0]
+    sessions = len(dwolla.exchange_sessions())
+    written()
+    run = race()
+    service = _service(functions)
+
+    def via_handler(i):
+        event = rest_event(
+            "POST",
+            f"/reauth/link/{request['id']}",
+            body=urlencode({"key": key, "render": render}),
+            headers={**FORM, **SAME_ORIGIN},
+            cookies=cookies,
+        )
+        return _click_answer(functions.callback.handler(event, LambdaContext()))
+
+    def via_service(i):
+        answer = service.journey.start(request["id"], key, _visitor(cookies), render)
+        if isinstance(answer, StartPage):
+            return "page", answer.kind
+        return "started", answer.set_cookie, answer.attempt.handoff_url
+
+    results = run.run(via_handler if run.mode == "containers" else via_service)
+
+    _assert_gate_held(results)
+    answers = [answer for answer, _ in results]
+    assert {answer[0] for answer in answers} == {"started"}, Counter(answers)
+    assert len({bank for _, _, bank in answers}) == 1  # one attempt, handed to every submit
+    assert len({cookie for _, cookie, _ in answers}) == 1
+    item = _requests(functions, exchange["id"])[request["id"]]
+    assert len(item["attempts"]["M"]) == (1 if first_attempt == "unstarted" else 2)
+    assert len(dwolla.exchange_sessions()) == sessions + (first_attempt == "failed")
+    browser.jar["reauth_binding"] = answers[0][1].split(";", 1)[0].split("=", 1)[1]
+    back = browser.visit_bank(answers[0][2])
+    assert location(browser.get(back)) == _landing(request["id"])
 
 
 def test_a_click_told_to_reload_starts_when_it_does(race, api, dwolla, functions):

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from local.provision import drain_events, put_platform_event, subscribe_to_requests
+from reauth.security import read_binding
 from tests.support.apigw import LambdaContext, scheduled_event
 from tests.support.constants import CALLBACK_URL, PUBLIC_BASE_URL, RETURN_URL
 from tests.support.flow import Browser, bank_url, header, location, plaid_config
@@ -53,10 +54,11 @@ def test_mx_open_the_link_click_bank_callback_status(api, browser, dwolla, funct
 
     opened = browser.get(request["startUrl"])
     assert opened["statusCode"] == 200 and "Continue to your bank" in opened["body"]
-    assert browser.jar == {}  # opening the link changes nothing
+    # Opening the link changes nothing: the browser gets its binding token, naming no request.
+    assert read_binding(browser.cookies).request_ids == ()
     clicked = browser.click_start(request["startUrl"])
     assert "Taking you to your bank" in clicked["body"]
-    assert header(clicked, "set-cookie").startswith(f"reauth_{request['id'].replace('-', '')}=")
+    assert read_binding([header(clicked, "set-cookie")]).request_ids == (request["id"],)
     back = browser.visit_bank(bank_url(clicked))
     assert back == f"{CALLBACK_URL}?exchange={exchange['id']}"
     landed = browser.get(back)
