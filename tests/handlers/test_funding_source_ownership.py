@@ -38,7 +38,12 @@ def _at_the_bank_and_back(browser, session: dict) -> dict:
 # ---- at create: Dwolla answers ------------------------------------------------------------------
 @pytest.mark.parametrize(
     "whose",
-    ["the-customers-other-exchange", "another-customers-exchange", "unknown-to-dwolla"],
+    [
+        "the-customers-other-exchange",
+        "the-customers-bank-added-by-numbers",
+        "another-customers-exchange",
+        "unknown-to-dwolla",
+    ],
 )
 def test_a_funding_source_dwolla_does_not_link_to_the_exchange_is_refused(
     api, dwolla, published, whose
@@ -46,6 +51,9 @@ def test_a_funding_source_dwolla_does_not_link_to_the_exchange_is_refused(
     broken, working = _broken_and_working(dwolla)
     source = {
         "the-customers-other-exchange": working["fundingSourceId"],
+        "the-customers-bank-added-by-numbers": dwolla.seed_bank_funding_source(
+            broken["customerId"]
+        )["id"],
         "another-customers-exchange": dwolla.seed_exchange("mx")["fundingSourceId"],
         "unknown-to-dwolla": str(uuid.uuid4()),
     }[whose]
