@@ -32,6 +32,11 @@ class SandboxAdmin:
             providerOutcome=outcome,
         )
 
+    def seed_bank_funding_source(self, customer_id: str, **fields) -> dict:
+        """A customer's bank added by account and routing numbers (no exchange): its balance
+        answers. Returns {"id", "customerId", "removed", "created"}."""
+        return self._call("POST", "/funding-sources", {"customerId": customer_id, **fields})
+
     def exchange(self, exchange_id: str) -> dict:
         return self._call("GET", f"/exchanges/{exchange_id}")
 

@@ -50,18 +50,21 @@ GET /exchanges/{id}
 GET /funding-sources/{id}/balance
     While the exchange holding that funding source needs re-authentication: 400
     UpdateCredentials with _links.about.href = {base}/exchanges/{exchangeId}/exchange-sessions.
-    Otherwise 200 (bank balance shape: available, closing, lastUpdated). Unknown: 404 notFound.
+    Otherwise 200 (bank balance shape: available, closing, lastUpdated), for a bank funding
+    source made without an exchange too. Unknown: 404 notFound.
     The flag flips only when an exchange session finishes with success (the bank page, the Plaid
     bank UI or the admin's complete call): creating or reading a session changes nothing.
-Funding sources (one per seeded exchange, made from it: "Create Funding Source via Exchange")
+Funding sources (one per seeded exchange, made from it: "Create Funding Source via Exchange";
+and banks added by account and routing numbers, seeded with POST /_admin/funding-sources)
     GET /funding-sources/{id} -> 200 FundingSource {"_links": {"self", "customer", "exchange"
-    ({base}/exchanges/{exchangeId}), "balance"}, "id", "status": "verified", "type": "bank",
-    "bankAccountType": "checking", "name", "created", "removed", "channels": ["ach"],
-    "bankName"}; unknown -> 404 notFound "Funding source not found."
+    ({base}/exchanges/{exchangeId}; absent for a bank added by numbers), "balance"}, "id",
+    "status": "verified", "type": "bank", "bankAccountType", "name", "created", "removed",
+    "channels": ["ach"], "bankName"}; unknown -> 404 notFound "Funding source not found."
     GET /customers/{id}/funding-sources[?removed=false] -> 200 FundingSources {"_links": {"self",
     "customer"}, "_embedded": {"funding-sources": [...]}, "total"}: the funding sources of the
-    exchanges seeded with that customerId; removed ones are listed unless removed=false (the
-    spec's default is true). A customer no exchange names -> 404 notFound "Customer not found.";
+    exchanges seeded with that customerId, then its banks added by numbers; removed ones are
+    listed unless removed=false (the spec's default is true). A customer that no exchange or
+    funding source names -> 404 notFound "Customer not found.";
     a 403 fault answers "Not authorized to list funding sources."
 GET /events[?limit=25&offset=0], GET /events/{id}
     Events newest first, kept 30 days (by the sandbox clock): {"_links": {"self", "first",
@@ -104,6 +107,9 @@ POST   /_admin/exchanges                   {"id"?, "partner": "mx"|"plaid"|"visa
                                            "customerId"?, "fundingSourceRemoved"?: false}
                                            -> 201 as stored (ids generated)
 GET    /_admin/exchanges[/{id}]            stored exchange(s)
+POST   /_admin/funding-sources             {"customerId", "id"?, "removed"?: false}: a bank added
+                                           by account and routing numbers (no exchange; its
+                                           balance answers) -> 201 as stored
 POST   /_admin/exchanges/{id}/reauth-required  the exchange needs re-authentication again
                                            (stays "active") and a customer_exchange_reauth_required
                                            event is recorded -> {"exchange", "event"}

@@ -24,6 +24,7 @@ from .state import (
     OUTCOMES,
     PARTNER_IDS,
     REDIRECT_PARTNERS,
+    BankFundingSource,
     Event,
     Exchange,
     Fault,
@@ -146,6 +147,7 @@ ADMIN_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         re.compile(r"/_admin/exchanges/(?P<id>[^/]+)/reauth-required"),
         "admin_require_reauth",
     ),
+    ("POST", re.compile(r"/_admin/funding-sources"), "admin_seed_bank_funding_source"),
     ("POST", re.compile(r"/_admin/events"), "admin_add_event"),
     ("GET", re.compile(r"/_admin/events"), "admin_list_events"),
     ("PUT", re.compile(r"/_admin/redirect-urls"), "admin_set_redirect_urls"),
@@ -454,10 +456,11 @@ class SandboxApp:
 
     def get_balance(self, request: Request, id: str) -> Answer:
         exchange = self.state.exchange_for_funding_source(id)
-        if exchange is None:
+        bank = None if exchange else self.state.bank_funding_source(id)
+        if exchange is None and bank is None:
             return dwolla_error("FundingSourceNotFound")
         base = request.base_url
-        if exchange.reauth_required:
+        if exchange is not None and exchange.reauth_required:
             about = f"{base}/exchanges/{exchange.id}/exchange-sessions"
             return hal(*errors.update_credentials(about))
         body = {
@@ -467,7 +470,7 @@ class SandboxApp:
             },
             "available": {"value": "542.00", "currency": "USD"},
             "closing": {"value": "542.00", "currency": "USD"},
-            "lastUpdated": exchange.created,
+            "lastUpdated": exchange.created if exchange else bank.created if bank else "",
         }
         return hal(200, body)
 
@@ -475,9 +478,12 @@ class SandboxApp:
 
     def get_funding_source(self, request: Request, id: str) -> Answer:
         exchange = self.state.exchange_for_funding_source(id)
-        if exchange is None:
-            return dwolla_error("FundingSourceNotFound")
-        return hal(200, _funding_source(request.base_url, exchange))
+        if exchange is not None:
+            return hal(200, _funding_source(request.base_url, exchange))
+        bank = self.state.bank_funding_source(id)
+        if bank is not None:
+            return hal(200, _bank_funding_source(request.base_url, bank))
+        return dwolla_error("FundingSourceNotFound")
 
     def list_customer_funding_sources(self, request: Request, id: str) -> Answer:
         if not self.state.customer_known(id):
@@ -490,6 +496,10 @@ class SandboxApp:
             _funding_source(base, exchange)
             for exchange in self.state.exchanges_of_customer(id)
             if keep_removed or not exchange.funding_source_removed
+        ] + [
+            _bank_funding_source(base, bank)
+            for bank in self.state.bank_funding_sources_of_customer(id)
+            if keep_removed or not bank.removed
         ]
         body = {
             "_links": {
@@ -655,6 +665,11 @@ class SandboxApp:
         exchange, event = marked
         return admin(200, {"exchange": exchange.as_admin(), "event": event.as_admin()})
 
+    def admin_seed_bank_funding_source(self, data: dict) -> Answer:
+        """A customer's bank added by account and routing numbers: {"customerId", "id"?,
+        "removed"?}; not made from an exchange."""
+        return admin(201, self.state.seed_bank_funding_source(data))
+
     def admin_add_event(self, data: dict | list) -> Answer:
         if isinstance(data, list):  # several events at one instant
             return admin(201, self.state.add_events(data))
@@ -725,6 +740,27 @@ def _funding_source(base: str, exchange: Exchange) -> dict:
         "removed": exchange.funding_source_removed,
         "channels": ["ach"],
         "bankName": "SANDBOX TEST BANK",
+    }
+
+
+def _bank_funding_source(base: str, bank: BankFundingSource) -> dict:
+    """A bank funding source added by account and routing numbers: no exchange link."""
+    url = f"{base}/funding-sources/{bank.id}"
+    return {
+        "_links": {
+            "self": link(url, "funding-source"),
+            "customer": link(f"{base}/customers/{bank.customer_id}", "customer"),
+            "balance": link(f"{url}/balance", "balance"),
+        },
+        "id": bank.id,
+        "status": "verified",
+        "type": "bank",
+        "bankAccountType": "savings",
+        "name": "Sandbox savings (account numbers)",
+        "created": bank.created,
+        "removed": bank.removed,
+        "channels": ["ach"],
+        "bankName": "SANDBOX OTHER BANK",
     }
 
 

@@ -1,5 +1,7 @@
-"""The sandbox's memory: exchanges (with the funding source each one made), sessions, tokens,
-idempotency keys, events, faults, the request log.
+"""The sandbox's memory: exchanges (with the funding source each one made), funding sources made
+otherwise (a customer's bank added by account and routing numbers: no exchange), sessions,
+tokens, idempotency keys, events, faults, the request log. Customers are the ids exchanges and
+funding sources name: one customer may hold several of each.
 
 One `SandboxState` per sandbox; every method takes the lock, so the HTTP threads can share it.
 Times that expire (tokens, Idempotency-Keys) use the injected `clock` (seconds, like time.time).
@@ -73,6 +75,27 @@ class Exchange:
             "fundingSourceId": self.funding_source_id,
             "fundingSourceRemoved": self.funding_source_removed,
             "customerId": self.customer_id,
+            "created": self.created,
+        }
+
+
+@dataclass
+class BankFundingSource:
+    """A customer's bank funding source not made from an exchange (account and routing numbers):
+    no `_links.exchange`. Its balance answers (inference: the spec's balance supports open-banking
+    accounts; the sandbox answers the worst case for a service that must not take another bank's
+    working balance for the exchange's repair)."""
+
+    id: str
+    customer_id: str
+    removed: bool = False
+    created: str = field(default_factory=iso_now)
+
+    def as_admin(self) -> dict:
+        return {
+            "id": self.id,
+            "customerId": self.customer_id,
+            "removed": self.removed,
             "created": self.created,
         }
 
@@ -202,6 +225,7 @@ class SandboxState:
     def reset(self) -> None:
         with self._lock:
             self.exchanges: dict[str, Exchange] = {}
+            self.bank_funding_sources: dict[str, BankFundingSource] = {}
             self.sessions: dict[str, ExchangeSession] = {}
             self.tokens: dict[str, float] = {}  # access token -> expiry (clock seconds)
             self.idempotency: dict[str, IdempotencyRecord] = {}
@@ -277,9 +301,30 @@ class SandboxState:
 
     # --- customers and funding sources (made from exchanges) ---------------------------------
 
+    def seed_bank_funding_source(self, data: dict) -> dict:
+        source = _bank_funding_source_from_admin(data)
+        with self._lock:
+            self.bank_funding_sources[source.id] = source
+            return source.as_admin()
+
+    def bank_funding_source(self, funding_source_id: str) -> BankFundingSource | None:
+        with self._lock:
+            found = self.bank_funding_sources.get(funding_source_id)
+            return copy.copy(found) if found else None
+
+    def bank_funding_sources_of_customer(self, customer_id: str) -> list[BankFundingSource]:
+        with self._lock:
+            return [
+                copy.copy(s)
+                for s in self.bank_funding_sources.values()
+                if s.customer_id == customer_id
+            ]
+
     def customer_known(self, customer_id: str) -> bool:
         with self._lock:
-            return any(e.customer_id == customer_id for e in self.exchanges.values())
+            return any(e.customer_id == customer_id for e in self.exchanges.values()) or any(
+                s.customer_id == customer_id for s in self.bank_funding_sources.values()
+            )
 
     def exchanges_of_customer(self, customer_id: str) -> list[Exchange]:
         """The customer's exchanges, in the order they were seeded (one funding source each)."""
@@ -539,6 +584,20 @@ def _exchange_from_admin(data: dict) -> Exchange:
         raise SeedError('"fundingSourceRemoved" must be true or false')
     fields["funding_source_removed"] = removed
     return Exchange(**fields)
+
+
+def _bank_funding_source_from_admin(data: dict) -> BankFundingSource:
+    if not isinstance(data, dict):
+        raise SeedError("the funding source must be a JSON object")
+    customer_id = data.get("customerId")
+    if not isinstance(customer_id, str) or not customer_id:
+        raise SeedError('"customerId" must be a non-empty string')
+    removed = data.get("removed", False)
+    if not isinstance(removed, bool):
+        raise SeedError('"removed" must be true or false')
+    return BankFundingSource(
+        id=str(data.get("id") or uuid.uuid4()), customer_id=customer_id, removed=removed
+    )
 
 
 def _event_from_admin(data: dict) -> tuple[str, str, str, str | None]:

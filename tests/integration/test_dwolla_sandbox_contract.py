@@ -840,6 +840,94 @@ def test_funding_source_is_read_by_id(dwolla):
     assert answer.json()["removed"] is True
 
 
+def seed_bank(dwolla: Dwolla, customer: str, **fields: object) -> dict:
+    """A customer's bank added by account and routing numbers: no exchange made it."""
+    answer = dwolla.admin("POST", "/funding-sources", {"customerId": customer, **fields})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def expected_bank_funding_source(base: str, bank: dict) -> dict:
+    url = f"{base}/funding-sources/{bank['id']}"
+    return {
+        "_links": {
+            "self": {"href": url, "type": HAL, "resource-type": "funding-source"},
+            "customer": {
+                "href": f"{base}/customers/{bank['customerId']}",
+                "type": HAL,
+                "resource-type": "customer",
+            },
+            "balance": {"href": f"{url}/balance", "type": HAL, "resource-type": "balance"},
+        },
+        "id": bank["id"],
+        "status": "verified",
+        "type": "bank",
+        "bankAccountType": "savings",
+        "name": "Sandbox savings (account numbers)",
+        "created": bank["created"],
+        "removed": bank["removed"],
+        "channels": ["ach"],
+        "bankName": "SANDBOX OTHER BANK",
+    }
+
+
+def test_a_bank_added_by_numbers_links_its_customer_and_no_exchange(dwolla):
+    bank = seed_bank(dwolla, str(uuid.uuid4()), id="fs-bank")
+    answer = dwolla.get("/funding-sources/fs-bank")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == HAL
+    assert answer.json() == expected_bank_funding_source(dwolla.base, bank)
+    assert "exchange" not in answer.json()["_links"]
+
+
+def test_a_customer_lists_the_funding_sources_of_its_exchanges_then_its_banks(dwolla):
+    customer = str(uuid.uuid4())
+    first = dwolla.seed("mx", customerId=customer)
+    second = dwolla.seed("plaid", customerId=customer)
+    bank = seed_bank(dwolla, customer)
+    seed_bank(dwolla, customer, removed=True)
+    dwolla.seed("mx")  # another customer's
+    seed_bank(dwolla, str(uuid.uuid4()))  # another customer's
+
+    listed = dwolla.get(f"/customers/{customer}/funding-sources?removed=false").json()
+
+    assert listed["_embedded"]["funding-sources"] == [
+        expected_funding_source(dwolla.base, first),
+        expected_funding_source(dwolla.base, second),
+        expected_bank_funding_source(dwolla.base, bank),
+    ]
+    assert listed["total"] == 3
+    assert (
+        len(
+            dwolla.get(f"/customers/{customer}/funding-sources").json()["_embedded"][
+                "funding-sources"
+            ]
+        )
+        == 4
+    )
+
+
+def test_a_customer_known_only_by_a_bank_is_known(dwolla):
+    customer = str(uuid.uuid4())
+    seed_bank(dwolla, customer)
+    assert dwolla.get(f"/customers/{customer}/funding-sources").status_code == 200
+
+
+def test_a_bank_added_by_numbers_answers_its_balance(dwolla):
+    bank = seed_bank(dwolla, str(uuid.uuid4()))
+    answer = dwolla.get(f"/funding-sources/{bank['id']}/balance")
+    assert answer.status_code == 200
+    assert answer.json()["lastUpdated"] == bank["created"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"customerId": ""}, {"customerId": 7}, {"customerId": "c", "removed": "no"}, []],
+)
+def test_a_bank_seed_needs_a_customer(dwolla, body):
+    assert dwolla.admin("POST", "/funding-sources", body).status_code == 400
+
+
 def test_unknown_customer_funding_sources_are_404(dwolla):
     dwolla.seed("mx")
     answer = dwolla.get(f"/customers/{uuid.uuid4()}/funding-sources")
@@ -1627,6 +1715,13 @@ def _funding_sources(dwolla: Dwolla) -> requests.Response:
     return dwolla.get(f"/customers/{customer}/funding-sources")
 
 
+def _funding_sources_with_a_bank(dwolla: Dwolla) -> requests.Response:
+    customer = str(uuid.uuid4())
+    dwolla.seed("plaid", customerId=customer)
+    seed_bank(dwolla, customer)
+    return dwolla.get(f"/customers/{customer}/funding-sources")
+
+
 def _events(dwolla: Dwolla) -> requests.Response:
     for _ in range(3):
         exchange = dwolla.seed("mx")
@@ -1759,6 +1854,21 @@ SCHEMA_CASES = {
         200,
         lambda d: d.get(f"/funding-sources/{d.seed('plaid')['fundingSourceId']}"),
         [response(FUNDING_SOURCE_GET, "200")],
+    ),
+    "bank_funding_source": (
+        200,
+        lambda d: d.get(f"/funding-sources/{seed_bank(d, str(uuid.uuid4()))['id']}"),
+        [response(FUNDING_SOURCE_GET, "200")],
+    ),
+    "customer_with_a_bank": (
+        200,
+        _funding_sources_with_a_bank,
+        [response(FUNDING_SOURCES_GET, "200")],
+    ),
+    "bank_balance": (
+        200,
+        lambda d: d.get(f"/funding-sources/{seed_bank(d, str(uuid.uuid4()))['id']}/balance"),
+        [(*response(BALANCE_GET, "200"), "oneOf", "1")],
     ),
     "funding_source_not_found": (
         404,

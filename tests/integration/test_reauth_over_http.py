@@ -274,3 +274,54 @@ def test_the_service_does_not_consume_its_own_events(inbox):
     assert (
         inbox("Exchange Reauth Requested", {"exchangeId": str(uuid.uuid4())}, "dwolla-reauth") == []
     )
+
+
+# ---- the funding source belongs to the exchange ---------------------------------------------
+def test_another_exchanges_funding_source_on_the_bus_is_refused_before_dwolla_makes_anything(
+    functions, api, dwolla, inbox, published
+):
+    customer = str(uuid.uuid4())
+    broken = dwolla.seed_exchange("mx", customerId=customer)
+    working = dwolla.seed_exchange("mx", customerId=customer, reauthRequired=False)
+    copied = {**dwolla.balance_error(broken["fundingSourceId"])}
+    copied["fundingSourceId"] = working["fundingSourceId"]  # a field from the wrong event
+
+    delivered = inbox("Dwolla UpdateCredentials", copied)
+    result = functions.api.handler(delivered[0], LambdaContext())
+
+    assert result == {"refused": "FundingSourceNotOfExchange"}
+    assert dwolla.exchange_sessions() == []
+    assert api.status(broken["id"])[0] == 404
+    assert _kinds(published) == []
+
+
+def test_a_funding_source_dwolla_could_not_vouch_for_ends_rejected_never_reauthorized(
+    api, browser, dwolla, published
+):
+    customer = str(uuid.uuid4())
+    broken = dwolla.seed_exchange("mx", customerId=customer)
+    bank = dwolla.seed_bank_funding_source(customer)  # the customer's other bank: it works
+    dwolla.inject_fault(f"/funding-sources/{bank['id']}", method="GET", times=20, status=503)
+    status, request, _ = api.create(broken["id"], {"fundingSourceId": bank["id"]})
+    assert status == 201
+    dwolla.clear_faults()
+
+    clicked = browser.click_start(request["startUrl"])
+    landed = browser.get(browser.visit_bank(bank_url(clicked), "AUTHENTICATION_ERROR"))
+    assert "status=attempt_failed" in location(landed)  # a provider error: nothing asked
+    # "Try again" needs a fresh Dwolla session: first, is the exchange repaired elsewhere? The
+    # funding source is checked before its balance counts: the customer's other bank is not
+    # the exchange's, and its working balance proves nothing.
+    again = browser.try_again(request["startUrl"].split("?")[0])
+
+    assert again["statusCode"] == 410  # the closed page
+    body = api.session(request["id"])[1]
+    assert (body["status"], body["verification"]["result"]) == ("rejected", "not_of_exchange")
+    assert body["reauthorizedAt"] is None
+    assert api.status(broken["id"])[1]["pendingSessionId"] is None
+    assert dwolla.balance_error(broken["fundingSourceId"])["code"] == "UpdateCredentials"
+    assert _kinds(published) == [
+        "Reauth Session Created",
+        "Reauth Attempt Failed",
+        "Reauth Session Rejected",
+    ]

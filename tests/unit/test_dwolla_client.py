@@ -56,6 +56,7 @@ FUNDING_SOURCE_ID = "49dbaa24-1580-4b1c-8b58-24e26656fa31"
 OTHER_SOURCE_ID = "692486f8-29f6-4516-a6a5-c69fd2ce854c"
 FUNDING_SOURCES = f"/customers/{CUSTOMER_ID}/funding-sources?removed=false"
 BALANCE = f"/funding-sources/{FUNDING_SOURCE_ID}/balance"
+SOURCE = f"/funding-sources/{FUNDING_SOURCE_ID}"
 FAST = urllib3.Timeout(connect=1.0, read=1.0)
 
 
@@ -1079,8 +1080,8 @@ def test_funding_sources_are_listed_without_the_removed_ones(dwolla, client):
     sources = client.list_customer_funding_sources(CUSTOMER_ID)
 
     assert sources == [
-        DwollaFundingSource(FUNDING_SOURCE_ID, exchange_id=EXCHANGE_ID, removed=False),
-        DwollaFundingSource(OTHER_SOURCE_ID, exchange_id=None, removed=False),
+        DwollaFundingSource(FUNDING_SOURCE_ID, EXCHANGE_ID, removed=False, customer_id=CUSTOMER_ID),
+        DwollaFundingSource(OTHER_SOURCE_ID, None, removed=False, customer_id=CUSTOMER_ID),
     ]
     (get,) = dwolla.requests_to("GET", FUNDING_SOURCES)
     assert get.headers["accept"] == HAL
@@ -1173,6 +1174,62 @@ def test_listing_funding_sources_is_retried_on_5xx(dwolla, client, sleeps):
 
     assert len(client.list_customer_funding_sources(CUSTOMER_ID)) == 1
     assert len(sleeps) == 1
+
+
+def test_a_funding_source_is_read_with_its_exchange_and_customer(dwolla, client):
+    dwolla.script("GET", SOURCE, Reply(200, funding_source()))
+
+    source = client.get_funding_source(FUNDING_SOURCE_ID)
+
+    assert source == DwollaFundingSource(
+        FUNDING_SOURCE_ID, EXCHANGE_ID, removed=False, customer_id=CUSTOMER_ID
+    )
+    (get,) = dwolla.requests_to("GET", SOURCE)
+    assert get.headers["accept"] == HAL
+    assert get.headers["authorization"] == "Bearer token-1"
+    assert "content-type" not in get.headers
+    assert client.stats.snapshot()["requests"]["GET /funding-sources/{id}"] == 1
+
+
+def test_a_funding_source_may_link_neither_exchange_nor_customer(dwolla, client):
+    item = funding_source(exchange_href=None)
+    del item["_links"]["customer"]
+    dwolla.script("GET", SOURCE, Reply(200, item))
+
+    assert client.get_funding_source(FUNDING_SOURCE_ID) == DwollaFundingSource(
+        FUNDING_SOURCE_ID, None, removed=False, customer_id=None
+    )
+
+
+def test_an_unknown_funding_source_is_dwollas_404(dwolla, client, sleeps):
+    dwolla.script("GET", SOURCE, api_error(404, "notFound", "Funding source not found."))
+
+    with pytest.raises(DwollaApiError) as raised:
+        client.get_funding_source(FUNDING_SOURCE_ID)
+
+    assert (raised.value.status, raised.value.code) == (404, "notFound")
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, funding_source(source_id="fs-1")),
+        Reply(200, funding_source(exchange_href="https://api.dwolla.com/exchanges/nope")),
+        Reply(200, b"not json"),
+    ],
+    ids=["id-not-a-uuid", "exchange-not-a-uuid", "not-json"],
+)
+def test_an_unusable_funding_source_is_a_bad_response(dwolla, client, reply):
+    dwolla.script("GET", SOURCE, reply)
+
+    with pytest.raises(DwollaBadResponse):
+        client.get_funding_source(FUNDING_SOURCE_ID)
+
+
+def test_reading_a_funding_source_needs_a_uuid(client):
+    with pytest.raises(ValueError, match="UUID"):
+        client.get_funding_source("../exchanges")
 
 
 def test_a_balance_answer_means_the_bank_connection_works(dwolla, client):

@@ -16,6 +16,7 @@ Modules, from the outside in:
   context     what every use case is given: adapters, the service's URLs, settings, a clock
   creating    use cases: creating a request (API call or EventBridge event)
   journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)
+  ownership   whose funding source is it: Dwolla's links, checked before it proves a repair
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
   lifecycle   use cases: reads, the schedule (deadlines, re-checks)
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed

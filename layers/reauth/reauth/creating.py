@@ -1,6 +1,8 @@
 """Creating a re-authentication request: from the platform's API call or an EventBridge event.
 
-    create ──▶ Dwolla: POST /exchanges/{id}/exchange-sessions, GET /exchange-sessions/{id}
+    create ──▶ Dwolla: GET /funding-sources/{id} (only when the platform named one: it must be
+               the exchange's, ownership.py), POST /exchanges/{id}/exchange-sessions,
+               GET /exchange-sessions/{id}
            ──▶ DynamoDB: the request (with attempt #1), the exchange's pointer, the superseded
                request, the idempotency record and "Reauth Session Created" (with the start
                link, in the outbox), in one transaction
@@ -29,6 +31,7 @@ from .errors import ErrorCode, ServiceError
 from .ids import valid_idempotency_key
 from .model import Attempt, HandoffType, ReauthRequest, RequestStatus, iso
 from .outbox import OutboxEvent
+from .ownership import check_at_create
 from .repository import ConcurrentChange
 from .security import digest
 from .urls import is_allowed_return_url
@@ -112,6 +115,10 @@ class Creating:
                 return self._replay(earlier.request_id, key_hash, fingerprint)
         # The same key reaches Dwolla on every attempt, here and in a retry after a crash.
         dwolla_key = f"reauth-{key_hash[:48]}" if key_hash else f"reauth-{uuid.uuid4()}"
+        # The named funding source must be the exchange's: refused before any session is made.
+        verified = funding_source is not None and check_at_create(
+            ctx.dwolla, funding_source, exchange_id, customer
+        )
         now = ctx.now()
         attempt = new_attempt(ctx, exchange_id, dwolla_key, now)
         request = ReauthRequest(
@@ -126,6 +133,7 @@ class Creating:
             attempts=(attempt,),
             current_attempt_id=attempt.id,
             funding_source_id=funding_source,
+            funding_source_verified=verified,
             trigger=trigger,
         )
         start_url = ctx.links.start_url(request.id)

@@ -8,7 +8,8 @@ What the re-authentication flow asks of Dwolla, and the plumbing it needs:
     handoff = client.get_exchange_session(session_id)  # Handoff("redirect", url=...) or "token"
     exchange = client.get_exchange(exchange_id)        # DwollaExchange(id, "active", customer_id)
     sources = client.list_customer_funding_sources(exchange.customer_id)
-        # [DwollaFundingSource(id, exchange_id, removed), ...], the removed ones left out
+        # [DwollaFundingSource(id, exchange_id, removed, customer_id), ...], not the removed
+    source = client.get_funding_source(source_id)  # whose is it? (its exchange and customer links)
     works = client.balance_works(source.id)            # False while Dwolla says UpdateCredentials
 
 Did a re-authentication work? `GET /exchanges/{id}` says "active" even while re-authentication
@@ -139,11 +140,13 @@ class DwollaExchange:
 @dataclass(frozen=True)
 class DwollaFundingSource:
     """A customer's funding source; `exchange_id` names the exchange it was made from
-    (`_links.exchange.href`), None for one made otherwise (e.g. account and routing numbers)."""
+    (`_links.exchange.href`), None for one made otherwise (e.g. account and routing numbers);
+    `customer_id` the customer it belongs to (`_links.customer.href`), None when not linked."""
 
     id: str
     exchange_id: str | None
     removed: bool
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,16 @@ class DwollaClient:
         if not isinstance(items, list):
             raise DwollaBadResponse(f"{what}: the answer has no _embedded.funding-sources list")
         return [_funding_source_from(item, what) for item in items]
+
+    def get_funding_source(self, funding_source_id: str) -> DwollaFundingSource:
+        """Read one funding source (`GET /funding-sources/{id}`): whose it is, by its links to
+        the exchange it was made from and to its customer. An unknown id is Dwolla's 404
+        (`DwollaApiError`, code `notFound`), as every error is raised."""
+        _require_uuid(funding_source_id, "funding_source_id")
+        template = "/funding-sources/{id}"
+        what = f"GET {template}"
+        response = self._call("GET", f"/funding-sources/{funding_source_id}", template)
+        return _funding_source_from(_json_object(response, what), what)
 
     def list_events(self, limit: int, offset: int) -> DwollaEventPage:
         """One page of the application's events, newest first (`GET /events`, kept 30 days)."""
@@ -776,10 +789,11 @@ def _link_href(payload: Mapping[str, object], name: str) -> object:
     return found.get("href") if isinstance(found, dict) else None
 
 
-def _customer_id_from(exchange: Mapping[str, object], what: str) -> str | None:
-    """`.../customers/{uuid}` → uuid. A missing or unreadable customer link is None (logged):
-    the exchange's status is still good, and the caller can do without the customer."""
-    href = _link_href(exchange, "customer")
+def _customer_id_from(resource: Mapping[str, object], what: str) -> str | None:
+    """`.../customers/{uuid}` → uuid (an exchange's or a funding source's customer link). A
+    missing or unreadable customer link is None (logged): the rest of the answer is still
+    good, and the caller can do without the customer."""
+    href = _link_href(resource, "customer")
     match = _CUSTOMER_HREF_RE.search(href) if isinstance(href, str) else None
     if match is None:
         if href is not None:
@@ -804,7 +818,12 @@ def _funding_source_from(item: object, what: str) -> DwollaFundingSource:
         if match is None:
             raise DwollaBadResponse(f"{what}: a funding source's exchange link names no exchange")
         exchange_id = match.group(1)
-    return DwollaFundingSource(id=source_id, exchange_id=exchange_id, removed=removed)
+    return DwollaFundingSource(
+        id=source_id,
+        exchange_id=exchange_id,
+        removed=removed,
+        customer_id=_customer_id_from(item, what),
+    )
 
 
 def _handoff_from(session: Mapping[str, object]) -> Handoff:

@@ -17,6 +17,7 @@ SESSION_CREATED = "Reauth Session Created"
 EXCHANGE_REAUTHORIZED = "Exchange Reauthorized"
 ATTEMPT_FAILED = "Reauth Attempt Failed"
 SESSION_EXPIRED = "Reauth Session Expired"
+SESSION_REJECTED = "Reauth Session Rejected"  # its funding source is not the exchange's
 EXCHANGE_REAUTH_REQUIRED = "Exchange Reauth Required"
 
 # What the service listens for (the EventBridge rule in template.yaml matches these).

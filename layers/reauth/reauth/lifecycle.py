@@ -115,6 +115,9 @@ class Lifecycle:
         if result is VerificationResult.UNAVAILABLE:
             self._verifying.wait_for_dwolla(request)
             return 0
+        if result is VerificationResult.NOT_OF_EXCHANGE:
+            self._verifying.reject(request)  # its funding source proves nothing: never expired
+            return 0
         at_the_bank = request.last_attempt_at_the_bank()
         if at_the_bank is not None:  # the customer finished there and never came back
             self._verifying.confirmed(request, at_the_bank.id)

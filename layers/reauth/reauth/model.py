@@ -13,13 +13,20 @@ A request's life:
        └────────────┘  (Dwolla answered: not repaired)
     pending | verifying ──▶ reauthorized_elsewhere  (Dwolla shows it repaired, not by this
                                                      request; final)
+    pending | verifying ──▶ rejected  (its funding source is not the exchange's: Dwolla's links
+                                       say so, so its balance proves nothing; final)
     expired | superseded ──▶ reauthorized   (late: a success claimed on one of its attempts that
                                              Dwolla confirms after the request closed)
 
 Only `pending` and `verifying` are open (the link works, one per exchange). `expired` and
 `superseded` close the link, but a success the customer made at the bank is never thrown away:
 when Dwolla confirms it, the request still ends `reauthorized` (and the exchange's newer request,
-if any, `reauthorized_elsewhere`). `reauthorized` and `reauthorized_elsewhere` are final.
+if any, `reauthorized_elsewhere`). `reauthorized`, `reauthorized_elsewhere` and `rejected` are
+final.
+
+The funding source is the proof: the one the platform named is used only once Dwolla links it
+to the exchange (`funding_source_verified`: checked at create, or, when Dwolla could not answer
+then, before its first balance check); one Dwolla does not link ends the request `rejected`.
 
 `verifying`: a success was claimed (by the browser or the platform) and Dwolla could not be
 asked yet; a later check finishes it. An attempt ends with the provider's word (an error, with
@@ -46,6 +53,7 @@ class RequestStatus(StrEnum):
     REAUTHORIZED_ELSEWHERE = "reauthorized_elsewhere"  # repaired outside this service
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
+    REJECTED = "rejected"  # its funding source is not the exchange's (FundingSourceNotOfExchange)
 
 
 _FINAL: frozenset[RequestStatus] = frozenset()
@@ -58,6 +66,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
             RequestStatus.REAUTHORIZED_ELSEWHERE,
             RequestStatus.EXPIRED,
             RequestStatus.SUPERSEDED,
+            RequestStatus.REJECTED,
         }
     ),
     RequestStatus.VERIFYING: frozenset(
@@ -67,10 +76,12 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
             RequestStatus.REAUTHORIZED_ELSEWHERE,
             RequestStatus.EXPIRED,
             RequestStatus.SUPERSEDED,
+            RequestStatus.REJECTED,
         }
     ),
     RequestStatus.REAUTHORIZED: _FINAL,
     RequestStatus.REAUTHORIZED_ELSEWHERE: _FINAL,
+    RequestStatus.REJECTED: _FINAL,
     RequestStatus.EXPIRED: _LATE,
     RequestStatus.SUPERSEDED: _LATE,
 }
@@ -122,6 +133,7 @@ PROVIDER_ERRORS: dict[str, ProviderError] = {
     )
 }
 NOT_REPAIRED = "NOT_REPAIRED"  # an attempt's reason when Dwolla did not confirm a claimed success
+NOT_OF_EXCHANGE = "FundingSourceNotOfExchange"  # a rejected request's reason (errors.ErrorCode's)
 
 
 class Reporter(StrEnum):
@@ -148,6 +160,7 @@ class VerificationResult(StrEnum):
     CONFIRMED = "confirmed"  # the balance check answers again
     NOT_REPAIRED = "not_repaired"  # it still answers UpdateCredentials
     UNAVAILABLE = "unavailable"  # Dwolla could not be asked (timeout, 5xx, 429): try later
+    NOT_OF_EXCHANGE = "not_of_exchange"  # the funding source is not the exchange's: no proof
 
 
 def utcnow() -> datetime:
@@ -226,6 +239,9 @@ class ReauthRequest:
     attempts: tuple[Attempt, ...]
     current_attempt_id: str
     funding_source_id: str | None = None
+    # Dwolla links funding_source_id to the exchange (checked at create, or found through the
+    # exchange). False: not known yet (Dwolla could not answer): checked before it proves anything.
+    funding_source_verified: bool = False
     trigger: str = "api"
     reauthorized_at: datetime | None = None
     verification: Verification | None = None

@@ -202,6 +202,8 @@ def _request_item(request: ReauthRequest) -> Item:
         "returnUrl": request.return_url,
     }
     item.update({name: {"S": value} for name, value in optional.items() if value})
+    if request.funding_source_id and request.funding_source_verified:
+        item["fundingSourceVerified"] = {"BOOL": True}
     return item
 
 
@@ -231,6 +233,7 @@ def _request_from(item: Item) -> ReauthRequest:
         attempts=attempts,
         current_attempt_id=item["currentAttemptId"]["S"],
         funding_source_id=_s(item, "fundingSourceId"),
+        funding_source_verified=item.get("fundingSourceVerified", {}).get("BOOL") is True,
         trigger=_s(item, "trigger") or "api",
         reauthorized_at=_when(item.get("reauthorizedAt")),
         verification=verification,
@@ -565,13 +568,14 @@ class RequestRepository:
         return self.get_request(request.id)
 
     def set_funding_source(self, request_id: str, funding_source_id: str) -> None:
-        """Remember the funding source found through Dwolla (so the next check skips the search)."""
+        """Remember a funding source Dwolla links to the exchange: found through it, or the
+        request's own checked (so the next check skips the search, or the check)."""
         self._db.update_item(
             TableName=self._table,
             Key=_request_key(request_id),
-            UpdateExpression="SET fundingSourceId = :fs",
+            UpdateExpression="SET fundingSourceId = :fs, fundingSourceVerified = :yes",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":fs": {"S": funding_source_id}},
+            ExpressionAttributeValues={":fs": {"S": funding_source_id}, ":yes": {"BOOL": True}},
         )
 
     # ---- verification ------------------------------------------------------------------------
@@ -763,6 +767,32 @@ class RequestRepository:
         status = self._status_item(
             request, RequestStatus.EXPIRED, now, deadline_passed=True, events=len(outbox)
         )
+        return self._close(request, status, now, outbox)
+
+    def reject(
+        self, request: ReauthRequest, now: datetime, outbox: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        """End an open request `rejected`: Dwolla does not link its funding source to the
+        exchange (verification `not_of_exchange`). Frees its exchange, on its status and event
+        sequence as read. False: it moved since read (nothing changed)."""
+        status = self._status_item(
+            request,
+            RequestStatus.REJECTED,
+            now,
+            events=len(outbox),
+            verification=VerificationResult.NOT_OF_EXCHANGE,
+        )
+        return self._close(request, status, now, outbox)
+
+    def _close(
+        self,
+        request: ReauthRequest,
+        status: TransactWriteItemTypeDef,
+        now: datetime,
+        outbox: Sequence[OutboxEvent],
+    ) -> bool:
+        """An open request's closing `status` change, its exchange freed and its events, in one
+        transaction. False: something moved since read (nothing changed)."""
         items: list[TransactWriteItemTypeDef] = [
             status,
             {
@@ -785,17 +815,21 @@ class RequestRepository:
         now: datetime,
         deadline_passed: bool = False,
         events: int = 0,
+        verification: VerificationResult | None = None,
     ) -> TransactWriteItemTypeDef:
-        """A status change of `request` as read, in a transaction. A superseded request whose
-        success claim still waits for Dwolla keeps its place in the verifying index."""
+        """A status change of `request` as read, in a transaction (with the check that decided
+        it, if any). A superseded request whose success claim still waits for Dwolla keeps its
+        place in the verifying index."""
         values: Item = {":to": {"S": target.value}, ":now": _t(now)}
         condition = _as_read(request, target, values)
         if deadline_passed:
             condition += " AND expiresAt <= :now"
         keep_claim = target is RequestStatus.SUPERSEDED and request.claim_pending
-        update, condition = _sequenced(
-            "SET #status = :to, updatedAt = :now", condition, values, request, events
-        )
+        update = "SET #status = :to, updatedAt = :now"
+        if verification is not None:
+            values[":result"] = {"S": verification.value}
+            update += ", verifyResult = :result, verifyCheckedAt = :now"
+        update, condition = _sequenced(update, condition, values, request, events)
         if not keep_claim:
             update += " REMOVE gsi1pk, gsi1sk, verifyNextAt"
         return {

@@ -18,8 +18,10 @@ writer moved the request first, it is read again and the decision made again, so
 always lands and an answer about an older state never moves a request backwards.
 
 The funding source is the one the request named, or found through Dwolla: the exchange links
-its customer, whose funding sources link the exchange they were made from. A provider error
-ends the attempt (with `recoverable`), never the request.
+its customer, whose funding sources link the exchange they were made from. One the request
+named that Dwolla could not vouch for at create is checked first (ownership.py): not the
+exchange's, it proves nothing and the request ends `rejected` ("Reauth Session Rejected"),
+never `reauthorized`. A provider error ends the attempt (with `recoverable`), never the request.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .context import Context, request_detail
 from .dwolla import DwollaApiError, DwollaError
 from .errors import ErrorCode, ServiceError
 from .model import (
+    NOT_OF_EXCHANGE,
     NOT_REPAIRED,
     PROVIDER_ERRORS,
     AttemptOutcome,
@@ -49,6 +52,7 @@ from .model import (
     iso,
 )
 from .outbox import OutboxEvent
+from .ownership import is_exchanges_funding_source
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +87,11 @@ class Verifying:
         return late or not request.is_open()
 
     def late_claim_counts(self, request: ReauthRequest, attempt_id: str | None) -> bool:
-        """A success claimed on a closed request's attempt soon enough after it began."""
+        """A success claimed on a closed request's attempt soon enough after it began (a request
+        that can no longer become reauthorized, `rejected`, takes none)."""
         attempt = request.attempt(attempt_id) if attempt_id else None
+        if not can_move(request.status, RequestStatus.REAUTHORIZED):
+            return False
         return attempt is not None and (
             self._ctx.now() - (attempt.started_at or attempt.created_at) <= LATE_CLAIM_WINDOW
         )
@@ -185,6 +192,8 @@ class Verifying:
             ctx.repo.mark_not_repaired(request, None, now)
         elif result is VerificationResult.UNAVAILABLE:
             ctx.repo.note_check(request, now)
+        elif result is VerificationResult.NOT_OF_EXCHANGE:
+            self.reject(request)
         if result is not VerificationResult.CONFIRMED:
             return None
         return self.found_repaired(request)
@@ -223,9 +232,12 @@ class Verifying:
 
     # ---- Dwolla's word -----------------------------------------------------------------------
     def check_with_dwolla(self, request: ReauthRequest) -> VerificationResult:
-        """Does the exchange's funding source answer its balance check again?"""
+        """Does the exchange's funding source answer its balance check again? (NOT_OF_EXCHANGE:
+        the request's funding source is not the exchange's, so its balance proves nothing.)"""
         ctx = self._ctx
         try:
+            if not self._funding_source_is_the_exchanges(request):
+                return VerificationResult.NOT_OF_EXCHANGE
             funding_source = request.funding_source_id or self._find_funding_source(request)
             if funding_source is None:
                 return VerificationResult.UNAVAILABLE
@@ -239,6 +251,23 @@ class Verifying:
             )
             return VerificationResult.UNAVAILABLE
         return VerificationResult.CONFIRMED if works else VerificationResult.NOT_REPAIRED
+
+    def _funding_source_is_the_exchanges(self, request: ReauthRequest) -> bool:
+        """The request's funding source, if it named one Dwolla did not vouch for at create, is
+        checked now (once: remembered when it is the exchange's). Raises DwollaError."""
+        source = request.funding_source_id
+        if source is None or request.funding_source_verified:
+            return True
+        ctx = self._ctx
+        customer = request.customer_id
+        if not is_exchanges_funding_source(ctx.dwolla, source, request.exchange_id, customer):
+            logger.error(
+                "the request's funding source is not the exchange's: it proves nothing",
+                extra={"sessionId": request.id},
+            )
+            return False
+        ctx.repo.set_funding_source(request.id, source)
+        return True
 
     def _find_funding_source(self, request: ReauthRequest) -> str | None:
         """exchange → customer → the funding sources made from this exchange."""
@@ -264,6 +293,8 @@ class Verifying:
             return self.confirmed(request, attempt_id)
         if result is VerificationResult.NOT_REPAIRED:
             return self._not_repaired(request, attempt_id)
+        if result is VerificationResult.NOT_OF_EXCHANGE:
+            return self.reject(request)
         return self.wait_for_dwolla(request)
 
     def confirmed(
@@ -336,6 +367,30 @@ class Verifying:
             if fresh is None or fresh.status is not request.status:
                 return fresh or request  # it moved on: the answer was about an older state
             request = fresh  # only an event of another writer came between: decide again
+        return request
+
+    def reject(self, request: ReauthRequest) -> ReauthRequest:
+        """Its funding source is not the exchange's: an open request ends `rejected`, announced
+        once; a closed one's waiting claim is dropped (nothing else changes: it is closed)."""
+        ctx = self._ctx
+        for _ in range(WRITE_TRIES):
+            now = ctx.now()
+            if request.is_reauthorized() or request.status is RequestStatus.REJECTED:
+                return request
+            if not request.is_open():
+                ctx.repo.note_check(request, now, VerificationResult.NOT_OF_EXCHANGE)
+            else:
+                detail = request_detail(
+                    request,
+                    rejectedAt=iso(now),
+                    reason=NOT_OF_EXCHANGE,
+                    fundingSourceId=request.funding_source_id,
+                )
+                event = OutboxEvent(events.SESSION_REJECTED, detail, key=request.id)
+                if not ctx.repo.reject(request, now, [event]):
+                    request = ctx.repo.get_request(request.id) or request
+                    continue
+            return ctx.repo.get_request(request.id) or request
         return request
 
     def wait_for_dwolla(self, request: ReauthRequest) -> ReauthRequest:
