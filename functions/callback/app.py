@@ -148,6 +148,7 @@ LANDING_OUTCOMES = {
     RequestStatus.VERIFYING: "verifying",
     RequestStatus.EXPIRED: "closed",
     RequestStatus.SUPERSEDED: "closed",
+    RequestStatus.REJECTED: "closed",  # its funding source was not the exchange's
 }
 
 

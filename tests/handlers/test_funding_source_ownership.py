@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.support.apigw import LambdaContext, eventbridge_event, scheduled_event
-from tests.support.flow import bank_url
+from tests.support.flow import bank_url, location
 
 REFUSED = {"code": "FundingSourceNotOfExchange"}
 
@@ -137,7 +137,8 @@ def test_an_unverified_funding_source_of_another_exchange_never_proves_the_repai
 
     landed = _at_the_bank_and_back(browser, session)
 
-    assert landed["statusCode"] == 400  # the claim counts for nothing: the request is closed
+    # The claim counts for nothing: the request is closed, and the customer is told so.
+    assert landed["statusCode"] == 303 and "status=rejected" in location(landed)
     body = api.session(session["id"])[1]
     assert (body["status"], body["startUrl"]) == ("rejected", None)
     assert body["verification"]["result"] == "not_of_exchange"

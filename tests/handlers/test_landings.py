@@ -102,16 +102,6 @@ def _words(answer: dict) -> str:
     return unescape(re.search(r"</h1><p>(.*?)</p>", answer["body"]).group(1))
 
 
-# A status whose /reauth/done page is due in functions/callback/app.py (LANDING_OUTCOMES), a file
-# someone else holds right now: `RequestStatus.REJECTED: "closed"`. (No landing carries it today:
-# a claim on a rejected request is refused.) Its tests are strict xfails: they fail the day the
-# page lands, and then this set goes.
-AWAITING_A_PAGE = {"rejected"}
-_AWAITING = pytest.mark.xfail(
-    strict=True, reason="LANDING_OUTCOMES in functions/callback/app.py lacks this status"
-)
-
-
 def test_every_request_status_lands_on_a_page(browser):
     """The landing carries the request's status: each one (a new status too) must have its
     page, and its case in LANDINGS."""
@@ -119,23 +109,14 @@ def test_every_request_status_lands_on_a_page(browser):
     assert covered == {s.value for s in RequestStatus} | {"attempt_failed"}
     reasons = {dict(extra)["reason"] for status, extra in LANDINGS if status == "attempt_failed"}
     assert reasons == {*PROVIDER_ERRORS, NOT_REPAIRED}
-    paged = [status.value for status in RequestStatus if status.value not in AWAITING_A_PAGE]
+    paged = [status.value for status in RequestStatus]
     answers = {status: _done(browser, status)["statusCode"] for status in paged}
     assert answers == {status: 200 for status in paged}
 
 
-@pytest.mark.parametrize("status", sorted(AWAITING_A_PAGE))
-@_AWAITING
-def test_a_status_awaiting_its_page_lands_on_one(browser, status):
-    assert _done(browser, status)["statusCode"] == 200
-
-
 @pytest.mark.parametrize(
     ("status", "extra"),
-    [
-        pytest.param(s, e, marks=[_AWAITING] if s in AWAITING_A_PAGE else [])
-        for s, e in sorted(LANDINGS)
-    ],
+    [pytest.param(s, e) for s, e in sorted(LANDINGS)],
     ids=[f"{s}-{dict(e).get('reason', '')}" for s, e in sorted(LANDINGS)],
 )
 def test_every_landing_status_is_a_page_that_says_what_happened(browser, status, extra):

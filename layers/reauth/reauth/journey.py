@@ -153,6 +153,8 @@ class BrowserJourney:
             bound = ctx.repo.start_attempt(request, token_hash, now, render_hash)
         elif self._verifying.repaired_elsewhere(request, REPAIR_CHECK_ON_CLICK) is not None:
             return StartPage("done", request)  # fixed in another app meanwhile: nothing to do
+        elif (ended := self._ended_by_the_check(request)) is not None:
+            return ended  # e.g. rejected: its funding source was not the exchange's
         elif len(request.attempts) >= MAX_ATTEMPTS:
             return StartPage("too_many_attempts", request)  # for good: a new request is needed
         else:
@@ -165,6 +167,14 @@ class BrowserJourney:
         if bound is None:
             return None
         return self._started(bound, bound.current_attempt, binding)
+
+    def _ended_by_the_check(self, request: ReauthRequest) -> StartPage | None:
+        """The page to show when the repair check just made ended the request (then no Dwolla
+        session is made for it); None when it can still start."""
+        fresh = self._ctx.repo.get_request(request.id)
+        if fresh is not None and fresh.startable(self._ctx.now()):
+            return None
+        return StartPage(self._page_kind(fresh) if fresh else "closed", fresh or request)
 
     def _started(
         self, request: ReauthRequest, attempt: Attempt, binding: BrowserBinding
