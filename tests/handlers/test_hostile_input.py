@@ -4,8 +4,11 @@ attempts, bad allow-lists, forged webhooks.
 Every refusal must change nothing (the table is byte-for-byte the same, no event is published,
 no cookie is set, Dwolla is not called) and say nothing: browsers get the one generic page
 (pages.error_page "refused", 400), API callers the JSON error shape with a documented code. A
-link to a request that is over answers its own clear page ("closed", 410). The case tables are
-module-level; their lengths are the figures.
+link to a request that is over answers its own clear page ("closed", 410); the bank's return or
+the Plaid page's report for one lands on its result (status=expired or superseded), and changes
+nothing either. The browser's binding is one cookie (`reauth_binding=<token>.<request ids>`):
+forged, tampered or borrowed ones, and the retired per-request format, bind nothing. The case
+tables are module-level; their lengths are the figures.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 
 from reauth import pages
 from reauth.config import Config, ConfigError
-from reauth.security import csrf_token, new_secret
+from reauth.security import BINDING_COOKIE, MAX_BOUND_REQUESTS, csrf_token, new_secret, read_binding
 from tests.support.apigw import (
     LambdaContext,
     eventbridge_event,
@@ -47,8 +50,10 @@ DONE_URL = f"{PUBLIC_BASE_URL}/reauth/done"
 # ---- the scene: customers mid-flow ----------
 class Customer:
     """One re-authentication request with a browser bound to its attempt (the start button was
-    clicked). Redirect partners: `back` is where the bank sends the browser (the bank leg done,
-    Dwolla's exchange repaired) unless `visit=False`. Token partners: `page` is the Plaid page."""
+    clicked): its one binding cookie (`reauth_binding=<token>.<request id hex>`), `token` the
+    binding token in it, `attempt` the attempt it started. Redirect partners: `back` is where the
+    bank sends the browser (the bank leg done, Dwolla's exchange repaired) unless `visit=False`.
+    Token partners: `page` is the Plaid page."""
 
     def __init__(self, scene: Scene, partner: str = "mx", *, visit: bool = True) -> None:
         self.exchange = scene.dwolla.seed_exchange(partner)["id"]
@@ -60,7 +65,11 @@ class Customer:
         assert self.page["statusCode"] == 200, self.page["body"][:300]
         ((self.cookie_name, value),) = self.browser.jar.items()
         self.cookie = f"{self.cookie_name}={value}"
-        self.attempt, self.token = value.split(".", 1)
+        self.token = value.partition(".")[0]
+        self.attempt = scene.api.session(self.id)[1]["attempts"][0]["id"]
+        assert self.cookie == _binding(self.token, self.id)  # this request, and no other
+        if partner == "plaid":  # the page's CSRF token names the same attempt
+            assert plaid_config(self.page)["csrf"] == csrf_token(self.token, self.attempt)
         self.back: dict | None = None
         if partner != "plaid" and visit:
             self.back = query_of(self.browser.visit_bank(bank_url(self.page)))
@@ -156,8 +165,25 @@ def assert_refused_and_nothing_changed(scene: Scene, answer: dict, before: list[
     assert_nothing_changed(scene, before)
 
 
-def _binding(request_id: str, attempt_id: str, token: str) -> str:
-    return f"reauth_{request_id.replace('-', '')}={attempt_id}.{token}"
+def assert_landed_and_nothing_changed(
+    scene: Scene, answer: dict, before: list[str], expected: str
+) -> None:
+    """The browser is sent (303) to a result page, and nothing changed: no table change, no
+    event, no word with Dwolla, no cookie."""
+    assert answer["statusCode"] == 303, answer.get("body", "")[:300]
+    assert location(answer) == expected
+    assert header(answer, "set-cookie") is None
+    assert_nothing_changed(scene, before)
+
+
+def _binding(token: str, *request_ids: str) -> str:
+    """A binding cookie: `reauth_binding=<token>.<request id hex>...`."""
+    return f"{BINDING_COOKIE}={token}" + "".join(f".{r.replace('-', '')}" for r in request_ids)
+
+
+def _old_binding(customer: Customer) -> str:
+    """The retired cookie format, one per request: `reauth_<request id hex>=<attempt>.<token>`."""
+    return f"reauth_{customer.id.replace('-', '')}={customer.attempt}.{customer.token}"
 
 
 def _flip(value: str) -> str:
@@ -172,44 +198,59 @@ def _landing(customer: Customer, status: str = "reauthorized") -> str:
 # (case id, how to build (cookies, query) from the scene)
 FORGED_CALLBACKS = [
     ("no-cookie", lambda s: ([], s.a.back)),
-    ("cookie-of-another-request", lambda s: ([s.b.cookie], s.a.back)),
+    ("cookie-of-another-customer", lambda s: ([s.b.cookie], s.a.back)),
+    ("token-of-another-customer", lambda s: ([_binding(s.b.token, s.a.id)], s.a.back)),
+    ("request-of-another-customer", lambda s: ([_binding(s.a.token, s.b.id)], s.a.back)),
+    ("token-of-another-naming-both", lambda s: ([_binding(s.b.token, s.b.id, s.a.id)], s.a.back)),
+    ("token-new-secret", lambda s: ([_binding(new_secret(), s.a.id)], s.a.back)),
+    ("token-one-char-tampered", lambda s: ([_binding(_flip(s.a.token), s.a.id)], s.a.back)),
+    ("token-truncated", lambda s: ([_binding(s.a.token[:-24], s.a.id)], s.a.back)),
+    ("token-too-short", lambda s: ([_binding(s.a.token[:5], s.a.id)], s.a.back)),
+    ("token-one-char-longer", lambda s: ([_binding(s.a.token + "A", s.a.id)], s.a.back)),
+    ("token-extended", lambda s: ([_binding(s.a.token + "A" * 100, s.a.id)], s.a.back)),
+    ("token-bad-alphabet", lambda s: ([_binding(s.a.token[:-3] + "%2F", s.a.id)], s.a.back)),
+    ("token-empty", lambda s: ([_binding("", s.a.id)], s.a.back)),
+    ("token-only", lambda s: ([_binding(s.a.token)], s.a.back)),
     (
-        "attempt-of-another-request",
-        lambda s: ([_binding(s.a.id, s.b.attempt, s.a.token)], s.a.back),
+        "request-id-first",
+        lambda s: ([f"{BINDING_COOKIE}={s.a.id.replace('-', '')}.{s.a.token}"], s.a.back),
     ),
-    ("token-of-another-request", lambda s: ([_binding(s.a.id, s.a.attempt, s.b.token)], s.a.back)),
-    (
-        "renamed-to-another-request",
-        lambda s: ([_binding(s.b.id, s.a.attempt, s.a.token)], s.a.back),
-    ),
-    ("token-one-char-tampered", lambda s: ([_flip(s.a.cookie)], s.a.back)),
-    ("token-truncated", lambda s: ([s.a.cookie[:-24]], s.a.back)),
-    ("token-too-short", lambda s: ([s.a.cookie[: -len(s.a.token) + 5]], s.a.back)),
-    ("token-extended", lambda s: ([s.a.cookie + "A" * 100], s.a.back)),
-    ("token-bad-alphabet", lambda s: ([s.a.cookie[:-3] + "%2F"], s.a.back)),
-    ("token-empty", lambda s: ([_binding(s.a.id, s.a.attempt, "")], s.a.back)),
     ("no-dot", lambda s: ([s.a.cookie.replace(".", "")], s.a.back)),
-    ("attempt-not-uuid", lambda s: ([_binding(s.a.id, "abc", s.a.token)], s.a.back)),
-    ("attempt-random", lambda s: ([_binding(s.a.id, str(uuid.uuid4()), s.a.token)], s.a.back)),
-    ("name-not-hex", lambda s: ([f"reauth_abc={s.a.attempt}.{s.a.token}"], s.a.back)),
-    ("name-with-dashes", lambda s: ([f"reauth_{s.a.id}={s.a.attempt}.{s.a.token}"], s.a.back)),
+    ("request-id-with-dashes", lambda s: ([f"{BINDING_COOKIE}={s.a.token}.{s.a.id}"], s.a.back)),
+    ("request-id-not-hex", lambda s: ([f"{BINDING_COOKIE}={s.a.token}.{'z' * 32}"], s.a.back)),
+    ("request-id-short", lambda s: ([_binding(s.a.token, s.a.id[:-1])], s.a.back)),
+    ("request-id-an-attempt-id", lambda s: ([_binding(s.a.token, s.a.attempt)], s.a.back)),
+    ("request-id-the-exchange-id", lambda s: ([_binding(s.a.token, s.a.exchange)], s.a.back)),
+    ("old-per-request-cookie", lambda s: ([_old_binding(s.a)], s.a.back)),
     (
-        "unknown-request",
-        lambda s: ([_binding(str(uuid.uuid4()), s.a.attempt, s.a.token)], s.a.back),
+        "old-per-request-cookie-beside-a-token",
+        lambda s: ([_binding(s.a.token), _old_binding(s.a)], s.a.back),
+    ),
+    ("unknown-request", lambda s: ([_binding(s.a.token, str(uuid.uuid4()))], s.a.back)),
+    (
+        "request-named-past-the-limit",
+        lambda s: (
+            [_binding(s.a.token, *(str(uuid.uuid4()) for _ in range(MAX_BOUND_REQUESTS)), s.a.id)],
+            s.a.back,
+        ),
     ),
     ("same-cookie-twice", lambda s: ([f"{s.a.cookie}; {s.a.cookie}"], s.a.back)),
-    ("same-name-two-values", lambda s: ([s.a.cookie, _flip(s.a.cookie)], s.a.back)),
-    ("name-upper-case", lambda s: ([s.a.cookie.replace("reauth_", "REAUTH_", 1)], s.a.back)),
+    ("same-cookie-twice-two-headers", lambda s: ([s.a.cookie, s.a.cookie], s.a.back)),
+    (
+        "same-name-two-values",
+        lambda s: ([s.a.cookie, _binding(_flip(s.a.token), s.a.id)], s.a.back),
+    ),
+    (
+        "name-upper-case",
+        lambda s: ([s.a.cookie.replace(BINDING_COOKIE, BINDING_COOKIE.upper(), 1)], s.a.back),
+    ),
     ("name-prefixed", lambda s: (["x" + s.a.cookie], s.a.back)),
+    ("name-suffixed", lambda s: ([s.a.cookie.replace("=", "x=", 1)], s.a.back)),
     ("empty-cookie", lambda s: ([f"{s.a.cookie_name}="], s.a.back)),
     ("unicode-cookie", lambda s: ([f"{s.a.cookie_name}=\u00e9\u2028.\u0000"], s.a.back)),
     (
-        "more-binding-cookies-than-allowed",
-        lambda s: (
-            [s.a.cookie]
-            + [_binding(str(uuid.uuid4()), str(uuid.uuid4()), new_secret()) for _ in range(4)],
-            s.a.back,
-        ),
+        "unicode-in-the-token",
+        lambda s: ([_binding(s.a.token[:-1] + "\u00e9", s.a.id)], s.a.back),
     ),
     ("exchange-of-another-customer", lambda s: ([s.a.cookie], s.b.back)),
     ("exchange-random", lambda s: ([s.a.cookie], {"exchange": [str(uuid.uuid4())]})),
@@ -252,6 +293,21 @@ def test_forged_callback_changes_nothing_and_says_nothing(scene, forge):
     assert location(landed) == _landing(scene.a)
 
 
+def test_a_cookie_naming_as_many_requests_as_allowed_still_binds_the_last(scene):
+    """A browser bound to its latest MAX_BOUND_REQUESTS requests: the last one named counts."""
+    others = [str(uuid.uuid4()) for _ in range(MAX_BOUND_REQUESTS - 1)]
+    cookie = _binding(scene.a.token, *others, scene.a.id)
+    assert read_binding([cookie]).request_ids == (*others, scene.a.id)
+    scene.snapshot()
+
+    landed = scene.callback([cookie], scene.a.back)
+
+    assert landed["statusCode"] == 303
+    assert location(landed) == _landing(scene.a)
+    assert scene.api.session(scene.a.id)[1]["status"] == "reauthorized"
+    assert [e["detail-type"] for e in scene.published()] == ["Exchange Reauthorized"]
+
+
 def test_extra_callback_parameters_never_steer_the_landing(scene):
     query = {
         **scene.a.back,
@@ -267,22 +323,25 @@ def test_extra_callback_parameters_never_steer_the_landing(scene):
     assert scene.api.session(scene.b.id)[1]["status"] == "pending"
 
 
-# (case id, what happens first, what the attacker then sends). The customers' bank visits were
-# a week ago: far outside the window in which a success claimed on a closed request still counts.
+# (case id, what happens first, what the attacker then sends, the answer: None for the refused
+# page, else the status of the result the browser lands on). The customers' bank visits were a
+# week ago: far outside the window in which a success claimed on a closed request still counts.
+# The own exchange claimed that late lands on the "closed" result; an `?error=` finds no attempt
+# at the bank (nor an ended one to reload): refused.
 AFTER_THE_FACT = [
-    ("replay-other-exchange-after-success", "complete", "exchange-of-b"),
-    ("past-deadline", "deadline", "own"),
-    ("past-deadline-error", "deadline", {"error": ["USER_CANCELLED"]}),
-    ("superseded-error", "supersede", {"error": ["TEMPORARY_ERROR"]}),
+    ("replay-other-exchange-after-success", "complete", "exchange-of-b", None),
+    ("past-deadline", "deadline", "own", "expired"),
+    ("past-deadline-error", "deadline", {"error": ["USER_CANCELLED"]}, None),
+    ("superseded-error", "supersede", {"error": ["TEMPORARY_ERROR"]}, None),
 ]
 
 
 @pytest.mark.parametrize(
-    ("first", "query"),
+    ("first", "query", "landing"),
     [case[1:] for case in AFTER_THE_FACT],
     ids=[case[0] for case in AFTER_THE_FACT],
 )
-def test_callback_for_a_request_that_is_over_changes_nothing(scene, clock, first, query):
+def test_callback_for_a_request_that_is_over_changes_nothing(scene, clock, first, query, landing):
     scene.a, scene.b  # noqa: B018 (both mid-flow before anything happens)
     if first == "complete":
         assert scene.callback([scene.a.cookie], scene.a.back)["statusCode"] == 303
@@ -296,25 +355,30 @@ def test_callback_for_a_request_that_is_over_changes_nothing(scene, clock, first
 
     answer = scene.callback([scene.a.cookie], query)
 
-    assert_refused_and_nothing_changed(scene, answer, before)
+    if landing is None:
+        assert_refused_and_nothing_changed(scene, answer, before)
+    else:
+        assert_landed_and_nothing_changed(scene, answer, before, _landing(scene.a, landing))
 
 
 def test_a_request_past_its_deadline_that_went_to_the_bank_gets_dwollas_last_word(scene, clock):
     """The customer logged in at the bank but their way back was lost; the deadline passes.
     Reads say verifying (the schedule has a last word with Dwolla to come); the late callback,
-    a week after the bank visit, is refused without a word with Dwolla; the schedule asks Dwolla
-    once more before expiring it, and Dwolla's balance check works: reauthorized, announced."""
+    a week after the bank visit, lands on the "closed" result without a word with Dwolla and
+    changes nothing; the schedule asks Dwolla once more before expiring it, and Dwolla's balance
+    check works: reauthorized, announced."""
     scene.a  # noqa: B018 (back from the bank, the callback not sent)
     clock.advance(days=7, minutes=20)
     scene.snapshot()
 
     first = scene.api.session(scene.a.id)[1]["status"]
+    before = scene.snapshot()
     late = scene.callback([scene.a.cookie], scene.a.back)
+    assert_landed_and_nothing_changed(scene, late, before, _landing(scene.a, "expired"))
     swept = scene.functions.api.handler(scheduled_event(), LambdaContext())
     again = scene.api.session(scene.a.id)[1]["status"]
 
     assert (first, again) == ("verifying", "reauthorized")
-    assert_page(late, "refused")
     assert swept["expired"] == 0
     assert [e["detail-type"] for e in scene.published()] == ["Exchange Reauthorized"]
 
@@ -392,22 +456,29 @@ def test_a_forged_exchange_claim_without_a_binding_costs_nothing(scene):
     assert_refused_and_nothing_changed(scene, answer, before)
 
 
-def test_a_forged_cross_site_cancel_then_the_real_bank_login_ends_reauthorized(scene):
+@pytest.mark.parametrize("reason", ["USER_CANCELLED", "AUTHENTICATION_ERROR"])
+def test_a_forged_cross_site_cancel_then_the_real_bank_login_ends_reauthorized(scene, reason):
     """A page the customer visits while their bank tab is open navigates them to the callback
-    with ?error=USER_CANCELLED: the bound attempt ends (recoverable), the request does not, and
-    the bank's real redirect back still counts, because Dwolla confirms it."""
+    with ?error=: the bound attempt ends, recoverable whatever the error (the redirect's
+    ?error= is the browser's word, never "for good"), the request does not, and the bank's real
+    redirect back still counts, because Dwolla confirms it."""
     c = Customer(scene, visit=False)
     scene.snapshot()
 
-    forged = scene.callback(
-        [c.cookie], {"error": ["USER_CANCELLED"]}, {"Sec-Fetch-Site": "cross-site"}
-    )
+    forged = scene.callback([c.cookie], {"error": [reason]}, {"Sec-Fetch-Site": "cross-site"})
 
     assert location(forged) == (
-        f"{RETURN_URL}?status=attempt_failed&session={c.id}&reason=USER_CANCELLED&recoverable=true"
+        f"{RETURN_URL}?status=attempt_failed&session={c.id}&reason={reason}&recoverable=true"
     )
     assert scene.api.session(c.id)[1]["status"] == "pending"
-    assert [e["detail-type"] for e in scene.published()] == ["Reauth Attempt Failed"]
+    events = scene.published()
+    assert [e["detail-type"] for e in events] == ["Reauth Attempt Failed"]
+    detail = events[0]["detail"]
+    assert (detail["reason"], detail["reportedBy"], detail["recoverable"]) == (
+        reason,
+        "redirect",
+        True,
+    )
 
     landed = c.browser.get(c.browser.visit_bank(bank_url(c.page)))
 
@@ -419,8 +490,9 @@ def test_a_forged_cross_site_cancel_then_the_real_bank_login_ends_reauthorized(s
 
 
 def test_two_tabs_two_requests_both_work(functions, api, dwolla, published):
-    """One browser, three re-authentications at once (two banks, one Plaid): each tab's cookie
-    is its own, whatever order the banks answer in."""
+    """One browser, three re-authentications at once (two banks, one Plaid): its one binding
+    cookie names all three, each tab's attempt holds its token, whatever order the banks answer
+    in."""
     browser = Browser(functions.callback)
     made = []
     for partner in ("mx", "mx", "plaid"):
@@ -428,9 +500,9 @@ def test_two_tabs_two_requests_both_work(functions, api, dwolla, published):
         _, request, _ = api.create(exchange, {"returnUrl": RETURN_URL})
         made.append((exchange, request))
     pages_ = [browser.click_start(request["startUrl"]) for _, request in made]
-    assert len(browser.jar) == 3
-
     (ex_a, a), (ex_b, b), (_, p) = made
+    assert list(browser.jar) == [BINDING_COOKIE]
+    assert read_binding(browser.cookies).request_ids == (p["id"], b["id"], a["id"])  # latest first
     back_b = browser.visit_bank(bank_url(pages_[1]))
     landed_b = browser.get(back_b)
     dwolla.complete_exchange_session(plaid_config(pages_[2])["token"])
@@ -573,7 +645,9 @@ def test_a_scanner_opening_the_link_changes_nothing_and_the_customer_click_still
         for method in ("HEAD", "GET"):
             page = scanner.call(method, fresh["startUrl"])
             assert page["statusCode"] == 200
-            assert header(page, "set-cookie") is None
+            cookie = header(page, "set-cookie")  # at most a binding token, naming no request
+            if cookie is not None:
+                assert read_binding([cookie.split(";", 1)[0]]).request_ids == ()
     page = scanner.get(fresh["startUrl"])
     assert "Continue to your bank" in page["body"]
     followed = re.findall(r'(?:href|action)="(https?://[^"]+)"', page["body"])
@@ -583,7 +657,8 @@ def test_a_scanner_opening_the_link_changes_nothing_and_the_customer_click_still
         assert_page(scanner.call("HEAD", url), "refused")
 
     assert_nothing_changed(scene, before)
-    assert scanner.jar == {}
+    assert set(scanner.jar) <= {BINDING_COOKIE}
+    assert read_binding(scanner.cookies).request_ids == ()
 
     customer = Browser(scene.functions.callback)
     clicked = customer.click_start(fresh["startUrl"])
@@ -706,16 +781,23 @@ BAD_STARTS = [
     ),
     (
         "try-again-tampered-cookie",
-        lambda s, n: _post(s.a.action, "", {**FORM, **SAME_ORIGIN}, [_flip(s.a.cookie)]),
+        lambda s, n: _post(
+            s.a.action, "", {**FORM, **SAME_ORIGIN}, [_binding(_flip(s.a.token), s.a.id)]
+        ),
     ),
     (
         "try-again-forged-cookie",
         lambda s, n: _post(
-            s.a.action,
-            "",
-            {**FORM, **SAME_ORIGIN},
-            [_binding(s.a.id, s.a.attempt, new_secret())],
+            s.a.action, "", {**FORM, **SAME_ORIGIN}, [_binding(new_secret(), s.a.id)]
         ),
+    ),
+    (
+        "try-again-token-not-naming-the-request",
+        lambda s, n: _post(s.a.action, "", {**FORM, **SAME_ORIGIN}, [_binding(s.a.token)]),
+    ),
+    (
+        "try-again-old-per-request-cookie",
+        lambda s, n: _post(s.a.action, "", {**FORM, **SAME_ORIGIN}, [_old_binding(s.a)]),
     ),
     (
         "try-again-cross-site",
@@ -797,25 +879,50 @@ BAD_COMPLETIONS = [
         lambda s: _complete(s, SUCCESS, csrf=_flip(plaid_config(s.p.page)["csrf"])),
     ),
     ("csrf-is-the-token", lambda s: _complete(s, SUCCESS, csrf=s.p.token)),
-    ("csrf-of-another-binding", lambda s: _complete(s, SUCCESS, csrf=csrf_token(s.a.token))),
+    (
+        "csrf-of-another-binding",
+        lambda s: _complete(s, SUCCESS, csrf=csrf_token(s.a.token, s.p.attempt)),
+    ),
+    (
+        "csrf-of-an-unknown-attempt",
+        lambda s: _complete(s, SUCCESS, csrf=csrf_token(s.p.token, str(uuid.uuid4()))),
+    ),
+    ("csrf-attempt-id-only", lambda s: _complete(s, SUCCESS, csrf=f"{s.p.attempt}.")),
+    (
+        "csrf-mac-only",
+        lambda s: _complete(s, SUCCESS, csrf=csrf_token(s.p.token, s.p.attempt).partition(".")[2]),
+    ),
     ("csrf-oversized", lambda s: _complete(s, SUCCESS, csrf="A" * 5000)),
     ("no-cookie", lambda s: _complete(s, SUCCESS, cookies=[])),
     ("cookie-of-another-request", lambda s: _complete(s, SUCCESS, cookies=[s.a.cookie])),
-    ("tampered-cookie", lambda s: _complete(s, SUCCESS, cookies=[_flip(s.p.cookie)])),
+    (
+        "tampered-cookie",
+        lambda s: _complete(s, SUCCESS, cookies=[_binding(_flip(s.p.token), s.p.id)]),
+    ),
     (
         "forged-cookie-with-its-own-csrf",
         lambda s: (
             lambda token: _complete(
                 s,
                 SUCCESS,
-                cookies=[_binding(s.p.id, s.p.attempt, token)],
-                csrf=csrf_token(token),
+                cookies=[_binding(token, s.p.id)],
+                csrf=csrf_token(token, s.p.attempt),
             )
         )(new_secret()),
     ),
     (
         "cookie-and-csrf-of-another-request",
-        lambda s: _complete(s, SUCCESS, cookies=[s.a.cookie], csrf=csrf_token(s.a.token)),
+        lambda s: _complete(
+            s, SUCCESS, cookies=[s.a.cookie], csrf=csrf_token(s.a.token, s.a.attempt)
+        ),
+    ),
+    (
+        "old-per-request-cookie",
+        lambda s: _complete(s, SUCCESS, cookies=[_old_binding(s.p)]),
+    ),
+    (
+        "same-cookie-twice",
+        lambda s: _complete(s, SUCCESS, cookies=[f"{s.p.cookie}; {s.p.cookie}"]),
     ),
     (
         "another-requests-path",
@@ -902,7 +1009,8 @@ def test_a_replayed_completion_repeats_the_answer_and_changes_nothing(scene, rep
 
 
 # A success reported on a superseded request soon after Link opened is checked with Dwolla and
-# counts (test_time_and_order.py); a week late, or an error, changes nothing.
+# counts (test_time_and_order.py); a week late, or an error, changes nothing: the page is sent
+# to the "closed" result (expired, superseded).
 @pytest.mark.parametrize(
     ("first", "report"),
     [
@@ -922,7 +1030,11 @@ def test_a_completion_for_a_request_that_is_over_changes_nothing(scene, clock, f
 
     answer = scene.p.browser.report_plaid(scene.p.page, report)
 
-    assert_refused_and_nothing_changed(scene, answer, before)
+    assert answer["statusCode"] == 200
+    assert header(answer, "set-cookie") is None
+    status = "expired" if first == "deadline" else "superseded"
+    assert json.loads(answer["body"]) == {"location": _landing(scene.p, status)}
+    assert_nothing_changed(scene, before)
 
 
 @pytest.mark.parametrize("report", [SUCCESS, {"outcome": "error", "error": "TEMPORARY_ERROR"}])
