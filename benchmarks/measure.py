@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import flows
 from .container import Container, Invocation, product_paths
+from .report import SECRETS
 from .stack import Seeded, Stack, harness_retry
 
 SIDES = ("product", "baseline")
@@ -330,7 +331,7 @@ def expiry(stack: Stack, seconds: float, cache_seconds: int = 2, token_ttl: int 
                 "invocations": invocations[side],
                 "secret_reads": int(kinds["secrets_manager"]),
                 "token_mints": int(kinds["token_mints"]),
-                "allowed_secret_reads": math.floor(elapsed / cache_seconds) + 1,
+                "allowed_secret_reads": SECRETS * (math.floor(elapsed / cache_seconds) + 1),
                 "allowed_token_mints": math.floor(elapsed / renew_every) + 1,
             }
         result["seconds"] = round(elapsed, 2)

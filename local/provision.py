@@ -2,9 +2,10 @@
 
 moto's CloudFormation does not understand the SAM transform, so the resources the functions use
 are created with boto3 from the very properties in template.yaml: the table (keys, index, TTL),
-the event bus, the Dwolla secret, plus a "tap" (a rule on the bus → an SQS queue) through which
-tests and the demo read the events the functions publish. The functions' environment is taken
-from the template's Globals too, with local values filled in.
+the event bus, the Dwolla secret, the link secret (generated as the template generates it),
+plus a "tap" (a rule on the bus → an SQS queue) through which tests and the demo read the events
+the functions publish. The functions' environment is taken from the template's Globals too,
+with local values filled in.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class LocalResources:
     tap_queue_url: str
     event_source: str
     dead_letter_queue_url: str = ""
+    link_secret_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,17 +83,30 @@ class DwollaSecretValue:
     key: str
     secret: str
     webhook_secret: str
-    link_secret: str = "local-link-secret-0123456789abcdef0123456789"
 
     def as_json(self) -> str:
         return json.dumps(
-            {
-                "key": self.key,
-                "secret": self.secret,
-                "webhookSecret": self.webhook_secret,
-                "linkSecret": self.link_secret,
-            }
+            {"key": self.key, "secret": self.secret, "webhookSecret": self.webhook_secret}
         )
+
+
+def generated_link_secret(secrets, template: dict) -> str:
+    """A value as the template's LinkSecret generates it (its GenerateSecretString)."""
+    generate = template["Resources"]["LinkSecret"]["Properties"]["GenerateSecretString"]
+    return secrets.get_random_password(**generate)["RandomPassword"]
+
+
+def ensure_link_secret(secrets, name: str, template: dict, value: str | None = None) -> str:
+    """The link secret's ARN: created when missing (with `value`, or generated); an existing
+    one is kept as it is (its links keep working), or given `value` (a rotation)."""
+    try:
+        arn = secrets.describe_secret(SecretId=name)["ARN"]
+    except secrets.exceptions.ResourceNotFoundException:
+        value = value or generated_link_secret(secrets, template)
+        return secrets.create_secret(Name=name, SecretString=value)["ARN"]
+    if value is not None and secrets.get_secret_value(SecretId=arn)["SecretString"] != value:
+        secrets.put_secret_value(SecretId=arn, SecretString=value)
+    return arn
 
 
 def provision(
@@ -99,10 +114,11 @@ def provision(
     *,
     prefix: str = "dwolla-reauth-local",
     dwolla: DwollaSecretValue,
+    link_secret: str | None = None,
     template: dict | None = None,
 ) -> LocalResources:
-    """Create (or reuse) the table (with its stream), bus, secret, event tap and dead-letter
-    queue. Idempotent."""
+    """Create (or reuse) the table (with its stream), bus, secrets, event tap and dead-letter
+    queue. Idempotent. The link secret is generated unless `link_secret` is given."""
     template = template or load_template()
     dynamodb = session.client("dynamodb")
     events = session.client("events")
@@ -128,6 +144,7 @@ def provision(
         secrets.put_secret_value(SecretId=secret_name, SecretString=dwolla.as_json())
     except secrets.exceptions.ResourceNotFoundException:
         secret_id = secrets.create_secret(Name=secret_name, SecretString=dwolla.as_json())["ARN"]
+    link_secret_id = ensure_link_secret(secrets, f"{prefix}/link", template, link_secret)
 
     event_source = template["Parameters"]["EventSource"]["Default"]
     queue_url = sqs.create_queue(QueueName=f"{prefix}-event-tap")["QueueUrl"]
@@ -145,7 +162,9 @@ def provision(
         Targets=[{"Id": "tap", "Arn": queue_arn}],
     )
     dead_letters = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
-    return LocalResources(table_name, bus_name, secret_id, queue_url, event_source, dead_letters)
+    return LocalResources(
+        table_name, bus_name, secret_id, queue_url, event_source, dead_letters, link_secret_id
+    )
 
 
 def function_environment(resources: LocalResources, overrides: dict[str, str]) -> dict[str, str]:
@@ -155,6 +174,7 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "TABLE_NAME": resources.table_name,
         "EVENT_BUS_NAME": resources.event_bus_name,
         "DWOLLA_SECRET_ID": resources.secret_id,
+        "LINK_SECRET_ID": resources.link_secret_id,
         "DWOLLA_ENVIRONMENT": "sandbox",
         "DWOLLA_API_BASE_URL": "",
         "PUBLIC_BASE_URL": "",

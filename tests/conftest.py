@@ -23,6 +23,7 @@ from tests.support.constants import (
     CALLBACK_URL,
     DWOLLA_KEY,
     DWOLLA_SECRET,
+    LINK_SECRET,
     OTHER_RETURN_URL,
     PUBLIC_BASE_URL,
     RETURN_URL,
@@ -94,7 +95,7 @@ def aws(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         session = boto3.session.Session()
-        yield session, provision(session, dwolla=dwolla_secret_value())
+        yield session, provision(session, dwolla=dwolla_secret_value(), link_secret=LINK_SECRET)
 
 
 @pytest.fixture

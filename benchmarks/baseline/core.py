@@ -20,6 +20,7 @@ TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
 SOURCE = os.environ.get("EVENT_SOURCE") or "dwolla-reauth"
 SECRET_ID = os.environ["DWOLLA_SECRET_ID"]
+LINK_SECRET_ID = os.environ["LINK_SECRET_ID"]
 SECRET_MAX_AGE = int(os.environ.get("SECRET_CACHE_SECONDS") or 300)
 DWOLLA = (os.environ.get("DWOLLA_API_BASE_URL") or "https://api-sandbox.dwolla.com").rstrip("/")
 PUBLIC = os.environ["PUBLIC_BASE_URL"].rstrip("/")
@@ -33,6 +34,7 @@ pool = urllib3.PoolManager(
 _session = None
 _clients: dict = {}
 _secret: tuple[dict, float] | None = None  # (value, read at)
+_link_secret: tuple[bytes, float] | None = None  # (value, read at)
 _token: tuple[str, float] | None = None  # (value, renew at)
 
 
@@ -57,6 +59,15 @@ def secret() -> dict:
         value = client("secretsmanager").get_secret_value(SecretId=SECRET_ID)["SecretString"]
         _secret = (json.loads(value), now)
     return _secret[0]
+
+
+def link_secret() -> bytes:
+    global _link_secret
+    now = time.monotonic()
+    if _link_secret is None or now - _link_secret[1] >= SECRET_MAX_AGE:
+        value = client("secretsmanager").get_secret_value(SecretId=LINK_SECRET_ID)["SecretString"]
+        _link_secret = (value.encode(), now)
+    return _link_secret[0]
 
 
 def token() -> str:
@@ -84,7 +95,7 @@ def token() -> str:
 
 def link_key(request_id: str) -> str:
     """The start link's key: base64url(HMAC-SHA256(link secret, "link:" + request id))."""
-    mac = hmac.new(secret()["linkSecret"].encode(), f"link:{request_id}".encode(), hashlib.sha256)
+    mac = hmac.new(link_secret(), f"link:{request_id}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 

@@ -28,8 +28,6 @@ or token the flows never showed is still watched.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -40,7 +38,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from local.provision import DwollaSecretValue
 from reauth.model import iso
 from reauth.security import csrf_attempt, link_key, new_secret
 from tests.support.apigw import LambdaContext, eventbridge_event, rest_event, scheduled_event
@@ -48,6 +45,7 @@ from tests.support.constants import (
     CALLBACK_URL,
     DWOLLA_KEY,
     DWOLLA_SECRET,
+    LINK_SECRET,
     PUBLIC_BASE_URL,
     RETURN_URL,
     WEBHOOK_SECRET,
@@ -57,7 +55,6 @@ from tests.support.functions import serve
 from tests.support.table import table_items
 from tests.support.webhooks import sign, webhook_event
 
-LINK_SECRET = DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET).link_secret
 WRONG_KEY, WRONG_SECRET = "wrong-key-31f0c2", "wrong-secret-8be77d91"
 ALWAYS_SECRET = {
     "dwolla key": DWOLLA_KEY,
@@ -72,17 +69,9 @@ IGNORED_LOGGERS = ("moto", "local", "tests")  # the test's own infrastructure, n
 LINK_PATH = re.compile(r"/reauth/link/(?P<id>[0-9a-f-]{36})")
 
 
-def _derived_link_secret(dwolla_secret: str) -> bytes:
-    """What signs links when the secret has no linkSecret (secrets.DwollaSecrets.link_secret)."""
-    return hmac.new(dwolla_secret.encode(), b"dwolla-reauth link keys", hashlib.sha256).digest()
-
-
-# Every secret that may ever have signed a start link in these scenarios.
-LINK_SECRETS = (
-    LINK_SECRET.encode(),
-    _derived_link_secret(DWOLLA_SECRET),
-    _derived_link_secret(WRONG_SECRET),
-)
+# Every secret that may ever have signed a start link in these scenarios (the link secret is
+# its own secret: no Dwolla credential ever signs one).
+LINK_SECRETS = (LINK_SECRET.encode(),)
 
 
 class Capture(logging.Handler):
@@ -657,7 +646,7 @@ def dwolla_rejects_the_credentials(kit: Kit) -> None:
     exchange = kit.dwolla.seed_exchange("mx")
     assert kit.create(exchange["id"])[1]["code"] == "DwollaCredentialsInvalid"
     request_id = str(uuid.uuid4())
-    key = link_key(_derived_link_secret(WRONG_SECRET), request_id)
+    key = link_key(LINK_SECRET.encode(), request_id)
     kit.browser().click_start(f"{PUBLIC_BASE_URL}/reauth/link/{request_id}?key={key}")
 
 
@@ -807,6 +796,9 @@ def broken_secret(kit: Kit) -> None:
     secrets.put_secret_value(
         SecretId=kit.functions.resources.secret_id,
         SecretString=json.dumps({"key": WRONG_KEY, "webhookSecret": WRONG_SECRET}),
+    )
+    secrets.put_secret_value(
+        SecretId=kit.functions.resources.link_secret_id, SecretString="too-short"
     )
     kit.dwolla.expire_tokens()  # the next call mints a token, with the wrong key
     exchange = kit.dwolla.seed_exchange("mx")

@@ -60,6 +60,7 @@ def _resource_symbol(value) -> str:
     for needle, symbol in (
         ("ServiceBus", "bus"),
         ("DwollaSecret", "secret"),
+        ("LinkSecret", "link-secret"),
         ("public-base-url", "ssm-parameter"),
         ("DeadLetterQueue", "dlq"),
     ):
@@ -107,9 +108,10 @@ def allows(statements: list[dict], action: str, resource: str, key: str | None) 
 class Recorder:
     """What each function's calls need: {(function, action, resource, partition key)}."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: dict[str, str]) -> None:
         self.current: str | None = None
         self.needs: set[tuple[str, str, str, str | None]] = set()
+        self.secrets = secrets  # {secret id: resource symbol}
 
     def __call__(self, params, model, **_) -> None:
         assert self.current, f"an AWS call outside a function: {model.name}"
@@ -129,7 +131,7 @@ class Recorder:
         elif service == "events":
             self._need(f"events:{model.name}", "bus", None)
         elif service == "secretsmanager":
-            self._need(f"secretsmanager:{model.name}", "secret", None)
+            self._need(f"secretsmanager:{model.name}", self.secrets[params["SecretId"]], None)
         elif service == "ssm":
             self._need(f"ssm:{model.name}", "ssm-parameter", None)
         elif service == "sqs":
@@ -154,7 +156,7 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
         Name=parameter, Value=PUBLIC_BASE_URL, Type="String", Overwrite=True
     )
     monkeypatch.setenv("PUBLIC_BASE_URL", "")
-    recorder = Recorder()
+    recorder = Recorder({resources.secret_id: "secret", resources.link_secret_id: "link-secret"})
     clock = Clock()
     api, callback = load_function("api"), load_function("callback")
 
@@ -467,3 +469,29 @@ def test_make_lint_runs_the_template_checks():
     script = (ROOT / "local" / "check_template.sh").read_text()
     for tool in ("cfn-lint --append-rules cfn_lint_serverless.rules", "checkov", "sam"):
         assert tool in script
+
+
+def test_the_link_secret_is_generated_by_the_template_and_is_its_own_resource():
+    """Start links are signed by LinkSecret: always created, its value generated (never typed
+    in, never Dwolla's), read by the two functions that mint and check links, written by none."""
+    template = load_template()
+    link = template["Resources"]["LinkSecret"]
+    assert link["Type"] == "AWS::SecretsManager::Secret" and "Condition" not in link
+    props = link["Properties"]
+    assert "SecretString" not in props
+    assert props["GenerateSecretString"]["PasswordLength"] >= 32
+    assert "SecretStringTemplate" not in props["GenerateSecretString"]  # a plain string
+    dwolla = template["Resources"]["DwollaSecret"]["Properties"]["SecretString"]
+    assert "link" not in dwolla.lower()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["LINK_SECRET_ID"] == {"Ref": "LinkSecret"}
+    assert "LinkSecret" not in json.dumps(variables["DWOLLA_SECRET_ID"])
+    for function in FUNCTIONS:
+        statements = granted(function)
+        reads = allows(statements, "secretsmanager:GetSecretValue", "link-secret", None)
+        assert reads == (function in ("ApiFunction", "CallbackFunction")), function
+        for statement in statements:
+            if "link-secret" in statement["resources"]:
+                assert statement["resources"] == {"link-secret"}, statement
+                assert statement["actions"] == {"secretsmanager:GetSecretValue"}, statement
+    assert template["Outputs"]["LinkSecretArn"]["Value"] == {"Ref": "LinkSecret"}

@@ -9,6 +9,7 @@ import pytest
 
 from local import servers
 from tests.support.aws import dwolla_secret_value, use_fake_credentials
+from tests.support.constants import LINK_SECRET
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,9 @@ def aws(moto_server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     session = boto3.session.Session()
     resources = provision(
-        session, prefix=f"it-{uuid.uuid4().hex[:8]}", dwolla=dwolla_secret_value()
+        session,
+        prefix=f"it-{uuid.uuid4().hex[:8]}",
+        dwolla=dwolla_secret_value(),
+        link_secret=LINK_SECRET,
     )
     return session, resources

@@ -326,3 +326,24 @@ def test_a_funding_source_dwolla_could_not_vouch_for_ends_rejected_never_reautho
         "Reauth Attempt Failed",
         "Reauth Session Rejected",
     ]
+
+
+def test_a_link_sent_before_the_link_secret_is_rotated_still_reauthorizes(
+    api, browser, dwolla, functions
+):
+    """The README's rotation, on moto server: put-secret-value on LinkSecret mid-flow. The link
+    the customer already has still starts and finishes; a new container mints the next link."""
+    from tests.support.aws import rotate_link_secret
+    from tests.support.functions import new_container
+
+    exchange = dwolla.seed_exchange("mx")
+    status, request, _ = api.create(exchange["id"], {"returnUrl": RETURN_URL})
+    assert status == 201
+    rotate_link_secret(functions.session, functions.resources)
+    new_container()
+
+    clicked = browser.click_start(request["startUrl"])
+    assert "Taking you to your bank" in clicked["body"]
+    back = browser.visit_bank(bank_url(clicked))
+    assert location(browser.get(back)).startswith(f"{RETURN_URL}?status=reauthorized")
+    assert api.session(request["id"])[1]["startUrl"] is None  # closed: no link any more

@@ -1,7 +1,9 @@
-"""AWS as the tests see it: fake credentials (never a developer's real ones) and the secret
-the template's resources are provisioned with."""
+"""AWS as the tests see it: fake credentials (never a developer's real ones), the secrets
+the template's resources are provisioned with, and a rotation of the link secret."""
 
 from __future__ import annotations
+
+import secrets
 
 from tests.support.constants import DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET
 
@@ -25,3 +27,13 @@ def dwolla_secret_value():
     from local.provision import DwollaSecretValue
 
     return DwollaSecretValue(DWOLLA_KEY, DWOLLA_SECRET, WEBHOOK_SECRET)
+
+
+def rotate_link_secret(session, resources) -> str:
+    """What the README's rotation does: a new random value becomes AWSCURRENT, the one before
+    AWSPREVIOUS. Returns the new value."""
+    value = secrets.token_urlsafe(48)
+    session.client("secretsmanager").put_secret_value(
+        SecretId=resources.link_secret_id, SecretString=value
+    )
+    return value

@@ -132,9 +132,17 @@ def _env(**extra: str) -> dict[str, str]:
         "TABLE_NAME": "t",
         "EVENT_BUS_NAME": "b",
         "DWOLLA_SECRET_ID": "s",
+        "LINK_SECRET_ID": "l",
         "PUBLIC_BASE_URL": BASE,
         **extra,
     }
+
+
+def test_a_deployment_without_the_link_secret_is_a_config_error_naming_it():
+    env = _env()
+    del env["LINK_SECRET_ID"]
+    with pytest.raises(ConfigError, match="LINK_SECRET_ID"):
+        Config.from_environment(env)
 
 
 def test_the_journey_settings_have_safe_defaults():

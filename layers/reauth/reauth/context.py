@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from .dwolla import DwollaClient, DwollaError
 from .dwolla_errors import from_dwolla
@@ -17,19 +17,29 @@ from .errors import ErrorCode, ServiceError
 from .ids import normalize_uuid
 from .model import ReauthRequest
 from .repository import RequestRepository
-from .security import link_key
+from .security import is_well_formed_link_key, link_key, link_key_matches
 from .urls import path_of, with_query
 
 logger = logging.getLogger(__name__)
 
 
+class LinkSecretVersions(Protocol):
+    """The secret that signs start links, as a container knows it (credentials.LinkSecrets)."""
+
+    def current(self) -> bytes: ...
+
+    def previous(self) -> bytes | None: ...
+
+    def refresh(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Links:
     """The service's own public URLs. The base URL is resolved lazily (it may need an SSM read),
-    and so is the secret that signs start links (a Secrets Manager read, cached)."""
+    and so is the secret that signs start links (Secrets Manager reads, cached)."""
 
     base_url: Callable[[], str]
-    link_secret: Callable[[], bytes]
+    link_secrets: LinkSecretVersions
     callback_override: str = ""
 
     def callback_url(self) -> str:
@@ -37,8 +47,25 @@ class Links:
 
     def start_url(self, request_id: str) -> str:
         """The customer's link: durable, the same in every answer about the request."""
-        key = link_key(self.link_secret(), request_id)
+        key = link_key(self.link_secrets.current(), request_id)
         return with_query(self.action_url(request_id), {"key": key})
+
+    def key_matches(self, request_id: str, key: str | None) -> bool:
+        """Does `key` open `request_id`'s link? Signed with the link secret's current version,
+        or its previous one (a link sent before the last rotation). When neither verifies a
+        well-formed key, the secret is read again (rate-limited) and checked once more: another
+        container may have minted it with a version this one has not seen yet."""
+        if not key or not is_well_formed_link_key(key):
+            return False
+        return self._signed_by_known_version(request_id, key) or (
+            self.link_secrets.refresh() and self._signed_by_known_version(request_id, key)
+        )
+
+    def _signed_by_known_version(self, request_id: str, key: str) -> bool:
+        if link_key_matches(self.link_secrets.current(), request_id, key):
+            return True
+        previous = self.link_secrets.previous()
+        return previous is not None and link_key_matches(previous, request_id, key)
 
     def action_url(self, request_id: str) -> str:
         return f"{self.base_url()}/reauth/link/{request_id}"

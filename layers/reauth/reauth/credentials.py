@@ -1,23 +1,33 @@
-"""The Secrets Manager and SSM adapter: Dwolla's key/secret, the webhook secret, the public URL.
+"""The Secrets Manager and SSM adapter: Dwolla's key/secret, the webhook secret, the link secret.
 
-Values are fetched through Powertools' parameter providers and cached per container for
-SECRET_CACHE_SECONDS, so a warm function reads Secrets Manager at most once per cache period.
-The secret is JSON: {"key": "...", "secret": "...", "webhookSecret": "...", "linkSecret": "..."}.
-`linkSecret` signs the customers' start links; without it a key derived from Dwolla's secret is
-used (then rotating the Dwolla secret also retires the links already sent).
+Two secrets, each its own Secrets Manager secret:
+- Dwolla's: JSON {"key": "...", "secret": "...", "webhookSecret": "..."}, put there by the
+  operator; read through Powertools' parameter provider, cached per container for
+  SECRET_CACHE_SECONDS.
+- the link secret: a plain string (32 characters or more) the template generates, which signs
+  the customers' start links. It is never derived from Dwolla's secret, so rotating Dwolla's
+  credentials leaves every link working. Links are minted with its AWSCURRENT version and a
+  presented key is checked against AWSCURRENT, then AWSPREVIOUS: a link made before one rotation
+  keeps working.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
 from .dwolla import DwollaCredentials
 
 if TYPE_CHECKING:  # imported where it is used (runtime), not at cold start
     from aws_lambda_powertools.utilities.parameters import BaseProvider
+
+logger = logging.getLogger(__name__)
+
+CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
+MIN_LINK_SECRET_LENGTH = 32
+LINK_SECRET_REFRESH_SECONDS = 30.0
 
 
 class DwollaSecrets:
@@ -46,14 +56,86 @@ class DwollaSecrets:
             raise ConfigError('the Dwolla secret must hold "webhookSecret" to accept webhooks')
         return secret
 
-    def link_secret(self) -> bytes:
-        value = self._value()
-        secret = value.get("linkSecret", "")
-        if len(secret) >= 32:
-            return secret.encode()
-        if secret:
-            raise ConfigError('the secret\'s "linkSecret" must be at least 32 characters')
-        dwolla_secret = value.get("secret")
-        if not dwolla_secret:
-            raise ConfigError('the Dwolla secret must hold "secret" (or "linkSecret")')
-        return hmac.new(dwolla_secret.encode(), b"dwolla-reauth link keys", hashlib.sha256).digest()
+
+class LinkSecrets:
+    """The link secret's versions, as this container knows them.
+
+    Each version (AWSCURRENT, AWSPREVIOUS) is read when first needed and kept for `max_age`
+    seconds: a container that only mints links, or whose keys all verify against AWSCURRENT,
+    never reads AWSPREVIOUS. `refresh()` forgets what is kept, unless it was read less than
+    `refresh_interval` seconds ago: a key no kept version verifies may have been minted by a
+    container that saw a rotation first, and this one catches up within seconds instead of
+    `max_age`, at most one re-read per `refresh_interval` whatever the keys presented.
+    The values are never logged.
+    """
+
+    def __init__(
+        self,
+        secretsmanager: Any,
+        secret_id: str,
+        max_age: float,
+        *,
+        clock: Callable[[], float],
+        refresh_interval: float = LINK_SECRET_REFRESH_SECONDS,
+    ) -> None:
+        self._client = secretsmanager
+        self._secret_id = secret_id
+        self._max_age = max_age
+        self._clock = clock
+        self._refresh_interval = refresh_interval
+        self._kept: dict[str, tuple[bytes | None, float]] = {}  # stage: (value, read at)
+
+    def current(self) -> bytes:
+        """AWSCURRENT: what signs the links made now."""
+        value = self._version(CURRENT)
+        if value is None:  # pragma: no cover - Secrets Manager always has an AWSCURRENT
+            raise ConfigError(f"the link secret {self._secret_id} has no {CURRENT} version")
+        return value
+
+    def previous(self) -> bytes | None:
+        """AWSPREVIOUS: what signed the links made before the last rotation (None before any)."""
+        return self._version(PREVIOUS)
+
+    def refresh(self) -> bool:
+        """Forget the versions kept, unless AWSCURRENT was read less than `refresh_interval`
+        seconds ago. True when forgotten (the next read asks Secrets Manager)."""
+        kept = self._kept.get(CURRENT)
+        if kept is not None and 0 <= self._clock() - kept[1] < self._refresh_interval:
+            return False
+        self._kept.clear()
+        logger.info("link secret re-read: a link key matched none of its versions kept")
+        return True
+
+    def _version(self, stage: str) -> bytes | None:
+        now = self._clock()
+        kept = self._kept.get(stage)
+        if kept is not None and 0 <= now - kept[1] < self._max_age:
+            return kept[0]
+        value = self._read(stage)
+        self._kept[stage] = (value, now)
+        return value
+
+    def _read(self, stage: str) -> bytes | None:
+        try:
+            answer = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=stage)
+        except Exception as exc:
+            if stage == PREVIOUS and _error_code(exc) == "ResourceNotFoundException":
+                return None  # never rotated
+            raise
+        text = answer.get("SecretString")
+        if isinstance(text, str) and len(text) >= MIN_LINK_SECRET_LENGTH:
+            return text.encode()
+        if stage == PREVIOUS:
+            return None  # a bad value replaced since: it signs nothing
+        raise ConfigError(
+            f"the link secret (LINK_SECRET_ID) must be a string of at least "
+            f"{MIN_LINK_SECRET_LENGTH} characters"
+        )
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None

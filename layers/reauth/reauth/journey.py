@@ -30,7 +30,6 @@ from .security import (
     csrf_token,
     digest,
     is_well_formed_secret,
-    link_key_matches,
     matches,
     new_secret,
     read_binding,
@@ -265,7 +264,7 @@ class BrowserJourney:
         request_id = _uuid(request_id)
         if not key or not is_well_formed_secret(key):
             raise BrowserRejected("malformed link key")
-        if not link_key_matches(self._ctx.links.link_secret(), request_id, key):
+        if not self._ctx.links.key_matches(request_id, key):
             raise BrowserRejected("wrong link key")
         return request_id
 

@@ -108,14 +108,14 @@ def build_service(ctx: Context) -> Service:
     )
 
 
-def _secrets_provider() -> SecretsProvider:
-    # Made on the first secret read (a token mint, a webhook, a link), not at cold start:
+def _secrets_provider(client: Any) -> SecretsProvider:
+    # Made on the first read of Dwolla's secret (a token mint, a webhook), not at cold start:
     # Powertools touches the client as it builds a provider, which would make a Secrets Manager
     # client in every container, also where no route reads the secret. The parameters module is
     # imported only where it is used, for the same reason.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto3_client=lazy(lambda: boto_session().client("secretsmanager")))
+    return SecretsProvider(boto3_client=client)
 
 
 def build_context(
@@ -131,13 +131,23 @@ def build_context(
     not say or says differently (tests: a moved clock, short Dwolla timeouts, a recorded sleep
     between retries, a small sweep batch); None keeps the default."""
     from .context import Links, Settings
-    from .credentials import DwollaSecrets
+    from .credentials import DwollaSecrets, LinkSecrets
     from .dwolla import DwollaClient, base_url_for
     from .model import utcnow
     from .repository import RequestRepository
 
+    moment = clock or utcnow
+    secretsmanager = lazy(lambda: boto_session().client("secretsmanager"))  # made on first read
     secrets = DwollaSecrets(
-        lazy(_secrets_provider), settings.dwolla_secret_id, settings.secret_cache_seconds
+        lazy(lambda: _secrets_provider(secretsmanager)),
+        settings.dwolla_secret_id,
+        settings.secret_cache_seconds,
+    )
+    link_secrets = LinkSecrets(
+        secretsmanager,
+        settings.link_secret_id,
+        settings.secret_cache_seconds,
+        clock=lambda: moment().timestamp(),  # the service's clock: tests move it
     )
 
     @cache
@@ -166,7 +176,7 @@ def build_context(
         ),
         links=Links(
             base_url=public_base_url,
-            link_secret=secrets.link_secret,
+            link_secrets=link_secrets,
             callback_override=settings.callback_url,
         ),
         settings=Settings(
@@ -177,7 +187,7 @@ def build_context(
             plaid_link_script_url=settings.plaid_link_script_url,
             sweep_batch_size=sweep_batch_size or settings.sweep_batch_size,
         ),
-        clock=clock or utcnow,
+        clock=moment,
         webhook_secret=secrets.webhook_secret,
     )
 

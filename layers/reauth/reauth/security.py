@@ -36,6 +36,7 @@ from .ids import normalize_uuid, uuid_from_hex
 BINDING_COOKIE = "reauth_binding"
 MAX_BOUND_REQUESTS = 16  # the cookie names the browser's latest requests: at most ~600 bytes
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,128}")
+_LINK_KEY_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of 32 bytes, unpadded
 
 
 def new_secret() -> str:
@@ -63,6 +64,11 @@ def link_key(link_secret: bytes, request_id: str) -> str:
     """The key in a request's start link (stateless: the same for every answer)."""
     mac = hmac.new(link_secret, f"link:{request_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def is_well_formed_link_key(value: str) -> bool:
+    """Could `value` be a link key (an HMAC-SHA256, base64url)? Checked before any I/O."""
+    return bool(_LINK_KEY_RE.fullmatch(value))
 
 
 def link_key_matches(link_secret: bytes, request_id: str, presented: str | None) -> bool:
