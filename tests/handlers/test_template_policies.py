@@ -117,7 +117,11 @@ class Recorder:
         assert self.current, f"an AWS call outside a function: {model.name}"
         service = model.service_model.endpoint_prefix
         if service == "dynamodb":
-            if model.name == "TransactWriteItems":
+            if model.name == "BatchGetItem":
+                for table in params["RequestItems"].values():
+                    for key in table["Keys"]:
+                        self._need("dynamodb:BatchGetItem", "table", key["pk"]["S"])
+            elif model.name == "TransactWriteItems":
                 for item in params["TransactItems"]:
                     ((kind, op),) = item.items()
                     key = (op.get("Item") or op.get("Key"))["pk"]["S"]

@@ -268,6 +268,18 @@ def _click_answer(answer: dict) -> tuple:
     return "page", answer["statusCode"]
 
 
+def _click(functions, request_id: str, form: dict, cookies: list[str] | None = None) -> tuple:
+    """The start button's POST through CallbackFunction's handler, as a browser sends it."""
+    event = rest_event(
+        "POST",
+        f"/reauth/link/{request_id}",
+        body=urlencode(form),
+        headers={**FORM, **SAME_ORIGIN},
+        cookies=cookies,
+    )
+    return _click_answer(functions.callback.handler(event, LambdaContext()))
+
+
 def test_concurrent_clicks_on_one_link_start_one_attempt_per_winner(
     race, api, dwolla, functions, written
 ):
@@ -279,13 +291,7 @@ def test_concurrent_clicks_on_one_link_start_one_attempt_per_winner(
     service = _service(functions)
 
     def via_handler(i):
-        event = rest_event(
-            "POST",
-            f"/reauth/link/{request['id']}",
-            body=urlencode({"key": key}),
-            headers={**FORM, **SAME_ORIGIN},
-        )
-        return _click_answer(functions.callback.handler(event, LambdaContext()))
+        return _click(functions, request["id"], {"key": key})
 
     def via_service(i):
         try:
@@ -355,14 +361,7 @@ def test_one_rendering_submitted_at_once_n_times_starts_one_attempt(
     service = _service(functions)
 
     def via_handler(i):
-        event = rest_event(
-            "POST",
-            f"/reauth/link/{request['id']}",
-            body=urlencode({"key": key, "render": render}),
-            headers={**FORM, **SAME_ORIGIN},
-            cookies=cookies,
-        )
-        return _click_answer(functions.callback.handler(event, LambdaContext()))
+        return _click(functions, request["id"], {"key": key, "render": render}, cookies)
 
     def via_service(i):
         answer = service.journey.start(request["id"], key, _visitor(cookies), render)
