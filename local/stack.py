@@ -42,6 +42,7 @@ FUNDING_SOURCES = {
     "mx": "8e2c4f6a-1b3d-4c5e-9f7a-0b1c2d3e4f5a",
     "plaid": "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b",
 }
+CUSTOMER = "7d3a4b2c-1e5f-4a6b-8c9d-0e1f2a3b4c5d"  # their customer, as the files in events/ say
 LOCAL_DWOLLA = DwollaSecretValue("local-dwolla-key", "local-dwolla-secret", "local-webhook-secret")
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -184,7 +185,9 @@ def seed_sandbox(stack: Stack) -> None:
     admin.reset()
     admin.set_redirect_urls(stack.callback_url)
     for partner, exchange_id in EXCHANGES.items():
-        admin.seed_exchange(partner, id=exchange_id, fundingSourceId=FUNDING_SOURCES[partner])
+        admin.seed_exchange(
+            partner, id=exchange_id, fundingSourceId=FUNDING_SOURCES[partner], customerId=CUSTOMER
+        )
 
 
 def _spawn(command: list[str], log_name: str, stack: Stack, **kwargs) -> int:

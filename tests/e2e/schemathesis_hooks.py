@@ -6,6 +6,12 @@ REAUTH_WEBHOOK_SECRET), so the generated bodies reach the webhook's parsing and 
 instead of all stopping at 401. A missing or malformed header (the negative cases) is left as
 generated, and must still be refused.
 
+A create's `fundingSourceId` must be one Dwolla links to the exchange: a generated UUID never
+is, and is refused with `400 FundingSourceNotOfExchange` (a business answer, tested in the
+handler and integration tiers). So a generated one becomes the exchange's own (for the stack's
+well-known exchanges, REAUTH_FUNDING_SOURCES, with their customer for a well-formed customerId),
+or is left out: either way the case stays as valid, or as invalid, as it was generated.
+
 `sam local start-api` cannot pass a body that is not UTF-8 (under a text content type) to a
 function: it answers its own 502 `{"message": "Internal server error"}` and the function never
 runs. API Gateway hands the function such a body as text (and its signature, or its JSON, then
@@ -30,8 +36,14 @@ SAM_LOCAL_502 = {"message": "Internal server error"}
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
+CREATE = "/exchanges/{exchangeId}/reauth-sessions"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs) -> None:
+    if case.operation.path == CREATE and case.method.upper() == "POST":
+        _the_exchanges_own_funding_source(case)
     secret = os.environ.get("REAUTH_WEBHOOK_SECRET")
     if not secret or case.operation.path != "/webhooks/dwolla" or case.method.upper() != "POST":
         return
@@ -43,6 +55,23 @@ def before_call(context, case, kwargs) -> None:
     if raw is None:
         return
     headers[SIGNATURE] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _the_exchanges_own_funding_source(case) -> None:
+    """A generated well-formed fundingSourceId: the exchange's own, or none."""
+    body = case.body
+    if not isinstance(body, dict) or not isinstance(body.get("fundingSourceId"), str):
+        return
+    if not _UUID.fullmatch(body["fundingSourceId"]):
+        return  # malformed: must still be refused as InvalidFundingSourceId
+    own = json.loads(os.environ.get("REAUTH_FUNDING_SOURCES", "{}"))
+    exchange = str((case.path_parameters or {}).get("exchangeId", "")).lower()
+    if exchange not in own:
+        del body["fundingSourceId"]
+        return
+    body["fundingSourceId"], customer = own[exchange]
+    if isinstance(body.get("customerId"), str) and _UUID.fullmatch(body["customerId"]):
+        body["customerId"] = customer  # the source's customer must be the one named
 
 
 def _wire_bytes(body: object) -> bytes | None:

@@ -49,7 +49,7 @@ import pytest
 import requests
 import yaml
 
-from local.stack import EXCHANGES, LOCAL_DWOLLA
+from local.stack import CUSTOMER, EXCHANGES, FUNDING_SOURCES, LOCAL_DWOLLA
 
 # `clean`: the sandbox is re-seeded afterwards (the run creates requests and records webhooks).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.usefixtures("clean")]
@@ -180,6 +180,9 @@ def test_the_document_against_the_local_stack(stack, tmp_path):
         "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "REAUTH_WEBHOOK_SECRET": LOCAL_DWOLLA.webhook_secret,
+        "REAUTH_FUNDING_SOURCES": json.dumps(
+            {EXCHANGES[partner]: [FUNDING_SOURCES[partner], CUSTOMER] for partner in EXCHANGES}
+        ),
         "NO_COLOR": "1",
     }
     started = time.monotonic()

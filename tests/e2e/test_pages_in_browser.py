@@ -287,7 +287,7 @@ def test_start_page_posts_its_key_and_the_to_bank_page_takes_the_browser_to_the_
         tab.page.get_by_role("button", name="Continue to your bank").click()
     assert to_bank.value.url == bank  # the refresh URL survived its escaping intact
     (post,) = site.seen("POST", LINK)
-    assert parse_qs(post.body.decode()) == {"key": [KEY]}
+    assert parse_qs(post.body.decode()) == {"key": [KEY], "render": [RENDER]}
     assert post.headers["content-type"] == "application/x-www-form-urlencoded"
     assert post.headers["origin"] == site.base
     assert post.headers.get("sec-fetch-site") == "same-origin"
