@@ -96,7 +96,8 @@ def test_customer_reauthorizes_in_the_browser(stack, api, browser, dwolla, publi
     assert started.status_code == 200, started.text
     assert bank_url_of(started) == session["handoff"]["url"]
     cookie = started.headers["Set-Cookie"]
-    assert cookie.startswith(f"reauth_{session['id'].replace('-', '')}=")
+    assert cookie.startswith("reauth_binding=")  # the browser's one binding cookie
+    assert cookie.split(";")[0].endswith("." + session["id"].replace("-", ""))
     for attribute in ("Path=/reauth/", "HttpOnly", "Secure", "SameSite=Lax"):
         assert attribute in cookie
 
