@@ -162,8 +162,12 @@ def test_forged_callback_without_the_binding_cookie_changes_nothing(
     attacker = Browser()
     assert_refused(attacker.get(callback))
     attempt = session["attempts"][0]["id"]
-    forged = f"reauth_{session['id'].replace('-', '')}={attempt}.{secrets.token_urlsafe(32)}"
-    assert_refused(attacker.get(callback, headers={"Cookie": forged}))
+    named = session["id"].replace("-", "")
+    for forged in (
+        f"reauth_binding={secrets.token_urlsafe(32)}.{named}",  # a token of its own, naming it
+        f"reauth_{named}={attempt}.{secrets.token_urlsafe(32)}",  # the retired per-request form
+    ):
+        assert_refused(attacker.get(callback, headers={"Cookie": forged}))
 
     assert api.session(session["id"]).json()["status"] == "pending"
     assert table(f"REQUEST#{session['id']}", "REQUEST")["status"]["S"] == "pending"
