@@ -20,6 +20,7 @@ Modules, from the outside in:
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
   lifecycle   use cases: reads, the schedule (deadlines, re-checks)
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
+  feedback    SES's bounce and complaint events read into the request whose email channel ended
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
   redrive     the operator's re-drive: a window of outbox items published again, as written
   runtime     the composition root: builds all of it once per container
