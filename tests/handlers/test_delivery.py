@@ -78,9 +78,7 @@ def _create(api, dwolla, contact, partner="mx"):
 
 
 def _item(functions, session_id: str) -> dict:
-    return next(
-        i for i in table_items(functions) if i["pk"]["S"] == f"REQUEST#{session_id}"
-    )
+    return next(i for i in table_items(functions) if i["pk"]["S"] == f"REQUEST#{session_id}")
 
 
 def _of(published_events, *types) -> list[dict]:
@@ -137,9 +135,7 @@ def test_an_event_made_request_carries_its_contact_too(functions, dwolla, channe
     assert result["sessionId"] and len(_emails()) == 1 and _sms() == []
 
 
-def test_without_a_contact_nothing_is_sent_and_nothing_is_indexed(
-    functions, api, dwolla, channels
-):
+def test_without_a_contact_nothing_is_sent_and_nothing_is_indexed(functions, api, dwolla, channels):
     exchange = dwolla.seed_exchange("mx")
     _, session, _ = api.create(exchange["id"])
     channels.advance(days=1, minutes=5)
@@ -300,9 +296,7 @@ def test_reauthorized_elsewhere_silences_the_reminders(functions, api, dwolla, c
     _closed_request_is_silent(functions, session["id"], channels)
 
 
-def test_a_superseded_request_is_silenced_and_the_new_one_speaks(
-    functions, api, dwolla, channels
-):
+def test_a_superseded_request_is_silenced_and_the_new_one_speaks(functions, api, dwolla, channels):
     exchange, old = _create(api, dwolla, NEW_YORK)
     _, new, _ = api.create(exchange["id"], {"contact": TOKYO})
 
