@@ -336,18 +336,18 @@ def test_a_refused_email_is_told_and_the_request_stays_open(
     assert api.session(session["id"])[1]["status"] == "pending"
 
 
-def test_a_first_message_that_crashed_is_sent_by_the_schedule(
+def test_a_first_message_that_crashed_before_its_claim_is_sent_by_the_schedule(
     functions, api, dwolla, channels, monkeypatch
 ):
-    from reauth.delivery import Delivery
+    from reauth import runtime
 
-    def crash(self, request, slot):
+    def crash(*args, **kwargs):
         raise RuntimeError("the container died")
 
     with monkeypatch.context() as patch:
-        patch.setattr(Delivery, "_send_slot", crash)
-        _create(api, dwolla, NEW_YORK)
-    assert _emails() == []
+        patch.setattr(runtime.service().ctx.repo, "claim_slot", crash)
+        status, _, _ = api.create(dwolla.seed_exchange("mx")["id"], {"contact": NEW_YORK})
+    assert status == 201 and _emails() == []  # the create answered all the same
 
     assert _sweep(functions)["messagesSent"] == 2
     assert len(_emails()) == 1 and len(_sms()) == 1
