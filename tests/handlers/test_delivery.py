@@ -355,9 +355,9 @@ def test_a_first_message_that_crashed_before_its_claim_is_sent_by_the_schedule(
 
 # ---- personal data -------------------------------------------------------------------------
 def test_the_contact_is_never_logged_nor_in_an_event_nor_in_an_answer(
-    functions, api, dwolla, channels, published, caplog
+    functions, api, dwolla, channels, published, caplog, capsys
 ):
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)  # and Powertools' JSON lines on stdout, below
     exchange, session = _create(api, dwolla, NEW_YORK)
     answers = [api.session(session["id"])[1]]
     channels.advance(days=1, minutes=1)
@@ -366,8 +366,11 @@ def test_the_contact_is_never_logged_nor_in_an_event_nor_in_an_answer(
     answers.append(newer)
     answers.append(api.create(str(uuid.uuid4()), {"contact": {**NEW_YORK, "phone": "555"}})[1])
 
-    seen = json.dumps([answers, published()]) + "\n".join(
-        f"{r.getMessage()} {r.__dict__}" for r in caplog.records
+    seen = (
+        json.dumps([answers, published()])
+        + "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+        + capsys.readouterr().out
     )
+    assert '"LinkSent"' in seen  # the stdout was read (the metrics are printed there)
     for value in PERSONAL[:3]:
         assert value not in seen
