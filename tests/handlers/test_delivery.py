@@ -374,3 +374,19 @@ def test_the_contact_is_never_logged_nor_in_an_event_nor_in_an_answer(
     assert '"LinkSent"' in seen  # the stdout was read (the metrics are printed there)
     for value in PERSONAL[:3]:
         assert value not in seen
+
+
+def test_a_request_past_its_deadline_not_yet_closed_leaves_the_reminders_index(
+    functions, api, dwolla, channels
+):
+    sessions = [_create(api, dwolla, NEW_YORK)[1] for _ in range(2)]
+    channels.advance(days=7, minutes=1)
+    serve(clock=channels.now, sweep_batch_size=1)  # the expiry sweep closes one per run
+
+    result = _sweep(functions)
+
+    assert (result["expired"], result["messagesSent"]) == (1, 0)
+    items = [_item(functions, s["id"]) for s in sessions]
+    assert sorted(i["status"]["S"] for i in items) == ["expired", "pending"]
+    assert not any("gsi2pk" in i for i in items)  # nothing sent, nothing left to send
+    assert len(_emails()) == 2  # the first messages only

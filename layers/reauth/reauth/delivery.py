@@ -96,8 +96,13 @@ class Delivery:
         ctx = self._ctx
         now = ctx.now()
         contact = request.contact
-        if contact is None or not request.is_open() or request.past_deadline(now):
-            return DeliveryReport()  # a close removes the index entry: nothing to do
+        if contact is None or not request.is_open():
+            return DeliveryReport()  # every close took it out of the index already
+        if request.past_deadline(now):
+            # Not closed yet (the expiry sweep is bounded, a claim may wait for Dwolla): out of
+            # the index, so it never holds a place in a batch again.
+            ctx.repo.stop_messages(request.id, slot)
+            return DeliveryReport()
         channels = self.channels(contact)
         zone = self._zone(contact)
         settings = ctx.settings

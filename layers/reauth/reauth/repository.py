@@ -956,6 +956,17 @@ class RequestRepository:
             values=values,
         )
 
+    def stop_messages(self, request_id: str, slot: int) -> bool:
+        """Take a request out of the reminders index (its slot `slot` as read): it is past its
+        deadline, not yet closed, or has nothing to send. False: it moved meanwhile."""
+        return self._update(
+            request_id,
+            update="REMOVE gsi2pk, gsi2sk, #slot",
+            condition="#slot = :slot",
+            names={"#slot": "remindSlot"},
+            values={":slot": _n(slot)},
+        )
+
     def record_messages(
         self,
         request: ReauthRequest,
