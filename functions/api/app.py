@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -25,6 +25,7 @@ from reauth.errors import ServiceError
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from reauth.delivery import DeliveryReport
     from reauth.model import ReauthRequest
 
 logger = Logger()
@@ -52,8 +53,10 @@ def create_reauth_session(exchange_id: str) -> Response[str]:
         return_url=body.get("returnUrl"),
         funding_source_id=body.get("fundingSourceId"),
         idempotency_key=web.header(app.current_event, "idempotency-key"),
+        contact=body.get("contact"),
     )
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
+    _delivery_metrics(created.delivery)
     location = f"{runtime.service().ctx.links.base_url()}/reauth-sessions/{created.request.id}"
     return _answer(201 if not created.replayed else 200, created.request, {"Location": location})
 
@@ -75,6 +78,14 @@ def get_reauth_status(exchange_id: str) -> Response[str]:
     return web.json_response(200, web.public_exchange(record))
 
 
+def _delivery_metrics(report: DeliveryReport) -> None:
+    """LinkSent and DeliveryFailed, one metric per channel (dimension Channel)."""
+    for name, counts in (("LinkSent", report.sent), ("DeliveryFailed", report.failed)):
+        for channel, count in counts.items():
+            with single_metric(name=name, unit=MetricUnit.Count, value=count) as metric:
+                metric.add_dimension(name="Channel", value=channel.value)
+
+
 def _on_event(event: dict[str, Any]) -> dict[str, Any]:
     """EventBridge: the scheduled sweep, or a request to re-authenticate an exchange."""
     service = runtime.service()
@@ -84,9 +95,12 @@ def _on_event(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric("SessionsExpired", MetricUnit.Count, swept.expired)
         metrics.add_metric("VerificationsRetried", MetricUnit.Count, swept.verified)
         metrics.add_metric("DwollaEventsCaughtUp", MetricUnit.Count, caught.recorded)
+        _delivery_metrics(swept.delivery)
         return {
             "expired": swept.expired,
             "verified": swept.verified,
+            "messagesSent": sum(swept.delivery.sent.values()),
+            "messagesFailed": sum(swept.delivery.failed.values()),
             "eventsRead": caught.read,
             "eventsRecorded": caught.recorded,
         }
@@ -101,6 +115,7 @@ def _on_event(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric("EventsRefused", MetricUnit.Count, 1)
         return {"refused": error.code}
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
+    _delivery_metrics(created.delivery)
     return {"sessionId": created.request.id, "replayed": created.replayed}
 
 

@@ -69,27 +69,45 @@ def _resource_symbol(value) -> str:
     raise AssertionError(f"a resource the test does not know: {text}")
 
 
-def granted(function: str) -> list[dict]:
-    """The function's policy statements as (actions, resource symbols, leading-key patterns)."""
+# The template's conditional statements (delivery channels), as deployed with its defaults:
+# email and SMS off. test_the_delivery_channels_are_granted_on_their_identities_only checks them on.
+DEFAULT_CONDITIONS = {"EmailOn": False, "SmsOn": False, "HasSesConfigurationSet": False}
+
+
+def policy_statements(function: str, conditions: dict[str, bool] = DEFAULT_CONDITIONS) -> list:
+    """The function's statements, its `!If [Condition, statement, NoValue]` resolved."""
     props = load_template()["Resources"][function]["Properties"]
     statements = []
     for policy in props["Policies"]:
         for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            actions = statement["Action"]
-            resources = statement["Resource"]
-            resources = resources if isinstance(resources, list) else [resources]
-            condition = statement.get("Condition", {})
-            leading = condition.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
-            assert set(condition) <= {"ForAllValues:StringLike"}, condition
-            statements.append(
-                {
-                    "sid": statement.get("Sid"),
-                    "actions": set(actions if isinstance(actions, list) else [actions]),
-                    "resources": {_resource_symbol(r) for r in resources},
-                    "leading_keys": leading,
-                }
-            )
+            if "Fn::If" in statement:
+                name, then, otherwise = statement["Fn::If"]
+                statement = then if conditions[name] else otherwise
+                if statement == {"Ref": "AWS::NoValue"}:
+                    continue
+            statements.append(statement)
+    return statements
+
+
+def granted(function: str) -> list[dict]:
+    """The function's policy statements as (actions, resource symbols, leading-key patterns)."""
+    statements = []
+    for statement in policy_statements(function):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        resources = resources if isinstance(resources, list) else [resources]
+        condition = statement.get("Condition", {})
+        leading = condition.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        assert set(condition) <= {"ForAllValues:StringLike"}, condition
+        statements.append(
+            {
+                "sid": statement.get("Sid"),
+                "actions": set(actions if isinstance(actions, list) else [actions]),
+                "resources": {_resource_symbol(r) for r in resources},
+                "leading_keys": leading,
+            }
+        )
     return statements
 
 
@@ -352,10 +370,29 @@ def test_every_permission_the_function_has_is_used(recorded, function):
 def test_no_wildcards_in_the_functions_policies(function):
     for statement in granted(function):
         assert all("*" not in action for action in statement["actions"]), statement
-    props = load_template()["Resources"][function]["Properties"]
-    for policy in props["Policies"]:
-        for statement in policy["Statement"]:
-            assert statement["Resource"] != "*", statement
+    for statement in policy_statements(function):
+        assert statement["Resource"] != "*", statement
+
+
+def test_the_delivery_channels_are_granted_on_their_identities_only():
+    """Email on: ses:SendEmail only From the EmailSender address (on its identity, and the
+    configuration set when one is named). SMS on: sns:Publish, whose phone-number form has no
+    resource ARN ("*"), with every topic denied, so the role can text a phone and nothing else."""
+    on = {"EmailOn": True, "SmsOn": True, "HasSesConfigurationSet": True}
+    statements = {s["Sid"]: s for s in policy_statements("ApiFunction", on)}
+    email = statements["SendTheLinkByEmail"]
+    assert email["Action"] == ["ses:SendEmail"]
+    assert email["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "EmailSender"}}}
+    assert "identity/*" in json.dumps(email["Resource"][0])
+    assert "configuration-set/${SesConfigurationSet}" in json.dumps(email["Resource"][1])
+    sms, topics = statements["SendTheLinkBySms"], statements["NoTopicPublishes"]
+    assert (sms["Effect"], sms["Action"], sms["Resource"]) == ("Allow", ["sns:Publish"], "*")
+    assert (topics["Effect"], topics["Action"]) == ("Deny", ["sns:Publish"])
+    assert json.dumps(topics["Resource"]).endswith(':sns:*:*:*"}')
+    for name in ("CallbackFunction", "RelayFunction"):
+        assert not any(
+            "ses:" in json.dumps(s) or "sns:" in json.dumps(s) for s in policy_statements(name, on)
+        )
 
 
 def test_the_internet_facing_function_can_only_put_webhook_records_and_outbox_events():

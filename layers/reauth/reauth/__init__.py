@@ -6,6 +6,11 @@ Modules, from the outside in:
   model       requests, attempts, exchange records and the one table of allowed state transitions
   ids         the identifiers accepted from outside: UUIDs, idempotency keys, checked before I/O
   urls        the return-URL allow-list (entries' rules, exact membership) and URL joins
+  contacts    the customer's contact on create (email, E.164 phone, name, locale, time zone)
+  schedule    when each message is due: the first at once, reminders, quiet hours
+  catalogue   the words of the messages, one table per language
+  messages    the messages rendered (email text + HTML, SMS in one segment) and the senders' port
+  messaging   the message adapters: SES v2 email, SNS SMS
   security    link keys, binding cookies, CSRF, the same-origin rule
   dwolla      the Dwolla API adapter (urllib3)
   dwolla_errors  the one table mapping Dwolla's answers onto the error codes
@@ -18,7 +23,8 @@ Modules, from the outside in:
   journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)
   ownership   whose funding source is it: Dwolla's links, checked before it proves a repair
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
-  lifecycle   use cases: reads, the schedule (deadlines, re-checks)
+  lifecycle   use cases: reads, the schedule (deadlines, re-checks, due messages)
+  delivery    use cases: sending the link, first message and reminders, one per slot
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   feedback    SES's bounce and complaint events read into the request whose email channel ended
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS

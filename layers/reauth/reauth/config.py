@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from .contacts import is_time_zone
+from .schedule import (
+    DEFAULT_QUIET_HOURS,
+    DEFAULT_SCHEDULE,
+    QuietHours,
+    Reminder,
+    parse_quiet_hours,
+    parse_schedule,
+)
 from .urls import check_allowlist_entry
 
 ENVIRONMENTS = ("sandbox", "production")
 PLAID_LINK_SCRIPT_URL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 DEFAULT_PLATFORM_NAME = "your app"
+_EMAIL_RE = re.compile(r"[^\s@<>\"]{1,64}@[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,63}")
+_PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+_CONFIG_SET_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ConfigError(RuntimeError):
@@ -39,6 +52,7 @@ class Config:
     secret_cache_seconds: int
     sweep_batch_size: int
     dead_letter_queue_url: str = ""  # the relay's dead letters (RelayFunction only)
+    delivery: DeliveryConfig = field(default_factory=lambda: DeliveryConfig())  # ApiFunction only
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -67,7 +81,57 @@ class Config:
             secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", 300, 0, 24 * 3600),
             sweep_batch_size=_integer(env, "SWEEP_BATCH_SIZE", 100, 1, 1000),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
+            delivery=DeliveryConfig.from_environment(env),
         )
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Sending the link (delivery.py): which channels are on and when reminders go out.
+
+    EMAIL_SENDER            the From address, on an SES identity verified in this account and
+                            region; empty: no email
+    SES_CONFIGURATION_SET   the SES configuration set the emails are sent with (optional)
+    SMS_ENABLED             "true": SMS through SNS (default "false")
+    SMS_ORIGINATION_NUMBER  the E.164 origination number SNS sends from (optional)
+    REMINDER_SCHEDULE       reminders after the first message: "1d,-1d" (default) is one day
+                            after it, then one day before the deadline; units m, h, d; a minus
+                            counts back from the deadline; "off": none
+    QUIET_HOURS             "21:00-08:00" (default) in the contact's time zone; "off": none
+    DEPLOYMENT_TIME_ZONE    the time zone of a contact who gave none (IANA; default UTC)
+    """
+
+    email_sender: str = ""
+    ses_configuration_set: str = ""
+    sms_enabled: bool = False
+    sms_origination_number: str = ""
+    reminder_schedule: tuple[Reminder, ...] = DEFAULT_SCHEDULE
+    quiet_hours: QuietHours | None = DEFAULT_QUIET_HOURS
+    time_zone: str = "UTC"
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> DeliveryConfig:
+        sender = env.get("EMAIL_SENDER", "").strip()
+        if sender and not _EMAIL_RE.fullmatch(sender):
+            raise ConfigError("environment variable EMAIL_SENDER must be an email address")
+        config_set = env.get("SES_CONFIGURATION_SET", "").strip()
+        if config_set and not _CONFIG_SET_RE.fullmatch(config_set):
+            raise ConfigError("environment variable SES_CONFIGURATION_SET must be a set's name")
+        sms = env.get("SMS_ENABLED", "").strip().lower() or "false"
+        if sms not in ("true", "false"):
+            raise ConfigError('environment variable SMS_ENABLED must be "true" or "false"')
+        origination = env.get("SMS_ORIGINATION_NUMBER", "").strip()
+        if origination and not _PHONE_RE.fullmatch(origination):
+            raise ConfigError("environment variable SMS_ORIGINATION_NUMBER must be E.164")
+        time_zone = env.get("DEPLOYMENT_TIME_ZONE", "").strip() or "UTC"
+        if not is_time_zone(time_zone):
+            raise ConfigError("environment variable DEPLOYMENT_TIME_ZONE must be an IANA zone")
+        try:
+            schedule = parse_schedule(env.get("REMINDER_SCHEDULE", ""))
+            quiet = parse_quiet_hours(env.get("QUIET_HOURS", ""))
+        except ValueError as error:
+            raise ConfigError(f"environment variable {error}") from None
+        return cls(sender, config_set, sms == "true", origination, schedule, quiet, time_zone)
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -15,8 +15,10 @@ from .dwolla import DwollaClient, DwollaError
 from .dwolla_errors import from_dwolla
 from .errors import ErrorCode, ServiceError
 from .ids import normalize_uuid
+from .messages import Senders
 from .model import ReauthRequest
 from .repository import RequestRepository
+from .schedule import DEFAULT_QUIET_HOURS, DEFAULT_SCHEDULE, QuietHours, Reminder
 from .security import is_well_formed_link_key, link_key, link_key_matches
 from .urls import path_of, with_query
 
@@ -98,6 +100,9 @@ class Settings:
     plaid_link_script_url: str
     sweep_batch_size: int = 100
     verify_retry: timedelta = timedelta(minutes=1)  # next check after Dwolla could not answer
+    reminders: tuple[Reminder, ...] = DEFAULT_SCHEDULE  # after the first message (schedule.py)
+    quiet_hours: QuietHours | None = DEFAULT_QUIET_HOURS  # in the contact's time zone
+    time_zone: str = "UTC"  # the deployment's: a contact's who gave none
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class Context:
     settings: Settings
     clock: Callable[[], datetime]
     webhook_secret: Callable[[], str] | None = None
+    senders: Senders = field(default_factory=Senders)  # the channels on (delivery.py)
 
     def now(self) -> datetime:
         return self.clock()

@@ -1,11 +1,14 @@
 """Creating a re-authentication request: from the platform's API call or an EventBridge event.
 
-    create ──▶ Dwolla: GET /funding-sources/{id} (only when the platform named one: it must be
+    create ──▶ the contact (optional, contacts.py) checked first
+           ──▶ Dwolla: GET /funding-sources/{id} (only when the platform named one: it must be
                the exchange's, ownership.py), POST /exchanges/{id}/exchange-sessions,
                GET /exchange-sessions/{id}
            ──▶ DynamoDB: the request (with attempt #1), the exchange's pointer, the superseded
                request, the idempotency record and "Reauth Session Created" (with the start
-               link, in the outbox), in one transaction
+               link, in the outbox), in one transaction; with a contact on a channel that is on,
+               the request enters the reminders index at slot 0
+           ──▶ the first message (delivery.py), at once
 
 A repeated idempotency key answers the request it made (and the same start link: links are
 signed, not stored). An event-made request's announcement is its only copy of the link: being
@@ -20,12 +23,14 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from . import events
 from .config import is_safe_handoff_url
+from .contacts import parse_contact
 from .context import Context, dwolla_failure, request_detail, uuid_or
+from .delivery import Delivery, DeliveryReport
 from .dwolla import DwollaError
 from .errors import ErrorCode, ServiceError
 from .ids import valid_idempotency_key
@@ -48,6 +53,7 @@ class Created:
     request: ReauthRequest
     start_url: str
     replayed: bool
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)  # the first message
 
 
 def new_attempt(ctx: Context, exchange_id: str, dwolla_key: str, now: datetime) -> Attempt:
@@ -73,8 +79,9 @@ def new_attempt(ctx: Context, exchange_id: str, dwolla_key: str, now: datetime) 
 
 
 class Creating:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, delivery: Delivery | None = None) -> None:
         self._ctx = ctx
+        self._delivery = delivery or Delivery(ctx)
 
     def create(
         self,
@@ -85,6 +92,7 @@ class Creating:
         funding_source_id: object = None,
         idempotency_key: str | None = None,
         trigger: str = "api",
+        contact: object = None,
     ) -> Created:
         """Make the exchange's one open re-authentication request, with its first attempt."""
         ctx = self._ctx
@@ -104,6 +112,7 @@ class Creating:
         if idempotency_key is not None and not valid_idempotency_key(idempotency_key):
             raise ServiceError(ErrorCode.INVALID_IDEMPOTENCY_KEY)
         valid_return_url = return_url if isinstance(return_url, str) else None
+        valid_contact = parse_contact(contact)
 
         fingerprint = digest(json.dumps([exchange_id, customer, valid_return_url, funding_source]))
         # A key is the platform's, whatever the exchange: the same key for another exchange is
@@ -135,11 +144,15 @@ class Creating:
             funding_source_id=funding_source,
             funding_source_verified=verified,
             trigger=trigger,
+            contact=valid_contact,
         )
         start_url = ctx.links.start_url(request.id)
         if not self._store(request, start_url, key_hash, fingerprint, now):
             return self._replay(request.id, key_hash, fingerprint)
-        return Created(request, start_url, replayed=False)
+        # The first message goes now; a replay sends nothing (the first call, or the schedule,
+        # sends it: slot 0 is in the reminders index from the start).
+        first = self._delivery.first_message(request)
+        return Created(request, start_url, replayed=False, delivery=first)
 
     def _store(
         self,
@@ -167,6 +180,7 @@ class Creating:
                     idempotency=(key_hash, fingerprint) if key_hash else None,
                     now=now,
                     outbox=[_announcement(request, start_url, pending)],
+                    remind_at=now if self._delivery.channels(request.contact) else None,
                 )
             except ConcurrentChange:
                 continue
@@ -205,6 +219,7 @@ class Creating:
             funding_source_id=funding_source_id,
             idempotency_key=f"event:{event_id}",
             trigger="event",
+            contact=detail.get("contact"),
         )
 
 

@@ -32,6 +32,13 @@ class ErrorCode(Enum):
         "Dwolla does not link this funding source to the exchange (and its customer); send the"
         " exchange's own funding source, or none.",
     )
+    INVALID_CONTACT = (
+        "InvalidContact",
+        400,
+        "The contact must be an object with an email address, a phone number in E.164 form "
+        "(+ and up to 15 digits), or both; firstName up to 60 characters, locale a language tag "
+        "and timeZone an IANA time zone name.",
+    )
     RETURN_URL_NOT_ALLOWED = (
         "ReturnUrlNotAllowed",
         400,

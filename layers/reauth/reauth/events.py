@@ -19,6 +19,8 @@ ATTEMPT_FAILED = "Reauth Attempt Failed"
 SESSION_EXPIRED = "Reauth Session Expired"
 SESSION_REJECTED = "Reauth Session Rejected"  # its funding source is not the exchange's
 EXCHANGE_REAUTH_REQUIRED = "Exchange Reauth Required"
+LINK_SENT = "Reauth Link Sent"  # channel, slot: never the address
+DELIVERY_FAILED = "Reauth Delivery Failed"  # channel, slot, reason (a code)
 
 # What the service listens for (the EventBridge rule in template.yaml matches these).
 REAUTH_REQUESTED = "Exchange Reauth Requested"

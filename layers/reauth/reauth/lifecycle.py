@@ -4,7 +4,8 @@
   late claim, is checked with Dwolla again when its next check is due), so the answer is as
   fresh as Dwolla allows.
 - The schedule (every 5 minutes) closes pending requests past their deadline, then re-checks
-  the waiting claims whose check is due, a bounded batch of each per run. A request that was
+  the waiting claims whose check is due, then sends the due messages (delivery.py), a bounded
+  batch of each per run. A request that was
   never taken to the bank expires without a word with Dwolla; one that was is checked once
   more first (the customer may have finished at the bank and never come back): confirmed, it
   ends reauthorized; not answered, it waits as `verifying` (and expires VERIFY_GRACE after its
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import events
 from .context import Context, request_detail, uuid_or
+from .delivery import Delivery, DeliveryReport
 from .errors import ErrorCode, ServiceError
 from .model import ExchangeRecord, ReauthRequest, RequestStatus, VerificationResult, iso
 from .outbox import OutboxEvent
@@ -36,6 +38,7 @@ __all__ = ["VERIFY_GRACE", "DwollaAllowance", "Lifecycle", "SweepResult"]
 class SweepResult:
     expired: int
     verified: int  # requests checked with Dwolla
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)  # reminders (and late firsts)
 
 
 class DwollaAllowance:
@@ -62,9 +65,12 @@ class DwollaAllowance:
 
 
 class Lifecycle:
-    def __init__(self, ctx: Context, verifying: Verifying) -> None:
+    def __init__(
+        self, ctx: Context, verifying: Verifying, delivery: Delivery | None = None
+    ) -> None:
         self._ctx = ctx
         self._verifying = verifying
+        self._delivery = delivery or Delivery(ctx)
 
     # ---- reads -------------------------------------------------------------------------------
     def get_request(self, request_id: object) -> ReauthRequest:
@@ -79,7 +85,8 @@ class Lifecycle:
 
     # ---- the schedule ------------------------------------------------------------------------
     def sweep(self) -> SweepResult:
-        """Close pending requests past their deadline, then re-check due claims."""
+        """Close pending requests past their deadline, re-check due claims, then send the due
+        messages (closed requests first: a request expired in this run gets no reminder)."""
         ctx = self._ctx
         now = ctx.now()
         batch = ctx.settings.sweep_batch_size
@@ -95,7 +102,8 @@ class Lifecycle:
             request = ctx.repo.get_request(due.request_id)
             if request is not None:
                 expired += _or_next_run(self._recheck, request, allowance)
-        return SweepResult(expired=expired, verified=allowance.checks)
+        delivery = self._delivery.send_due(batch)
+        return SweepResult(expired=expired, verified=allowance.checks, delivery=delivery)
 
     def _close_at_deadline(self, request: ReauthRequest, allowance: DwollaAllowance) -> int:
         """A pending request past its deadline: expired, unless Dwolla shows it repaired."""

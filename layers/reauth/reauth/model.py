@@ -219,6 +219,34 @@ class Attempt:
         )
 
 
+class Channel(StrEnum):
+    """How the link reaches the customer (delivery.py)."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Where the customer is reached: personal data, kept on the request only while it is open
+    (every close removes it), never logged, never in an event or an error."""
+
+    email: str | None = None
+    phone: str | None = None  # E.164
+    first_name: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None  # IANA, for quiet hours
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One message sent (slot 0: the first message; 1..: the reminders)."""
+
+    channel: Channel
+    slot: int
+    sent_at: datetime
+
+
 @dataclass(frozen=True)
 class Verification:
     result: VerificationResult
@@ -246,6 +274,8 @@ class ReauthRequest:
     reauthorized_at: datetime | None = None
     verification: Verification | None = None
     event_seq: int = 0  # how many events were written about this request (outbox.py)
+    contact: Contact | None = None  # removed from the item when the request closes
+    messages: tuple[SentMessage, ...] = ()  # what was sent, in order (delivery.py)
 
     @property
     def claim_pending(self) -> bool:

@@ -12,8 +12,11 @@ MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditi
 Index `pending-by-expiry` (gsi1pk, gsi1sk) holds open requests only: "PENDING#<shard>" by
 deadline (the expiry sweep), "VERIFYING#<shard>" by the time of the next check with Dwolla. The
 key is write-sharded (SHARDS values, from the request id) so no index partition takes every
-request's writes; the sweep reads the shards in parallel. `ttl` lets DynamoDB delete
-old items.
+request's writes; the sweep reads the shards in parallel. Index
+`reminders-due` (gsi2pk, gsi2sk) holds the open requests with a message to send:
+"REMIND#<shard>" by the next slot's due time (`remindSlot`, schedule.py), sharded the same way.
+`ttl` lets DynamoDB delete old items. A request's `contact` (personal data) and its index
+entries are removed by every close.
 
 Every change of a request's status is conditioned on the status the writer read (which
 model.TRANSITIONS must allow to move to the target), and every write of events on the request's
@@ -35,12 +38,15 @@ from .model import (
     NOT_REPAIRED,
     Attempt,
     AttemptOutcome,
+    Channel,
+    Contact,
     ExchangeRecord,
     ExchangeStatus,
     HandoffType,
     ReauthRequest,
     Reporter,
     RequestStatus,
+    SentMessage,
     Verification,
     VerificationResult,
     can_move,
@@ -55,12 +61,15 @@ if TYPE_CHECKING:  # the stubs are a development dependency; the layer ships no 
 Item = dict[str, Any]
 
 PENDING_INDEX = "pending-by-expiry"
+REMINDERS_INDEX = "reminders-due"
 RETENTION = timedelta(days=30)  # how long finished requests stay readable after the deadline
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 WEBHOOK_RETENTION = timedelta(days=4)  # Dwolla retries for 72 h: dedupe for all of it
 _CHECKPOINT_KEY = {"pk": {"S": "CHECKPOINT#dwolla-events"}, "sk": {"S": "CHECKPOINT"}}
 MAX_ATTEMPTS = 20  # per request: bounds the item and the Dwolla sessions one link can make
-_PENDING, _VERIFYING = "PENDING", "VERIFYING"
+_PENDING, _VERIFYING, _REMIND = "PENDING", "VERIFYING", "REMIND"
+# What every close removes: the index entries and the contact (personal data, kept only open).
+_CLOSED_REMOVES = "gsi1pk, gsi1sk, verifyNextAt, contact, gsi2pk, gsi2sk, remindSlot"
 SHARDS = 16  # index partitions per state: 16x one partition's write limit
 
 
@@ -95,6 +104,14 @@ class OpenRequest:
 
     request_id: str
     exchange_id: str
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """A request with a message slot due (what the reminders index holds)."""
+
+    request_id: str
+    slot: int
 
 
 @dataclass(frozen=True)
@@ -178,7 +195,47 @@ def _attempt_from(attempt_id: str, item: Item) -> Attempt:
     )
 
 
-def _request_item(request: ReauthRequest) -> Item:
+_CONTACT_FIELDS = {
+    "email": "email",
+    "phone": "phone",
+    "firstName": "first_name",
+    "locale": "locale",
+    "timeZone": "time_zone",
+}
+
+
+def _contact_item(contact: Contact) -> Item:
+    fields = {name: getattr(contact, attr) for name, attr in _CONTACT_FIELDS.items()}
+    return {"M": {name: {"S": value} for name, value in fields.items() if value}}
+
+
+def _contact_from(value: Item | None) -> Contact | None:
+    if not value:
+        return None
+    fields = value["M"]
+    return Contact(**{attr: _s(fields, name) for name, attr in _CONTACT_FIELDS.items()})
+
+
+def _message_item(message: SentMessage) -> Item:
+    return {
+        "M": {
+            "channel": {"S": message.channel.value},
+            "slot": _n(message.slot),
+            "sentAt": _t(message.sent_at),
+        }
+    }
+
+
+def _messages_from(value: Item | None) -> tuple[SentMessage, ...]:
+    return tuple(
+        SentMessage(
+            Channel(m["M"]["channel"]["S"]), int(m["M"]["slot"]["N"]), _moment(m["M"]["sentAt"])
+        )
+        for m in (value or {}).get("L", [])
+    )
+
+
+def _request_item(request: ReauthRequest, remind_at: datetime | None = None) -> Item:
     item: Item = {
         **_request_key(request.id),
         "requestId": {"S": request.id},
@@ -204,6 +261,12 @@ def _request_item(request: ReauthRequest) -> Item:
     item.update({name: {"S": value} for name, value in optional.items() if value})
     if request.funding_source_id and request.funding_source_verified:
         item["fundingSourceVerified"] = {"BOOL": True}
+    if request.contact is not None:
+        item["contact"] = _contact_item(request.contact)
+    if remind_at is not None:  # slot 0 (the first message) is due
+        item["remindSlot"] = _n(0)
+        item["gsi2pk"] = {"S": shard_key(_REMIND, request.id)}
+        item["gsi2sk"] = _n(_epoch(remind_at))
     return item
 
 
@@ -238,6 +301,8 @@ def _request_from(item: Item) -> ReauthRequest:
         reauthorized_at=_when(item.get("reauthorizedAt")),
         verification=verification,
         event_seq=int(item.get("eventSeq", {"N": "0"})["N"]),
+        contact=_contact_from(item.get("contact")),
+        messages=_messages_from(item.get("messages")),
     )
 
 
@@ -351,30 +416,43 @@ class RequestRepository:
 
     def _due(self, state: str, now: datetime, limit: int) -> list[OpenRequest]:
         """Up to `limit` due entries of every shard of `state`, read in parallel, soonest first."""
+        items = self._due_items(PENDING_INDEX, "gsi1", state, now, limit, "requestId, exchangeId")
+        return [OpenRequest(item["requestId"]["S"], item["exchangeId"]["S"]) for item in items]
 
-        def shard(number: int) -> list[tuple[int, OpenRequest]]:
+    def reminders_due(self, now: datetime, limit: int) -> list[DueReminder]:
+        """Open requests whose next message slot is due, at most `limit`, soonest first."""
+        items = self._due_items(
+            REMINDERS_INDEX, "gsi2", _REMIND, now, limit, "requestId, remindSlot"
+        )
+        return [
+            DueReminder(item["requestId"]["S"], int(item["remindSlot"]["N"]))
+            for item in items
+            if "remindSlot" in item
+        ]
+
+    def _due_items(
+        self, index: str, key: str, state: str, now: datetime, limit: int, projection: str
+    ) -> list[Item]:
+        """Up to `limit` entries of `index` due by `now`, from every shard of `state` read in
+        parallel, soonest first."""
+
+        def shard(number: int) -> list[Item]:
             answer = self._db.query(
                 TableName=self._table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :now",
+                IndexName=index,
+                KeyConditionExpression=f"{key}pk = :p AND {key}sk <= :now",
                 ExpressionAttributeValues={
                     ":p": {"S": f"{state}#{number}"},
                     ":now": _n(_epoch(now)),
                 },
-                ProjectionExpression="requestId, exchangeId, gsi1sk",
+                ProjectionExpression=f"{projection}, {key}sk",
                 Limit=limit,
             )
-            return [
-                (
-                    int(item["gsi1sk"]["N"]),
-                    OpenRequest(item["requestId"]["S"], item["exchangeId"]["S"]),
-                )
-                for item in answer.get("Items", [])
-            ]
+            return list(answer.get("Items", []))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            found = [entry for entries in pool.map(shard, range(SHARDS)) for entry in entries]
-        return [entry for _, entry in sorted(found, key=lambda pair: pair[0])[:limit]]
+            found = [item for items in pool.map(shard, range(SHARDS)) for item in items]
+        return sorted(found, key=lambda item: int(item[f"{key}sk"]["N"]))[:limit]
 
     # ---- creating ----------------------------------------------------------------------------
     def create_request(
@@ -385,11 +463,13 @@ class RequestRepository:
         idempotency: tuple[str, str] | None,
         now: datetime,
         outbox: Sequence[OutboxEvent] = (),
+        remind_at: datetime | None = None,
     ) -> bool:
         """Store a new pending request as the exchange's one open request, in one transaction:
         the previous open request (`supersedes`, as last read: its status must not have moved)
         becomes superseded, the idempotency record (key hash, request fingerprint) and the
-        outbox events (numbered 1, 2 … of the new request) are written.
+        outbox events (numbered 1, 2 … of the new request) are written. `remind_at`: its first
+        message is due then (it enters the reminders index at slot 0).
 
         Returns False when the request or its idempotency record already exists (a duplicate of a
         request that won); raises ConcurrentChange when the exchange's open request moved.
@@ -417,7 +497,7 @@ class RequestRepository:
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _request_item(replace(request, event_seq=len(outbox))),
+                    "Item": _request_item(replace(request, event_seq=len(outbox)), remind_at),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -710,7 +790,7 @@ class RequestRepository:
             "verifyResult = :confirmed, verifyCheckedAt = :now"
         )
         attempt = request.attempt(attempt_id) if attempt_id else None
-        removed = " REMOVE gsi1pk, gsi1sk, verifyNextAt"
+        removed = f" REMOVE {_CLOSED_REMOVES}"
         if attempt is not None:
             names["#a"] = attempt.id
             values[":ok"] = {"S": AttemptOutcome.REAUTHORIZED.value}
@@ -830,8 +910,11 @@ class RequestRepository:
             values[":result"] = {"S": verification.value}
             update += ", verifyResult = :result, verifyCheckedAt = :now"
         update, condition = _sequenced(update, condition, values, request, events)
+        # Every close silences the messages and forgets the contact; a superseded request whose
+        # claim waits for Dwolla keeps only its place in the verifying index.
+        update += " REMOVE contact, gsi2pk, gsi2sk, remindSlot"
         if not keep_claim:
-            update += " REMOVE gsi1pk, gsi1sk, verifyNextAt"
+            update += ", gsi1pk, gsi1sk, verifyNextAt"
         return {
             "Update": {
                 "TableName": self._table,
@@ -842,6 +925,80 @@ class RequestRepository:
                 "ExpressionAttributeValues": values,
             }
         }
+
+    # ---- messages ----------------------------------------------------------------------------
+    def claim_slot(
+        self, request_id: str, slot: int, next_due: datetime | None, now: datetime
+    ) -> bool:
+        """Take message slot `slot` of an open request before sending it: one conditional write
+        that holds only while the request is open, before its deadline, with `slot` due and
+        not taken; it moves the request to the next slot (due `next_due`) or out of the
+        reminders index (None: no slot left). False: not this run's to send (taken by another
+        run, closed, or not due): nothing changed."""
+        values: Item = {
+            ":slot": _n(slot),
+            ":now": _n(_epoch(now)),
+            ":pending": {"S": RequestStatus.PENDING.value},
+            ":verifying": {"S": RequestStatus.VERIFYING.value},
+        }
+        if next_due is None:
+            update = "REMOVE gsi2pk, gsi2sk, remindSlot"
+        else:
+            values[":next"] = _n(slot + 1)
+            values[":due"] = _n(_epoch(next_due))
+            update = "SET remindSlot = :next, gsi2sk = :due"
+        return self._update(
+            request_id,
+            update=update,
+            condition="#status IN (:pending, :verifying) AND remindSlot = :slot "
+            "AND gsi2sk <= :now AND expiresAt > :now",
+            names={"#status": "status"},
+            values=values,
+        )
+
+    def stop_messages(self, request_id: str, slot: int) -> bool:
+        """Take a request out of the reminders index (its slot `slot` as read): it is past its
+        deadline, not yet closed, or has nothing to send. False: it moved meanwhile."""
+        return self._update(
+            request_id,
+            update="REMOVE gsi2pk, gsi2sk, #slot",
+            condition="#slot = :slot",
+            names={"#slot": "remindSlot"},
+            values={":slot": _n(slot)},
+        )
+
+    def record_messages(
+        self,
+        request: ReauthRequest,
+        sent: Sequence[SentMessage],
+        now: datetime,
+        outbox: Sequence[OutboxEvent],
+    ) -> bool:
+        """Append what was sent to the request's `messages`, with its events, in one transaction
+        on the request's event sequence as read (whatever its status: a message sent before a
+        close is still told). False: another writer numbered an event meanwhile (re-read)."""
+        values: Item = {
+            ":sent": {"L": [_message_item(m) for m in sent]},
+            ":none": {"L": []},
+        }
+        update, condition = _sequenced(
+            "SET #m = list_append(if_not_exists(#m, :none), :sent)",
+            "attribute_exists(pk)",
+            values,
+            request,
+            len(outbox),
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            self._request_update(
+                request.id,
+                update=update,
+                condition=condition,
+                names={"#m": "messages"},
+                values=values,
+            ),
+            *_outbox_items(self._table, outbox, now, request.event_seq),
+        ]
+        return self._transact(items) is None
 
     # ---- webhooks ----------------------------------------------------------------------------
     def record_reauth_required(

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from .config import Config, ConfigError
 from .context import Context
 from .creating import Creating
+from .delivery import Delivery
 from .journey import BrowserJourney
 from .lifecycle import Lifecycle
+from .messages import Senders
 from .relaying import Relay
 from .verifying import Verifying
 from .webhooks import Webhooks
@@ -87,6 +89,7 @@ class Service:
     journey: BrowserJourney
     lifecycle: Lifecycle
     webhooks: Webhooks
+    delivery: Delivery
 
     def now(self) -> datetime:
         return self.ctx.now()
@@ -98,14 +101,35 @@ class Service:
 
 def build_service(ctx: Context) -> Service:
     verifying = Verifying(ctx)
+    delivery = Delivery(ctx)
     return Service(
         ctx=ctx,
-        creating=Creating(ctx),
+        creating=Creating(ctx, delivery),
         verifying=verifying,
         journey=BrowserJourney(ctx, verifying),
-        lifecycle=Lifecycle(ctx, verifying),
+        lifecycle=Lifecycle(ctx, verifying, delivery),
         webhooks=Webhooks(ctx),
+        delivery=delivery,
     )
+
+
+def build_senders(settings: Config) -> Senders:
+    """The channels the deployment turned on; their AWS clients are made on first send."""
+    from .messaging import SesEmail, SnsSms
+
+    delivery = settings.delivery
+    email = None
+    if delivery.email_sender:
+        email = SesEmail(
+            lazy(lambda: boto_session().client("sesv2")),
+            delivery.email_sender,
+            settings.platform_name,
+            delivery.ses_configuration_set,
+        )
+    sms = None
+    if delivery.sms_enabled:
+        sms = SnsSms(lazy(lambda: boto_session().client("sns")), delivery.sms_origination_number)
+    return Senders(email=email, sms=sms)
 
 
 def _secrets_provider(client: Any) -> SecretsProvider:
@@ -126,6 +150,7 @@ def build_context(
     dwolla_retry: RetryPolicy | None = None,
     dwolla_sleep: Callable[[float], None] | None = None,
     sweep_batch_size: int | None = None,
+    senders: Senders | None = None,
 ) -> Context:
     """The use cases' context from `settings`. The keywords override what the environment does
     not say or says differently (tests: a moved clock, short Dwolla timeouts, a recorded sleep
@@ -186,9 +211,13 @@ def build_context(
             platform_name=settings.platform_name,
             plaid_link_script_url=settings.plaid_link_script_url,
             sweep_batch_size=sweep_batch_size or settings.sweep_batch_size,
+            reminders=settings.delivery.reminder_schedule,
+            quiet_hours=settings.delivery.quiet_hours,
+            time_zone=settings.delivery.time_zone,
         ),
         clock=moment,
         webhook_secret=secrets.webhook_secret,
+        senders=senders if senders is not None else build_senders(settings),
     )
 
 
