@@ -2,10 +2,12 @@
 
 The functions run under `sam local start-api` / `sam local invoke` in Docker; Dwolla is the local
 sandbox, AWS is moto server. The demo plays the platform backend (HTTP calls to the API, events
-on the bus) and the customer, in a real (headless) Chromium: the link, its button, the bank,
-back; Plaid Link through the same kind of link; a cancel and a retry; a refused forgery. Then it
-shows what the platform sees: the API's answers, the DynamoDB records and the events published.
-It exits 0 only when every step did what it should.
+on the bus) and the customer, in a real (headless) Chromium: the email and the text message the
+service sends (read back from moto's SES and SNS), the link from the email, its button, the
+bank, back; Plaid Link through the same kind of link; a cancel and a retry; a refused forgery;
+a reminder the schedule sends a minute later to a customer still waiting, and not to one who
+reconnected meanwhile. Then it shows what the platform sees: the API's answers, the DynamoDB
+records and the events published. It exits 0 only when every step did what it should.
 """
 
 from __future__ import annotations
