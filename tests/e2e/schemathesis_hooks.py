@@ -12,6 +12,11 @@ handler and integration tiers). So a generated one becomes the exchange's own (f
 well-known exchanges, REAUTH_FUNDING_SOURCES, with their customer for a well-formed customerId),
 or is left out: either way the case stays as valid, or as invalid, as it was generated.
 
+A contact's `timeZone` must be a zone the runtime's database knows (`America/Chicago`); a
+pattern can only say what such a name looks like, and a generated name of that form is almost
+never a real zone (`400 InvalidContact`, tested in the handler tier). So a generated one of the
+documented form becomes a real zone; one of another form is left, and must still be refused.
+
 `sam local start-api` cannot pass a body that is not UTF-8 (under a text content type) to a
 function: it answers its own 502 `{"message": "Internal server error"}` and the function never
 runs. API Gateway hands the function such a body as text (and its signature, or its JSON, then
@@ -37,6 +42,8 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 CREATE = "/exchanges/{exchangeId}/reauth-sessions"
+# docs/openapi.yaml's Contact.timeZone pattern (and maxLength).
+_TIME_ZONE = re.compile(r"\s*[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}\s*")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -44,6 +51,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 def before_call(context, case, kwargs) -> None:
     if case.operation.path == CREATE and case.method.upper() == "POST":
         _the_exchanges_own_funding_source(case)
+        _a_real_time_zone(case)
     secret = os.environ.get("REAUTH_WEBHOOK_SECRET")
     if not secret or case.operation.path != "/webhooks/dwolla" or case.method.upper() != "POST":
         return
@@ -55,6 +63,14 @@ def before_call(context, case, kwargs) -> None:
     if raw is None:
         return
     headers[SIGNATURE] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _a_real_time_zone(case) -> None:
+    """A generated contact.timeZone of the documented form: a zone that exists."""
+    contact = case.body.get("contact") if isinstance(case.body, dict) else None
+    zone = contact.get("timeZone") if isinstance(contact, dict) else None
+    if isinstance(zone, str) and len(zone) <= 64 and _TIME_ZONE.fullmatch(zone):
+        contact["timeZone"] = "America/Chicago"
 
 
 def _the_exchanges_own_funding_source(case) -> None:
