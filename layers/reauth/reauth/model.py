@@ -156,6 +156,22 @@ def failure_recoverable(reason: str, reported_by: Reporter | None) -> bool:
     return PROVIDER_ERRORS[reason].recoverable or not attributed
 
 
+class Channel(StrEnum):
+    """How the service delivered a request's link to the customer."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message that carried the link: slot 0 is the first message, 1.. the reminders."""
+
+    channel: Channel
+    slot: int
+    sent_at: datetime
+
+
 class VerificationResult(StrEnum):
     CONFIRMED = "confirmed"  # the balance check answers again
     NOT_REPAIRED = "not_repaired"  # it still answers UpdateCredentials
@@ -246,6 +262,18 @@ class ReauthRequest:
     reauthorized_at: datetime | None = None
     verification: Verification | None = None
     event_seq: int = 0  # how many events were written about this request (outbox.py)
+    messages: tuple[SentMessage, ...] = ()  # what carried the link, in the order sent
+    # The start page was first shown to a browser (a GET with the link's key while it could
+    # start). Scanners' and previewers' GETs count too: `started` is the human signal.
+    opened_at: datetime | None = None
+    ended_at: datetime | None = None  # it closed (its status moved out of pending/verifying)
+
+    @property
+    def reached_by(self) -> Channel | None:
+        """The channel of the first message that carried the link (None: the service sent
+        none; the platform delivered the link itself). The funnel counts the request there."""
+        first = min(self.messages, key=lambda m: (m.sent_at, m.slot), default=None)
+        return first.channel if first else None
 
     @property
     def claim_pending(self) -> bool:

@@ -35,12 +35,14 @@ from .model import (
     NOT_REPAIRED,
     Attempt,
     AttemptOutcome,
+    Channel,
     ExchangeRecord,
     ExchangeStatus,
     HandoffType,
     ReauthRequest,
     Reporter,
     RequestStatus,
+    SentMessage,
     Verification,
     VerificationResult,
     can_move,
@@ -238,6 +240,23 @@ def _request_from(item: Item) -> ReauthRequest:
         reauthorized_at=_when(item.get("reauthorizedAt")),
         verification=verification,
         event_seq=int(item.get("eventSeq", {"N": "0"})["N"]),
+        messages=_messages_from(item),
+        opened_at=_when(item.get("openedAt")),
+        ended_at=_when(item.get("endedAt")),
+    )
+
+
+def _messages_from(item: Item) -> tuple[SentMessage, ...]:
+    """The messages that carried the link (`messages`: a list of {channel, slot, sentAt})."""
+    sent = (m["M"] for m in item.get("messages", {}).get("L", []))
+    return tuple(
+        sorted(
+            (
+                SentMessage(Channel(m["channel"]["S"]), int(m["slot"]["N"]), _moment(m["sentAt"]))
+                for m in sent
+            ),
+            key=lambda m: (m.sent_at, m.slot),
+        )
     )
 
 
@@ -461,6 +480,19 @@ class RequestRepository:
         raise ConcurrentChange(request.exchange_id)
 
     # ---- the browser's journey ---------------------------------------------------------------
+    def record_opened(self, request_id: str, now: datetime) -> bool:
+        """Note the first time the start page was shown (`openedAt`), while the request can
+        start (pending, before its deadline). Only `openedAt` is written: not the status, the
+        update time or the event sequence, so an opening changes nothing of the flow. True
+        only for the write that recorded it (a second opening keeps the first time)."""
+        return self._update(
+            request_id,
+            update="SET openedAt = if_not_exists(openedAt, :now)",
+            condition="attribute_not_exists(openedAt) AND #status = :pending AND expiresAt > :now",
+            names={"#status": "status"},
+            values={":now": _t(now), ":pending": {"S": RequestStatus.PENDING.value}},
+        )
+
     def start_attempt(
         self,
         request: ReauthRequest,
@@ -825,7 +857,7 @@ class RequestRepository:
         if deadline_passed:
             condition += " AND expiresAt <= :now"
         keep_claim = target is RequestStatus.SUPERSEDED and request.claim_pending
-        update = "SET #status = :to, updatedAt = :now"
+        update = "SET #status = :to, updatedAt = :now, endedAt = if_not_exists(endedAt, :now)"
         if verification is not None:
             values[":result"] = {"S": verification.value}
             update += ", verifyResult = :result, verifyCheckedAt = :now"
