@@ -19,6 +19,7 @@ Modules, from the outside in:
   ownership   whose funding source is it: Dwolla's links, checked before it proves a repair
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
   lifecycle   use cases: reads, the schedule (deadlines, re-checks)
+  timeline    a request's funnel as the platform reads it: created, sent, opened, started, ended
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
   redrive     the operator's re-drive: a window of outbox items published again, as written
