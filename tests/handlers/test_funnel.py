@@ -310,3 +310,20 @@ def test_the_timeline_holds_no_secret_link_or_contact(
     assert "http" not in text and "@" not in text  # no URL, no address
     for step in body["timeline"]:
         assert set(step) - {"at", "step"} == TIMELINE_FIELDS[step["step"]], step
+
+
+def test_a_start_counts_in_attempts_started_in_total_and_by_channel(
+    api, dwolla, browser, functions, frozen, capsys
+):
+    session = _create(api, dwolla)
+    _sent(functions, session["id"], ("sms", 0, T0))
+    capsys.readouterr()
+
+    browser.click_start(session["startUrl"])
+
+    started = [
+        line.get("Channel")
+        for line in map(json.loads, _emf(capsys.readouterr().out))
+        if "AttemptsStarted" in line
+    ]
+    assert sorted(started, key=str) == [None, "sms"]  # the total, and by the first message
