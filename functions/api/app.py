@@ -79,11 +79,17 @@ def get_reauth_status(exchange_id: str) -> Response[str]:
 
 
 def _delivery_metrics(report: DeliveryReport) -> None:
-    """LinkSent and DeliveryFailed, one metric per channel (dimension Channel)."""
-    for name, counts in (("LinkSent", report.sent), ("DeliveryFailed", report.failed)):
-        for channel, count in counts.items():
-            with single_metric(name=name, unit=MetricUnit.Count, value=count) as metric:
-                metric.add_dimension(name="Channel", value=channel.value)
+    """LinkSent and DeliveryFailed (messages) and RequestsReached (requests whose first message
+    went out: the funnel's per-channel denominator), by channel (dimension Channel)."""
+    for channel, count in report.sent.items():
+        with single_metric(name="LinkSent", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="Channel", value=channel.value)
+    for channel, count in report.failed.items():
+        with single_metric(name="DeliveryFailed", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="Channel", value=channel.value)
+    for channel, count in report.reached.items():
+        with single_metric(name="RequestsReached", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="Channel", value=channel.value)
 
 
 def _on_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -18,12 +18,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
-from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, RequestStatus
+from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, ReauthRequest, RequestStatus
 from reauth.security import new_secret
 
 if TYPE_CHECKING:
@@ -55,11 +55,20 @@ app.exception_handler(BrowserRejected)(_refused)
 
 def _browser() -> Browser:
     event = app.current_event
+    purpose = web.header(event, "sec-purpose") or web.header(event, "purpose") or ""
     return Browser(
         cookies=web.header_values(event, "cookie"),
         origin=web.header(event, "origin"),
         fetch_site=web.header(event, "sec-fetch-site"),
+        prefetch="prefetch" in purpose.lower(),
     )
+
+
+def _channel(request: ReauthRequest) -> str:
+    """The funnel's Channel dimension: the first message's channel, or "none" (the platform
+    delivered the link itself)."""
+    channel = request.reached_by
+    return channel.value if channel else "none"
 
 
 def _one(values: list[str] | None) -> str | None:
@@ -94,8 +103,14 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
 
 @app.route("/reauth/link/<session_id>", method=["GET", "HEAD"])
 def open_link(session_id: str) -> Response[str]:
-    key = _one(app.current_event.resolved_query_string_parameters.get("key"))
-    return _status_page(runtime.service().journey.open_link(session_id, key, _browser()), key)
+    event = app.current_event
+    key = _one(event.resolved_query_string_parameters.get("key"))
+    head = event.http_method == "HEAD"
+    shown = runtime.service().journey.open_link(session_id, key, _browser(), head=head)
+    if shown.first_opened and shown.request is not None:  # once per request: the funnel's step
+        with single_metric(name="LinkOpened", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="Channel", value=_channel(shown.request))
+    return _status_page(shown, key)
 
 
 @app.post("/reauth/link/<session_id>")
@@ -107,6 +122,8 @@ def start(session_id: str) -> Response[str]:
     if isinstance(answer, StartPage):
         return _status_page(answer, key)
     metrics.add_metric("AttemptsStarted", MetricUnit.Count, 1)
+    with single_metric(name="AttemptsStarted", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="Channel", value=_channel(answer.request))
     return web.html_page(_handoff_page(answer), {"Set-Cookie": answer.set_cookie})
 
 

@@ -879,9 +879,9 @@ def _log_the_link_key(kit: Kit, monkeypatch) -> None:
 
     original = journey.BrowserJourney.open_link
 
-    def leaky(self, request_id, key, browser):
+    def leaky(self, request_id, key, browser, **options):
         logging.getLogger("reauth.journey").info("link opened", extra={"key": key})
-        return original(self, request_id, key, browser)
+        return original(self, request_id, key, browser, **options)
 
     monkeypatch.setattr(journey.BrowserJourney, "open_link", leaky)
     _, request = kit.create(kit.dwolla.seed_exchange("mx")["id"])

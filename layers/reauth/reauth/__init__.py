@@ -25,6 +25,7 @@ Modules, from the outside in:
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
   lifecycle   use cases: reads, the schedule (deadlines, re-checks, due messages)
   delivery    use cases: sending the link, first message and reminders, one per slot
+  timeline    a request's funnel as the platform reads it: created, sent, opened, started, ended
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   feedback    SES's bounce and complaint events read into the request whose email channel ended
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS

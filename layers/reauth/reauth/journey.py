@@ -1,6 +1,7 @@
 """The customer's journey in the browser: the link, the button, the bank, and back.
 
-    GET  link?key=…     the start page; changes nothing (scanners and prefetchers fetch it)
+    GET  link?key=…     the start page; changes nothing of the flow (scanners and prefetchers
+                        fetch it); its first showing is noted (`openedAt`, timeline.py)
     POST link  key=…    the button: start an attempt (reuse the unstarted one, else a fresh Dwolla
          render=…       session), bind this browser to it, go to the bank (MX) or Plaid Link;
                         one rendering of the button starts at most one attempt
@@ -15,6 +16,7 @@ nothing and explains nothing (one generic page).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -43,6 +45,7 @@ REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end i
 BIND_TRIES = 3  # concurrent clicks on one link: re-read and decide again
 COOKIE_MAX_AGE = 24 * 3600  # the binding outlives the attempt: "try again" uses it
 AT_THE_BANK = timedelta(hours=1)  # a started attempt this recent may be at the bank still
+logger = logging.getLogger(__name__)
 
 
 class BrowserRejected(Exception):
@@ -57,6 +60,7 @@ class Browser:
     cookies: list[str]
     origin: str | None = None
     fetch_site: str | None = None
+    prefetch: bool = False  # the browser says it only prefetches (Sec-Purpose / Purpose)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class StartPage:
     kind: str
     request: ReauthRequest | None = None
     set_cookie: str | None = None  # a browser's first opening: its binding token
+    first_opened: bool = False  # this showing was the link's first (`openedAt` recorded)
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,14 @@ class BrowserJourney:
         self._verifying = verifying
 
     # ---- the link ----------------------------------------------------------------------------
-    def open_link(self, request_id: str, key: str | None, browser: Browser) -> StartPage:
-        """GET/HEAD of the start link: reads only. A browser without a binding token gets one in
-        a cookie (nothing is stored), so concurrent clicks of its first button share it."""
+    def open_link(
+        self, request_id: str, key: str | None, browser: Browser, *, head: bool = False
+    ) -> StartPage:
+        """GET/HEAD of the start link: changes nothing of the flow. A browser without a binding
+        token gets one in a cookie (nothing is stored), so concurrent clicks of its first button
+        share it. The first GET that shows the start button is noted as the link's opening
+        (not a HEAD, nor a browser's declared prefetch); a failure to note it never fails the
+        page."""
         ctx = self._ctx
         request_id = self._checked_link(request_id, key)
         request = ctx.repo.get_request(request_id)
@@ -102,7 +112,18 @@ class BrowserJourney:
         cookie = None
         if kind == "start" and read_binding(browser.cookies).token is None:
             cookie = self._cookie(BrowserBinding(new_secret()))
-        return StartPage(kind, request, cookie)
+        first = kind == "start" and not head and not browser.prefetch and self._opened(request)
+        return StartPage(kind, request, cookie, first_opened=first)
+
+    def _opened(self, request: ReauthRequest) -> bool:
+        """Note the request's first opening; True when this one was it."""
+        if request.opened_at is not None:
+            return False
+        try:
+            return self._ctx.repo.record_opened(request.id, self._ctx.now())
+        except Exception:  # telemetry: the page is shown whatever the table says
+            logger.warning("the link's opening was not recorded", exc_info=True)
+            return False
 
     def start(
         self, request_id: str, key: str | None, browser: Browser, render: str | None = None

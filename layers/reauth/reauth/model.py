@@ -276,6 +276,17 @@ class ReauthRequest:
     event_seq: int = 0  # how many events were written about this request (outbox.py)
     contact: Contact | None = None  # removed from the item when the request closes
     messages: tuple[SentMessage, ...] = ()  # what was sent, in order (delivery.py)
+    # The start page was first shown to a browser (a GET with the link's key while it could
+    # start). Scanners' and previewers' GETs count too: `started` is the human signal.
+    opened_at: datetime | None = None
+    ended_at: datetime | None = None  # it closed (its status moved out of pending/verifying)
+
+    @property
+    def reached_by(self) -> Channel | None:
+        """The channel of the first message that carried the link (None: the service sent
+        none; the platform delivered the link itself). The funnel counts the request there."""
+        first = min(self.messages, key=lambda m: (m.sent_at, m.slot), default=None)
+        return first.channel if first else None
 
     @property
     def claim_pending(self) -> bool:

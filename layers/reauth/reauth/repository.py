@@ -303,6 +303,8 @@ def _request_from(item: Item) -> ReauthRequest:
         event_seq=int(item.get("eventSeq", {"N": "0"})["N"]),
         contact=_contact_from(item.get("contact")),
         messages=_messages_from(item.get("messages")),
+        opened_at=_when(item.get("openedAt")),
+        ended_at=_when(item.get("endedAt")),
     )
 
 
@@ -541,6 +543,19 @@ class RequestRepository:
         raise ConcurrentChange(request.exchange_id)
 
     # ---- the browser's journey ---------------------------------------------------------------
+    def record_opened(self, request_id: str, now: datetime) -> bool:
+        """Note the first time the start page was shown (`openedAt`), while the request can
+        start (pending, before its deadline). Only `openedAt` is written: not the status, the
+        update time or the event sequence, so an opening changes nothing of the flow. True
+        only for the write that recorded it (a second opening keeps the first time)."""
+        return self._update(
+            request_id,
+            update="SET openedAt = if_not_exists(openedAt, :now)",
+            condition="attribute_not_exists(openedAt) AND #status = :pending AND expiresAt > :now",
+            names={"#status": "status"},
+            values={":now": _t(now), ":pending": {"S": RequestStatus.PENDING.value}},
+        )
+
     def start_attempt(
         self,
         request: ReauthRequest,
@@ -905,7 +920,7 @@ class RequestRepository:
         if deadline_passed:
             condition += " AND expiresAt <= :now"
         keep_claim = target is RequestStatus.SUPERSEDED and request.claim_pending
-        update = "SET #status = :to, updatedAt = :now"
+        update = "SET #status = :to, updatedAt = :now, endedAt = if_not_exists(endedAt, :now)"
         if verification is not None:
             values[":result"] = {"S": verification.value}
             update += ", verifyResult = :result, verifyCheckedAt = :now"
