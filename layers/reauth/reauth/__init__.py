@@ -18,7 +18,9 @@ Modules, from the outside in:
   journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)
   ownership   whose funding source is it: Dwolla's links, checked before it proves a repair
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
-  lifecycle   use cases: reads, the schedule (deadlines, re-checks)
+  lifecycle   use cases: reads, the platform's cancel, the schedule (deadlines, re-checks)
+  renewal     use cases: "Send me a new link" on an expired or cancelled link, and the
+              self-service renewal it may start
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
   redrive     the operator's re-drive: a window of outbox items published again, as written

@@ -70,6 +70,9 @@ class Links:
     def action_url(self, request_id: str) -> str:
         return f"{self.base_url()}/reauth/link/{request_id}"
 
+    def renew_url(self, request_id: str) -> str:
+        return f"{self.action_url(request_id)}/renew"
+
     def complete_url(self, request_id: str) -> str:
         return f"{self.action_url(request_id)}/complete"
 
@@ -98,6 +101,8 @@ class Settings:
     plaid_link_script_url: str
     sweep_batch_size: int = 100
     verify_retry: timedelta = timedelta(minutes=1)  # next check after Dwolla could not answer
+    # "Send me a new link" may start a new request itself when a contact is on file (renewal.py)
+    allow_self_service_renewal: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from .context import Context, dwolla_failure, request_detail, uuid_or
 from .dwolla import DwollaError
 from .errors import ErrorCode, ServiceError
 from .ids import valid_idempotency_key
-from .model import Attempt, HandoffType, ReauthRequest, RequestStatus, iso
+from .model import Attempt, Contact, HandoffType, ReauthRequest, RequestStatus, iso
 from .outbox import OutboxEvent
 from .ownership import check_at_create
 from .repository import ConcurrentChange
@@ -85,6 +85,7 @@ class Creating:
         funding_source_id: object = None,
         idempotency_key: str | None = None,
         trigger: str = "api",
+        contact: object = None,
     ) -> Created:
         """Make the exchange's one open re-authentication request, with its first attempt."""
         ctx = self._ctx
@@ -135,6 +136,7 @@ class Creating:
             funding_source_id=funding_source,
             funding_source_verified=verified,
             trigger=trigger,
+            contact=contact if isinstance(contact, Contact) else None,
         )
         start_url = ctx.links.start_url(request.id)
         if not self._store(request, start_url, key_hash, fingerprint, now):

@@ -19,6 +19,8 @@ ATTEMPT_FAILED = "Reauth Attempt Failed"
 SESSION_EXPIRED = "Reauth Session Expired"
 SESSION_REJECTED = "Reauth Session Rejected"  # its funding source is not the exchange's
 EXCHANGE_REAUTH_REQUIRED = "Exchange Reauth Required"
+REQUEST_CANCELLED = "Reauth Request Cancelled"  # the platform's POST /reauth-sessions/{id}/cancel
+LINK_REQUESTED = "Reauth Link Requested"  # "Send me a new link" on an expired or cancelled link
 
 # What the service listens for (the EventBridge rule in template.yaml matches these).
 REAUTH_REQUESTED = "Exchange Reauth Requested"

@@ -21,6 +21,7 @@ from .creating import Creating
 from .journey import BrowserJourney
 from .lifecycle import Lifecycle
 from .relaying import Relay
+from .renewal import Renewing
 from .verifying import Verifying
 from .webhooks import Webhooks
 
@@ -87,6 +88,7 @@ class Service:
     journey: BrowserJourney
     lifecycle: Lifecycle
     webhooks: Webhooks
+    renewing: Renewing
 
     def now(self) -> datetime:
         return self.ctx.now()
@@ -98,13 +100,15 @@ class Service:
 
 def build_service(ctx: Context) -> Service:
     verifying = Verifying(ctx)
+    creating = Creating(ctx)
     return Service(
         ctx=ctx,
-        creating=Creating(ctx),
+        creating=creating,
         verifying=verifying,
         journey=BrowserJourney(ctx, verifying),
         lifecycle=Lifecycle(ctx, verifying),
         webhooks=Webhooks(ctx),
+        renewing=Renewing(ctx, creating),
     )
 
 
@@ -186,6 +190,7 @@ def build_context(
             platform_name=settings.platform_name,
             plaid_link_script_url=settings.plaid_link_script_url,
             sweep_batch_size=sweep_batch_size or settings.sweep_batch_size,
+            allow_self_service_renewal=settings.allow_self_service_renewal,
         ),
         clock=moment,
         webhook_secret=secrets.webhook_secret,
