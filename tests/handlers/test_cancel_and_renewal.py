@@ -357,6 +357,22 @@ def test_self_service_renews_an_exchange_at_most_once_a_day(
     assert third not in (None, first["id"], second["id"])
 
 
+def test_a_renewal_never_supersedes_a_request_the_platform_made_meanwhile(
+    api, dwolla, browser, functions, published, self_service
+):
+    exchange = dwolla.seed_exchange("mx")
+    session = _create_with_contact(exchange["id"])
+    api.cancel(session["id"])
+    browser.ask_for_new_link(browser.get(session["startUrl"]))
+    [asked] = [e for e in published() if e["detail-type"] == "Reauth Link Requested"]
+    _, newer, _ = api.create(exchange["id"])  # the platform, before the renewal ran
+
+    assert functions.api.handler(asked, LambdaContext())["sessionId"] is None
+
+    assert api.status(exchange["id"])[1]["pendingSessionId"] == newer["id"]
+    assert _renewal_items(functions) == []
+
+
 def test_a_kept_contact_is_forgotten_when_the_request_is_reauthorized_after_all(
     api, dwolla, browser, functions, published, self_service
 ):

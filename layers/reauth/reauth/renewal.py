@@ -27,7 +27,7 @@ from .context import Context, request_detail, uuid_or
 from .creating import Created, Creating
 from .errors import ErrorCode
 from .journey import Browser, BrowserRejected, checked_link
-from .model import RENEWABLE_STATUSES, ReauthRequest, iso
+from .model import RENEWABLE_STATUSES, ExchangeStatus, ReauthRequest, iso
 from .outbox import OutboxEvent
 from .repository import RENEWAL_EVERY
 from .security import same_origin
@@ -106,7 +106,7 @@ class Renewing:
         request = ctx.repo.get_request(request_id)
         if kept is None or request is None:
             return None
-        if request.is_reauthorized() or ctx.repo.renewal_requested_at(request_id) is None:
+        if not self._still_wanted(request):
             ctx.repo.delete_renewal(request_id)
             return None
         created = self._creating.create(
@@ -121,3 +121,17 @@ class Renewing:
         ctx.repo.delete_renewal(request_id)
         logger.info("renewed", extra={"sessionId": created.request.id, "renewed": request_id})
         return created
+
+    def _still_wanted(self, request: ReauthRequest) -> bool:
+        """The customer asked on this request's page, it was not reauthorized after all, and its
+        exchange still needs re-authentication with no open request (one the platform made
+        meanwhile is never superseded by a renewal)."""
+        repo = self._ctx.repo
+        if request.is_reauthorized() or repo.renewal_requested_at(request.id) is None:
+            return False
+        record = repo.get_exchange(request.exchange_id)
+        return (
+            record is not None
+            and record.status is ExchangeStatus.REAUTH_REQUIRED
+            and record.pending_session_id is None
+        )
