@@ -13,7 +13,8 @@ carries (message, arguments, extras, traceback). Then:
   only where they belong, by design
       a request's link key: the platform's answers about that request (create, read, complete),
           its "Reauth Session Created" event's startUrl (the only copy for an event-made
-          request) and the start page its own link opens (the form posts the key back)
+          request) and the start page its own link opens (the form posts the key back), or its
+          closed page (expired or cancelled: the "Send me a new link" form posts it back)
       an attempt's Plaid Link token: the platform's answers about its request, and the Plaid page
           answering the start button that bound a browser to that attempt
       an attempt's bank URL: the platform's answers, and the "taking you to your bank" page
@@ -155,11 +156,13 @@ class Answered:
         return attempt, token
 
     def is_start_page(self, request_id: str) -> bool:
+        """The page of this request's own link whose form posts its key back: the start page,
+        or an expired or cancelled link's "Send me a new link" (410), as opening the link (or
+        posting its key) answers."""
+        opened = self.method in ("GET", "HEAD") and self.status == 200
+        closed = self.status == 410 and f"/reauth/link/{request_id}/renew" in self.body
         return (
-            self.method in ("GET", "HEAD")
-            and self.link_request() == request_id
-            and self.status == 200
-            and 'name="key"' in self.body
+            self.link_request() == request_id and (opened or closed) and 'name="key"' in self.body
         )
 
     def is_handoff_page(self, request_id: str, attempt_id: str, marker: str) -> bool:
