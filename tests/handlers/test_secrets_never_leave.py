@@ -770,6 +770,26 @@ def expiry_sweep(kit: Kit) -> None:
     assert "Reauth Session Expired" in {event["detail-type"] for event in kit.events}
 
 
+def platform_cancels(kit: Kit) -> None:
+    """The platform cancels a request; its link's closed page offers "Send me a new link",
+    pressed (the platform is told), again (already told), with a forged key, cross-site."""
+    _, request = kit.create(kit.dwolla.seed_exchange("mx")["id"])
+    assert kit.api("POST", f"/reauth-sessions/{request['id']}/cancel")[0] == 200
+    assert kit.api("POST", f"/reauth-sessions/{request['id']}/cancel")[0] == 200
+    browser = kit.browser()
+    page = browser.get(request["startUrl"])
+    assert page["statusCode"] == 410
+    assert browser.click_start(request["startUrl"])["statusCode"] == 410
+    assert browser.ask_for_new_link(page)["statusCode"] == 200
+    assert browser.ask_for_new_link(page)["statusCode"] == 200
+    assert browser.ask_for_new_link(page, key="A" * 43)["statusCode"] == 400
+    cross_site = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    assert browser.ask_for_new_link(page, headers=cross_site)["statusCode"] == 400
+    kit.drain()
+    told = {event["detail-type"] for event in kit.events}
+    assert {"Reauth Request Cancelled", "Reauth Link Requested"} <= told
+
+
 def unexpected_crash(kit: Kit) -> None:
     exchange = kit.dwolla.seed_exchange("plaid")
     _, request = kit.create(exchange["id"])
@@ -830,6 +850,7 @@ SCENARIOS = [
     eventbridge_requests,
     webhooks,
     expiry_sweep,
+    platform_cancels,
     unexpected_crash,
     broken_secret,
 ]
