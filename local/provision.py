@@ -220,6 +220,7 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "SESSION_TTL_MINUTES": "30",
         "REQUEST_LIFETIME_DAYS": "7",
         "PLATFORM_DISPLAY_NAME": "Acme Pay",
+        "ALLOW_SELF_SERVICE_RENEWAL": "false",
         "PLAID_LINK_SCRIPT_URL": "https://cdn.plaid.com/link/v2/stable/link-initialize.js",
         "EVENT_SOURCE": resources.event_source,
         "SECRET_CACHE_SECONDS": "300",
@@ -236,13 +237,16 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
     return env
 
 
-def subscribe_to_requests(session, resources: LocalResources, name: str) -> str:
-    """An SQS queue behind a rule with the template's own pattern for ApiFunction's EventBridge
-    trigger: what the platform puts on the bus arrives there exactly as the function gets it.
-    Returns the queue URL (moto runs no Lambda; the queue stands in for the function)."""
+def subscribe_to_requests(
+    session, resources: LocalResources, name: str, trigger_name: str = "ReauthRequested"
+) -> str:
+    """An SQS queue behind a rule with the template's own pattern for one of ApiFunction's
+    EventBridge triggers (`trigger_name`): what is put on the bus arrives there exactly as the
+    function gets it. Returns the queue URL (moto runs no Lambda; the queue stands in for the
+    function)."""
     events, sqs = session.client("events"), session.client("sqs")
     trigger = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]
-    pattern = json.dumps(trigger["ReauthRequested"]["Properties"]["Pattern"]).replace(
+    pattern = json.dumps(trigger[trigger_name]["Properties"]["Pattern"]).replace(
         json.dumps({"Ref": "EventSource"}), json.dumps(resources.event_source)
     )
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]

@@ -4,6 +4,8 @@ Routes
   GET|HEAD /reauth/link/{sessionId}?key=…        the start page (changes nothing)
   POST     /reauth/link/{sessionId}              its button: bind this browser, go to the bank
   POST     /reauth/link/{sessionId}/complete     the Plaid page reports Link's end
+  POST     /reauth/link/{sessionId}/renew        "Send me a new link" (an expired or cancelled
+                                                 link's page): the platform is told
   GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
   GET      /reauth/done?status=…&session=…       the built-in result page, for every status a
                                                  landing carries (see LANDING_OUTCOMES)
@@ -96,6 +98,15 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
         page = pages.error_page(platform=platform, kind="too_many_attempts")
     elif shown.kind == "busy":  # lost to concurrent clicks on the link: "reload in a moment"
         page = pages.error_page(platform=platform, kind="unavailable")
+    elif shown.kind in pages.RENEWABLE and request is not None and key is not None:
+        page = pages.closed_link_page(
+            platform=platform,
+            reason=shown.kind,
+            renew_action=service.ctx.links.renew_url(request.id),
+            key=key,
+        )
+    elif shown.kind == "cancelled":  # no key to ask for a new link with
+        page = pages.result_page(platform=platform, outcome="cancelled", return_url=return_url)
     else:
         page = pages.error_page(platform=platform, kind="closed")
     return web.html_page(page, {"Set-Cookie": shown.set_cookie} if shown.set_cookie else None)
@@ -140,6 +151,20 @@ def _handoff_page(started: Started) -> pages.Page:
     )
 
 
+@app.post("/reauth/link/<session_id>/renew")
+def renew(session_id: str) -> Response[str]:
+    """ "Send me a new link": the link's key in the form, from the service's own page."""
+    service = runtime.service()
+    key = _one(web.form_body(app.current_event).get("key"))
+    asked = service.renewing.request_link(session_id, key, _browser())
+    if asked.kind == "not_renewable":  # open, done or closed for good: the link's own page
+        return _status_page(service.journey.open_link(session_id, key, _browser()), key)
+    page = pages.link_requested_page(
+        platform=_platform(), self_service=asked.self_service, already=asked.kind == "already"
+    )
+    return web.html_page(page)
+
+
 @app.post("/reauth/link/<session_id>/complete")
 def complete(session_id: str) -> Response[str]:
     event = app.current_event
@@ -166,6 +191,7 @@ LANDING_OUTCOMES = {
     RequestStatus.EXPIRED: "closed",
     RequestStatus.SUPERSEDED: "closed",
     RequestStatus.REJECTED: "closed",  # its funding source was not the exchange's
+    RequestStatus.CANCELLED: "cancelled",  # the platform called it off
 }
 
 

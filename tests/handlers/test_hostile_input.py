@@ -38,7 +38,7 @@ from tests.support.constants import (
     PUBLIC_BASE_URL,
     RETURN_URL,
 )
-from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.flow import Browser, bank_url, header, location, plaid_config, renew_form
 from tests.support.table import table_items
 from tests.support.webhooks import SIGNATURE_HEADER, reauth_required, sign
 
@@ -611,7 +611,13 @@ def test_the_link_of_a_request_that_is_over_says_so_and_changes_nothing(
 
     answer = _open(scene, method, fresh["id"], {"key": [_key(fresh)]})
 
-    assert_page(answer, "closed")
+    if first == "supersede":
+        assert_page(answer, "closed")
+    else:  # expired: the closed page offers "Send me a new link" (the link's own key, no more)
+        assert answer["statusCode"] == pages.ERROR_KINDS["closed"]
+        assert "This link has expired" in answer["body"]
+        assert renew_form(answer) == (f"{fresh['startUrl'].split('?')[0]}/renew", _key(fresh))
+        assert header(answer, "set-cookie") is None
     assert_nothing_changed(scene, before)
 
 

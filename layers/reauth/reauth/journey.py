@@ -23,7 +23,15 @@ from datetime import datetime, timedelta
 from .context import Context
 from .creating import new_attempt
 from .ids import normalize_uuid
-from .model import PROVIDER_ERRORS, Attempt, HandoffType, ReauthRequest, Reporter, RequestStatus
+from .model import (
+    PROVIDER_ERRORS,
+    RENEWABLE_STATUSES,
+    Attempt,
+    HandoffType,
+    ReauthRequest,
+    Reporter,
+    RequestStatus,
+)
 from .repository import MAX_ATTEMPTS
 from .security import (
     BrowserBinding,
@@ -65,8 +73,10 @@ class Browser:
 
 @dataclass(frozen=True)
 class StartPage:
-    """What opening the link shows: "start" (the button), "done", "verifying" or "closed"; a
-    click may also get "too_many_attempts" or "busy" (lost to concurrent clicks: reload)."""
+    """What opening the link shows: "start" (the button), "done", "verifying", "expired" or
+    "cancelled" (both offer "Send me a new link", renewal.py) or "closed" (superseded,
+    rejected); a click may also get "too_many_attempts" or "busy" (lost to concurrent clicks:
+    reload)."""
 
     kind: str
     request: ReauthRequest | None = None
@@ -282,12 +292,7 @@ class BrowserJourney:
 
     # ---- helpers -----------------------------------------------------------------------------
     def _checked_link(self, request_id: str, key: str | None) -> str:
-        request_id = _uuid(request_id)
-        if not key or not is_well_formed_secret(key):
-            raise BrowserRejected("malformed link key")
-        if not self._ctx.links.key_matches(request_id, key):
-            raise BrowserRejected("wrong link key")
-        return request_id
+        return checked_link(self._ctx, request_id, key)
 
     def _bound(self, binding: BrowserBinding) -> list[tuple[ReauthRequest, Attempt]]:
         """The attempts this browser started, with their requests: the requests its cookie names
@@ -310,9 +315,21 @@ class BrowserJourney:
             return "verifying"
         now = self._ctx.now()
         if not request.startable(now):
-            return "closed"
+            status = request.effective_status(now)
+            return status.value if status in RENEWABLE_STATUSES else "closed"
         spent = not request.current_attempt.reusable(now, REUSE_MARGIN_SECONDS)
         return "too_many_attempts" if spent and len(request.attempts) >= MAX_ATTEMPTS else "start"
+
+
+def checked_link(ctx: Context, request_id: str, key: str | None) -> str:
+    """The request id a link names, when `key` is its key (checked before any I/O but the
+    link secret's); else BrowserRejected."""
+    request_id = _uuid(request_id)
+    if not key or not is_well_formed_secret(key):
+        raise BrowserRejected("malformed link key")
+    if not ctx.links.key_matches(request_id, key):
+        raise BrowserRejected("wrong link key")
+    return request_id
 
 
 def _latest(bound: list[tuple[ReauthRequest, Attempt]]) -> tuple[ReauthRequest, Attempt]:
