@@ -313,6 +313,33 @@ def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Remind
     again = _invoke(command, stack)
     s.check(again.get("messagesSent") == 0, "the schedule run again sends nothing twice")
 
+    s.step("The platform cancels the other request (POST /reauth-sessions/{id}/cancel, IAM)")
+    aws, resources = stack.aws(), stack.local_resources()
+    drain_events(aws, resources.tap_queue_url)
+    waiting = reminders.sessions["waiting"]
+    answer = requests.post(f"{stack.api_url}/reauth-sessions/{waiting['id']}/cancel", timeout=60)
+    s.show(f"→ {answer.status_code} status={answer.json().get('status')}")
+    s.check(answer.status_code == 200 and answer.json()["status"] == "cancelled", "cancelled")
+    events = _wait_for_events(aws, resources.tap_queue_url, 1, waiting["id"], timeout=10)
+    s.check(
+        [e["detail-type"] for e in events] == ["Reauth Request Cancelled"],
+        "one event: Reauth Request Cancelled",
+    )
+    customer = Customer(browser)
+    heading = customer.open(email.links()[0])
+    s.show(f"the customer opens the reminder's link → “{heading}”")
+    s.check(heading == "This request was cancelled", "a clear closed page, no dead end:")
+    heading = customer.click("Send me a new link", "**/renew")
+    s.show(f"“Send me a new link” → “{heading}”")
+    customer.close()
+    events = _wait_for_events(aws, resources.tap_queue_url, 1, waiting["id"], timeout=10)
+    s.check(
+        [e["detail-type"] for e in events] == ["Reauth Link Requested"],
+        "the platform is told: Reauth Link Requested",
+    )
+    last = _invoke(command, stack)
+    s.check(last.get("messagesSent") == 0, "no reminder for a cancelled request")
+
 
 def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.step("Plaid: the same kind of link opens Plaid Link (the sandbox's stand-in) in update mode")
