@@ -138,3 +138,41 @@ def test_a_due_reminder_is_sent_once_and_never_to_a_customer_who_reconnected(
     assert [len(m) for m in _inbox(stack, waiting)] == [2, 2]
     got = api.session(waiting_session["id"]).json()
     assert got["status"] == "pending"
+
+
+def test_a_cancelled_link_is_a_clear_closed_page_that_asks_for_a_new_link(
+    stack,
+    api,
+    dwolla,
+    published,
+    sam_invoke,
+    aws,
+    phone,  # noqa: F811
+):
+    contact = _contact("dee")
+    session = _new_request(api, dwolla, stack, contact)
+    _make_due(aws, stack, session["id"])
+    cancelled = api.call("POST", f"/reauth-sessions/{session['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+    [email], _ = _inbox(stack, contact)
+    page = phone.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    answer = page.goto(email.links()[0])
+    assert answer.status == 410
+    assert page.locator("h1").inner_text() == "This request was cancelled"
+    page.get_by_role("button", name="Send me a new link").click()
+    page.wait_for_url(re.compile(r"/renew$"))
+    assert page.locator("h1").inner_text() == "We've asked for a new link"
+    page.close()
+
+    events = [
+        e
+        for e in published(expect="Reauth Link Requested", timeout=30)
+        if e["detail"].get("sessionId") == session["id"]
+    ]
+    kinds = [e["detail-type"] for e in events]
+    assert kinds.count("Reauth Request Cancelled") == 1
+    assert kinds.count("Reauth Link Requested") == 1
+    sam_invoke("ApiFunction", SWEEP)  # its reminder was due: cancelled, it never goes
+    assert [len(m) for m in _inbox(stack, contact)] == [1, 1]
