@@ -357,7 +357,7 @@ def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
 
 
 def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
-    s.step("Cancel, then try again with the same link")
+    s.step("The customer cancels at the bank, then tries again with the same link")
     dwolla = stack.dwolla()
     exchange = dwolla.seed_exchange("mx", providerOutcome="USER_CANCELLED")
     aws, resources = stack.aws(), stack.local_resources()
