@@ -20,7 +20,7 @@ import pytest
 from local.provision import load_template
 from local.stack import EXCHANGES, FUNDING_SOURCES, LOCAL_DWOLLA
 from tests.e2e.sam_cli import EVENTS_DIR, FUNCTION_BY_PREFIX, function_for
-from tests.support.event_files import as_of, dwolla_time
+from tests.support.event_files import DETAIL_TIMES, as_of, dwolla_time
 from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -157,6 +157,8 @@ DATES = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}/[A-Z][a-z]{2}/\d{4}")
 def _without_times(event: dict) -> dict:
     event = json.loads(json.dumps(event))
     event.pop("time", None)
+    for name in DETAIL_TIMES:
+        (event.get("detail") if isinstance(event.get("detail"), dict) else {}).pop(name, None)
     for name in ("requestTime", "requestTimeEpoch"):
         (event.get("requestContext") or {}).pop(name, None)
     if SIGNATURE_HEADER in (event.get("headers") or {}):
