@@ -303,6 +303,9 @@ def _request_from(item: Item) -> ReauthRequest:
         event_seq=int(item.get("eventSeq", {"N": "0"})["N"]),
         contact=_contact_from(item.get("contact")),
         messages=_messages_from(item.get("messages")),
+        stopped_channels=frozenset(
+            Channel(c) for c in item.get("stoppedChannels", {}).get("SS", [])
+        ),
     )
 
 
@@ -928,19 +931,29 @@ class RequestRepository:
 
     # ---- messages ----------------------------------------------------------------------------
     def claim_slot(
-        self, request_id: str, slot: int, next_due: datetime | None, now: datetime
+        self,
+        request_id: str,
+        slot: int,
+        next_due: datetime | None,
+        now: datetime,
+        channels: Sequence[Channel] = (),
     ) -> bool:
-        """Take message slot `slot` of an open request before sending it: one conditional write
-        that holds only while the request is open, before its deadline, with `slot` due and
-        not taken; it moves the request to the next slot (due `next_due`) or out of the
-        reminders index (None: no slot left). False: not this run's to send (taken by another
-        run, closed, or not due): nothing changed."""
+        """Take message slot `slot` of an open request before sending it on `channels`: one
+        conditional write that holds only while the request is open, before its deadline, with
+        `slot` due and not taken, and none of `channels` stopped since read; it moves the
+        request to the next slot (due `next_due`) or out of the reminders index (None: no slot
+        left). False: not this run's to send (taken by another run, closed, not due, or a
+        channel stopped meanwhile: the next run reads it again): nothing changed."""
         values: Item = {
             ":slot": _n(slot),
             ":now": _n(_epoch(now)),
             ":pending": {"S": RequestStatus.PENDING.value},
             ":verifying": {"S": RequestStatus.VERIFYING.value},
         }
+        open_channels = ""
+        for i, channel in enumerate(channels):
+            values[f":ch{i}"] = {"S": channel.value}
+            open_channels += f" AND NOT contains(stoppedChannels, :ch{i})"
         if next_due is None:
             update = "REMOVE gsi2pk, gsi2sk, remindSlot"
         else:
@@ -951,7 +964,7 @@ class RequestRepository:
             request_id,
             update=update,
             condition="#status IN (:pending, :verifying) AND remindSlot = :slot "
-            "AND gsi2sk <= :now AND expiresAt > :now",
+            "AND gsi2sk <= :now AND expiresAt > :now" + open_channels,
             names={"#status": "status"},
             values=values,
         )
@@ -994,6 +1007,43 @@ class RequestRepository:
                 update=update,
                 condition=condition,
                 names={"#m": "messages"},
+                values=values,
+            ),
+            *_outbox_items(self._table, outbox, now, request.event_seq),
+        ]
+        return self._transact(items) is None
+
+    def stop_channel(
+        self,
+        request: ReauthRequest,
+        channel: Channel,
+        now: datetime,
+        outbox: Sequence[OutboxEvent],
+    ) -> bool:
+        """Stop `channel` for an open request (it no longer reaches the customer), with its
+        events, in one transaction on the request's event sequence as read. False: the request
+        moved since read (closed, the channel already stopped, or another event numbered
+        meanwhile: re-read); nothing changed."""
+        values: Item = {
+            ":channel": {"SS": [channel.value]},
+            ":name": {"S": channel.value},
+            ":now": _t(now),
+            ":pending": {"S": RequestStatus.PENDING.value},
+            ":verifying": {"S": RequestStatus.VERIFYING.value},
+        }
+        update, condition = _sequenced(
+            "SET updatedAt = :now ADD stoppedChannels :channel",
+            "#status IN (:pending, :verifying) AND NOT contains(stoppedChannels, :name)",
+            values,
+            request,
+            len(outbox),
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            self._request_update(
+                request.id,
+                update=update,
+                condition=condition,
+                names={"#status": "status"},
                 values=values,
             ),
             *_outbox_items(self._table, outbox, now, request.event_seq),
