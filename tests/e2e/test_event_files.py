@@ -58,6 +58,7 @@ def test_there_is_an_event_for_every_entry_point():
         "eventbridge-reauth-requested.json",
         "eventbridge-update-credentials.json",
         "schedule-expiry-sweep.json",
+        "eventbridge-ses-bounce.json",
     }
     covered = {(load(f)["httpMethod"], load(f)["resource"]) for f in PROXY_FILES}
     assert routes_of("ApiFunction") | routes_of("CallbackFunction") <= covered
@@ -125,6 +126,19 @@ def test_eventbridge_events_match_the_template_rule(name):
     assert {"version", "id", "account", "time", "region", "resources"} <= set(event)
 
 
+def test_ses_bounce_event_matches_the_template_rule_and_is_one_the_service_acts_on():
+    from reauth.feedback import email_feedback
+
+    event = load(EVENTS_DIR / "eventbridge-ses-bounce.json")
+    rule = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]["EmailFeedback"]
+    pattern = rule["Properties"]["Pattern"]
+    assert event["source"] in pattern["source"]
+    assert event["detail-type"] in pattern["detail-type"]
+    assert set(pattern["detail"]["mail"]["tags"]) <= set(event["detail"]["mail"]["tags"])
+    news = email_feedback(event["detail-type"], event["detail"])
+    assert news is not None and news.slot == 0
+
+
 def test_update_credentials_event_carries_dwollas_body():
     detail = load(EVENTS_DIR / "eventbridge-update-credentials.json")["detail"]
     assert detail["code"] == "UpdateCredentials"
@@ -143,6 +157,8 @@ DATES = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}/[A-Z][a-z]{2}/\d{4}")
 def _without_times(event: dict) -> dict:
     event = json.loads(json.dumps(event))
     event.pop("time", None)
+    for part in ("mail", "bounce", "complaint"):
+        ((event.get("detail") or {}).get(part) or {}).pop("timestamp", None)
     for name in ("requestTime", "requestTimeEpoch"):
         (event.get("requestContext") or {}).pop(name, None)
     if SIGNATURE_HEADER in (event.get("headers") or {}):

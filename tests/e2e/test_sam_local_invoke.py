@@ -92,6 +92,11 @@ def session_from_event(result):
     assert isinstance(result["sessionId"], str) and isinstance(result["replayed"], bool)
 
 
+def ses_feedback(result):
+    # The placeholder request id names no request: nothing is done, nothing sent.
+    assert (result["outcome"], result["messagesSent"]) == ("unknown", 0)
+
+
 def sweep(result):
     assert isinstance(result["expired"], int) and isinstance(result["verified"], int)
 
@@ -114,6 +119,7 @@ EVENT_EXPECTATIONS = {
     "eventbridge-reauth-requested.json": session_from_event,
     "eventbridge-update-credentials.json": session_from_event,
     "schedule-expiry-sweep.json": sweep,
+    "eventbridge-ses-bounce.json": ses_feedback,
 }
 
 

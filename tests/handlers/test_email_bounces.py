@@ -26,6 +26,7 @@ from tests.handlers.test_delivery import (
     _sweep,
 )
 from tests.support.apigw import LambdaContext
+from tests.support.constants import ROOT
 
 ADDRESS = NEW_YORK["email"]
 channels = test_delivery.channels  # the fixture: email and SMS on, the clock frozen
@@ -285,3 +286,33 @@ def test_the_address_is_never_logged_nor_in_an_event_nor_in_the_answer(
     assert '"DeliveryFailed"' in seen  # the metrics on stdout were read
     for value in (ADDRESS, NEW_YORK["phone"], NEW_YORK["firstName"]):
         assert value not in seen
+
+
+# ---- the template's rule, the example event ---------------------------------------------------
+def test_the_template_rule_takes_the_example_event_and_the_handler_answers_it(functions, channels):
+    """events/eventbridge-ses-bounce.json through the template's own pattern on the default bus
+    (an email not tagged with a request is not taken), then the handler: its placeholder id
+    names no request."""
+    from local.provision import load_template
+
+    event = json.loads((ROOT / "events" / "eventbridge-ses-bounce.json").read_text())
+    rule = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]["EmailFeedback"]
+    sqs, events = functions.session.client("sqs"), functions.session.client("events")
+    queue = sqs.create_queue(QueueName="ses-feedback-tap")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(Name="ses-feedback", EventPattern=json.dumps(rule["Properties"]["Pattern"]))
+    events.put_targets(Rule="ses-feedback", Targets=[{"Id": "tap", "Arn": arn["QueueArn"]}])
+    untagged = json.loads(json.dumps(event["detail"]))
+    del untagged["mail"]["tags"]["reauth-request"]
+    for detail in (event["detail"], untagged):
+        entry = {"Source": event["source"], "DetailType": event["detail-type"]}
+        events.put_events(Entries=[{**entry, "Detail": json.dumps(detail)}])
+    taken = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+
+    assert [json.loads(m["Body"])["detail"] for m in taken] == [event["detail"]]
+    assert _feed(functions, event) == {
+        "sessionId": "00000000-0000-4000-8000-000000000001",
+        "feedback": "bounced",
+        "outcome": "unknown",
+        "messagesSent": 0,
+    }

@@ -3,7 +3,8 @@
 The files keep fixed times: an example reads best with a real date, and a file that changed
 every day could not be reviewed. Whatever invokes them moves every time in them to now first:
 the webhook body's `created` and `timestamp` (then signs the new body again, when the file's
-signature verified under the given secret), an EventBridge event's `time`, API Gateway's
+signature verified under the given secret), an EventBridge event's `time`, SES's times in an
+SES event (`mail.timestamp`, `bounce.timestamp` / `complaint.timestamp`), API Gateway's
 `requestTime` and `requestTimeEpoch`. Nothing else changes.
 
 Without it, webhook-dwolla.json is answered "stale" once its `created` is older than Dwolla's
@@ -26,6 +27,7 @@ from pathlib import Path
 from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 WEBHOOK_TIMES = ("created", "timestamp")
+SES_TIMED = ("mail", "bounce", "complaint")  # the parts of an SES event with a `timestamp`
 
 
 def dwolla_time(moment: datetime) -> str:
@@ -39,6 +41,11 @@ def as_of(event: dict, now: datetime, webhook_secret: str) -> dict:
     moved = json.loads(json.dumps(event))
     if "time" in moved:  # EventBridge (and the schedule): to the second
         moved["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moved.get("source") == "aws.ses":
+        for part in SES_TIMED:
+            timed = (moved.get("detail") or {}).get(part)
+            if isinstance(timed, dict) and "timestamp" in timed:
+                timed["timestamp"] = dwolla_time(now)  # SES's format is the same
     context = moved.get("requestContext")
     if isinstance(context, dict) and "requestTimeEpoch" in context:  # API Gateway REST
         context["requestTime"] = now.strftime("%d/%b/%Y:%H:%M:%S +0000")
