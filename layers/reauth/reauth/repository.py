@@ -16,7 +16,8 @@ request's writes; the sweep reads the shards in parallel. Index
 `reminders-due` (gsi2pk, gsi2sk) holds the open requests with a message to send:
 "REMIND#<shard>" by the next slot's due time (`remindSlot`, schedule.py), sharded the same way.
 `ttl` lets DynamoDB delete old items. A request's `contact` (personal data) and its index
-entries are removed by every close.
+entries are removed by every close. `stoppedChannels` (a string set) names the channels SES said
+no longer reach the customer (delivery.py): a slot's claim fails when it names one.
 
 Every change of a request's status is conditioned on the status the writer read (which
 model.TRANSITIONS must allow to move to the target), and every write of events on the request's
