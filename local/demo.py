@@ -2,10 +2,12 @@
 
 The functions run under `sam local start-api` / `sam local invoke` in Docker; Dwolla is the local
 sandbox, AWS is moto server. The demo plays the platform backend (HTTP calls to the API, events
-on the bus) and the customer, in a real (headless) Chromium: the link, its button, the bank,
-back; Plaid Link through the same kind of link; a cancel and a retry; a refused forgery. Then it
-shows what the platform sees: the API's answers, the DynamoDB records and the events published.
-It exits 0 only when every step did what it should.
+on the bus) and the customer, in a real (headless) Chromium: the email and the text message the
+service sends (read back from moto's SES and SNS), the link from the email, its button, the
+bank, back; Plaid Link through the same kind of link; a cancel and a retry; a refused forgery;
+a reminder the schedule sends a minute later to a customer still waiting, and not to one who
+reconnected meanwhile. Then it shows what the platform sees: the API's answers, the DynamoDB
+records and the events published. It exits 0 only when every step did what it should.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from local import mailbox
 from local import stack as local_stack
 from local.browser import launch_chromium
 from local.provision import drain_events, put_platform_event, subscribe_to_requests
@@ -109,6 +112,40 @@ def _redact(item: dict) -> dict:
     return shown
 
 
+def _contact(name: str) -> dict:
+    """A customer's contact details: an address and a number of their own for each run."""
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "email": f"{name.lower()}.{tag}@customer.example",
+        "phone": f"+1415555{int(tag, 16) % 10000:04d}",
+        "firstName": name,
+        "timeZone": "America/New_York",
+    }
+
+
+def _masked(text: str) -> str:
+    """A message for the screen, with the link's key masked (it is the customer's secret)."""
+    return re.sub(r"key=[^\s\"&<]+", "key=…", text)
+
+
+def _messages_to(s: Steps, stack: local_stack.Stack, contact: dict, count: int = 1, what: str = ""):
+    """The emails and text messages the customer received (moto server keeps them), shown."""
+    emails = mailbox.emails(stack.moto_url, to=contact["email"])
+    texts = mailbox.text_messages(stack.moto_url, phone=contact["phone"])
+    for email in emails:
+        body = re.sub(r"<[^>]+>", " ", email.body)
+        s.show(f"email from {email.sender} to {contact['email']}: “{email.subject}”")
+        s.show(f"    {_masked(' '.join(body.split()))[:300]}")
+    for text in texts:
+        s.show(f"SMS to {contact['phone']} ({len(text.text)} chars): {_masked(text.text)}")
+    plural = "s" if count > 1 else ""
+    s.check(
+        len(emails) == count and len(texts) == count,
+        what or f"{count} email{plural} and {count} text message{plural} to the customer",
+    )
+    return emails[-1], texts[-1]
+
+
 def _create(stack: local_stack.Stack, exchange_id: str, body: dict | None = None, **kw):
     return requests.post(
         f"{stack.api_url}/exchanges/{exchange_id}/reauth-sessions", json=body, timeout=60, **kw
@@ -136,7 +173,9 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.step("The platform asks this service to re-authenticate the exchange (IAM route)")
     key = f"demo-{uuid.uuid4()}"
     s.show(f"POST {api}/exchanges/{exchange_id}/reauth-sessions   Idempotency-Key: {key}")
-    ask = {"returnUrl": stack.return_url, "customerId": str(uuid.uuid4())}
+    contact = _contact("Ana")
+    ask = {"returnUrl": stack.return_url, "customerId": str(uuid.uuid4()), "contact": contact}
+    s.show(f"contact: {_json(contact)}")
     created = _create(stack, exchange_id, ask, headers={"Idempotency-Key": key})
     session = created.json()
     s.show(_json({**session, "startUrl": _short(session.get("startUrl") or "")}))
@@ -150,14 +189,22 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
     )
     start_url = session["startUrl"]
 
-    s.step("A mail scanner fetches the link first (GET and HEAD, following redirects)")
+    s.step("The service emails and texts the customer the link (SES v2 and SNS, on moto server)")
+    email, text = _messages_to(s, stack, contact)
+    s.check(
+        email.links()[0] == start_url and text.links() == [start_url],
+        "both carry the request's link, and the retry sent nothing more",
+    )
+    start_url = email.links()[0]
+
+    s.step("A mail scanner fetches the link in the email first (GET and HEAD, with redirects)")
     for method in ("HEAD", "GET"):
         answer = requests.request(method, start_url, timeout=60, allow_redirects=True)
         s.show(f"{method} {_short(start_url)}  →  {answer.status_code}")
     attempt = _request(stack, session["id"])["attempts"][0]
     s.check(attempt["startedAt"] is None, "nothing changed: the attempt was not started")
 
-    s.step("The customer opens the link in a browser (headless Chromium, phone-sized)")
+    s.step("The customer opens the link from the email (headless Chromium, phone-sized)")
     customer = Customer(browser)
     s.show(f"open {_short(start_url)}  →  “{customer.open(start_url)}”")
     s.check(customer.page.get_by_role("button").count() == 1, "the start page: one button")
@@ -191,22 +238,107 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
         s.check(item is not None, f"{pk.split('#')[0].lower()} record stored")
 
     s.step("The EventBridge events published (read through a rule → SQS tap)")
-    events = _wait_for_events(aws, resources.tap_queue_url, 2, session["id"])
+    events = _wait_for_events(aws, resources.tap_queue_url, 4, session["id"])
     for event in events:
         detail = dict(event["detail"])
         if detail.get("startUrl"):
             detail["startUrl"] = _short(detail["startUrl"])
         s.show(f"{event['detail-type']}: {json.dumps(detail, ensure_ascii=False)}")
     kinds = [e["detail-type"] for e in events]
+    sent = sorted(e["detail"]["channel"] for e in events if e["detail-type"] == "Reauth Link Sent")
     s.check(
-        _numbered(events) and kinds == ["Reauth Session Created", "Exchange Reauthorized"],
-        "Reauth Session Created, then Exchange Reauthorized (sequence 1, 2)",
+        _numbered(events)
+        and kinds[0] == "Reauth Session Created"
+        and kinds[-1] == "Exchange Reauthorized"
+        and sent == ["email", "sms"],
+        "Reauth Session Created, Reauth Link Sent (email, sms), Exchange Reauthorized (1 to 4)",
+    )
+    s.check(
+        not any(contact["email"] in json.dumps(e) for e in events),
+        "no event carries the customer's address or number",
     )
 
     s.step("Dwolla's balance check works again")
     balance = dwolla.balance_error(funding_source)
     s.show(_json(balance))
     s.check("code" not in balance, "no UpdateCredentials any more")
+
+
+class Reminders:
+    """Two customers told at the same moment, whose first reminder falls due a minute later
+    (the local stack's REMINDER_SCHEDULE): one reconnects before it, one does not."""
+
+    def __init__(self, s: Steps, stack: local_stack.Stack) -> None:
+        s.step("Two more customers are told (reminders locally: 1 minute after the first message)")
+        dwolla = stack.dwolla()
+        self.done_early = dwolla.seed_exchange("mx")
+        self.waiting = dwolla.seed_exchange("mx")
+        self.contacts = {"done_early": _contact("Bo"), "waiting": _contact("Cy")}
+        self.sessions = {}
+        for name, exchange in (("done_early", self.done_early), ("waiting", self.waiting)):
+            body = {"returnUrl": stack.return_url, "contact": self.contacts[name]}
+            self.sessions[name] = _create(stack, exchange["id"], body).json()
+            s.show(f"request {self.sessions[name]['id']}: emailed and texted {name}")
+        self.told_at = time.monotonic()
+
+
+def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Reminders) -> None:
+    s.step("One of them reconnects before the reminder is due, from the link in the text message")
+    contact = reminders.contacts["done_early"]
+    _, text = _messages_to(s, stack, contact)
+    customer = Customer(browser)
+    customer.open(text.links()[0])
+    customer.click("Continue to your bank", f"{stack.return_url}*")
+    customer.close()
+    early = _request(stack, reminders.sessions["done_early"]["id"])
+    s.check(early["status"] == "reauthorized", "reauthorized: its reminders are silenced")
+
+    s.step("A minute later the schedule runs (sam local invoke ApiFunction, the Scheduled Event)")
+    time.sleep(max(0.0, reminders.told_at + 62 - time.monotonic()))
+    command = [
+        str(local_stack.SAM),
+        "local",
+        "invoke",
+        "ApiFunction",
+        "-e",
+        str(ROOT / "events" / "schedule-expiry-sweep.json"),
+        *local_stack.sam_local_args(stack),
+    ]
+    swept = _invoke(command, stack)
+    s.show(f"→ {json.dumps(swept)}")
+    s.check(swept.get("messagesSent") == 2, "the schedule sent 2 messages: one reminder, 2 ways")
+    email, _ = _messages_to(s, stack, reminders.contacts["waiting"], count=2)
+    s.check(email.subject.startswith("Reminder"), "the one still waiting got the reminder")
+    _messages_to(s, stack, contact, what="the one who reconnected got nothing more")
+    again = _invoke(command, stack)
+    s.check(again.get("messagesSent") == 0, "the schedule run again sends nothing twice")
+
+    s.step("The platform cancels the other request (POST /reauth-sessions/{id}/cancel, IAM)")
+    aws, resources = stack.aws(), stack.local_resources()
+    drain_events(aws, resources.tap_queue_url)
+    waiting = reminders.sessions["waiting"]
+    answer = requests.post(f"{stack.api_url}/reauth-sessions/{waiting['id']}/cancel", timeout=60)
+    s.show(f"→ {answer.status_code} status={answer.json().get('status')}")
+    s.check(answer.status_code == 200 and answer.json()["status"] == "cancelled", "cancelled")
+    events = _wait_for_events(aws, resources.tap_queue_url, 1, waiting["id"], timeout=10)
+    s.check(
+        [e["detail-type"] for e in events] == ["Reauth Request Cancelled"],
+        "one event: Reauth Request Cancelled",
+    )
+    customer = Customer(browser)
+    heading = customer.open(email.links()[0])
+    s.show(f"the customer opens the reminder's link → “{heading}”")
+    s.check(heading == "This request was cancelled", "a clear closed page, no dead end:")
+    heading = customer.click("Send me a new link", "**/renew")
+    s.show(f"“Send me a new link” → “{heading}”")
+    customer.close()
+    events = _wait_for_events(aws, resources.tap_queue_url, 1, waiting["id"], timeout=10)
+    s.check(
+        [e["detail-type"] for e in events] == ["Reauth Link Requested"],
+        "the platform is told: Reauth Link Requested",
+    )
+    last = _invoke(command, stack)
+    s.check(last.get("messagesSent") == 0, "no reminder for a cancelled request")
 
 
 def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
@@ -225,7 +357,7 @@ def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
 
 
 def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
-    s.step("Cancel, then try again with the same link")
+    s.step("The customer cancels at the bank, then tries again with the same link")
     dwolla = stack.dwolla()
     exchange = dwolla.seed_exchange("mx", providerOutcome="USER_CANCELLED")
     aws, resources = stack.aws(), stack.local_resources()
@@ -390,12 +522,14 @@ def main() -> int:
     stack = local_stack.up(log=s.show)
     s.show(f"API {stack.api_url} · Dwolla sandbox {stack.sandbox_url} · moto {stack.moto_url}")
     try:
+        reminders = Reminders(s, stack)
         with launch_chromium() as browser:
             run_flow(s, stack, browser)
             run_plaid(s, stack, browser)
             run_cancelled(s, stack, browser)
             run_forgery(s, stack, browser)
-        run_eventbridge(s, stack)
+            run_eventbridge(s, stack)
+            run_reminders(s, stack, browser, reminders)
     except (DemoFailed, requests.RequestException, KeyError, PlaywrightError) as failure:
         print(f"\n{RED}Demo failed: {failure!r}{RESET}  (logs: {stack.logs})")
         return 1

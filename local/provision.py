@@ -19,6 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS = ("ApiFunction", "CallbackFunction")
+LOCAL_EMAIL_SENDER = "reauth@acme-pay.example"
+LOCAL_REMINDER_SCHEDULE = "1m"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -76,6 +78,7 @@ class LocalResources:
     event_source: str
     dead_letter_queue_url: str = ""
     link_secret_id: str = ""
+    email_sender: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,9 +165,42 @@ def provision(
         Targets=[{"Id": "tap", "Arn": queue_arn}],
     )
     dead_letters = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
+    ensure_email_identity(session.client("sesv2"), LOCAL_EMAIL_SENDER)
     return LocalResources(
-        table_name, bus_name, secret_id, queue_url, event_source, dead_letters, link_secret_id
+        table_name,
+        bus_name,
+        secret_id,
+        queue_url,
+        event_source,
+        dead_letters,
+        link_secret_id,
+        LOCAL_EMAIL_SENDER,
     )
+
+
+def ensure_email_identity(sesv2, address: str) -> None:
+    """The sender identity SES sends from (verified at once on moto; on AWS the deployer
+    verifies it before deploying with EmailSender set)."""
+    try:
+        sesv2.get_email_identity(EmailIdentity=address)
+    except sesv2.exceptions.NotFoundException:
+        sesv2.create_email_identity(EmailIdentity=address)
+
+
+def delivery_environment(resources: LocalResources) -> dict[str, str]:
+    """ApiFunction's delivery settings locally: email from the moto identity, SMS on, the first
+    reminder a minute after the first message (so the demo can show one), no quiet hours (the
+    demo and the tests run at any hour; the quiet hours themselves are tested on a frozen
+    clock)."""
+    return {
+        "EMAIL_SENDER": resources.email_sender,
+        "SES_CONFIGURATION_SET": "",
+        "SMS_ENABLED": "true",
+        "SMS_ORIGINATION_NUMBER": "",
+        "REMINDER_SCHEDULE": LOCAL_REMINDER_SCHEDULE,
+        "QUIET_HOURS": "off",
+        "DEPLOYMENT_TIME_ZONE": "UTC",
+    }
 
 
 def function_environment(resources: LocalResources, overrides: dict[str, str]) -> dict[str, str]:
@@ -184,6 +220,7 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "SESSION_TTL_MINUTES": "30",
         "REQUEST_LIFETIME_DAYS": "7",
         "PLATFORM_DISPLAY_NAME": "Acme Pay",
+        "ALLOW_SELF_SERVICE_RENEWAL": "false",
         "PLAID_LINK_SCRIPT_URL": "https://cdn.plaid.com/link/v2/stable/link-initialize.js",
         "EVENT_SOURCE": resources.event_source,
         "SECRET_CACHE_SECONDS": "300",
@@ -200,13 +237,16 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
     return env
 
 
-def subscribe_to_requests(session, resources: LocalResources, name: str) -> str:
-    """An SQS queue behind a rule with the template's own pattern for ApiFunction's EventBridge
-    trigger: what the platform puts on the bus arrives there exactly as the function gets it.
-    Returns the queue URL (moto runs no Lambda; the queue stands in for the function)."""
+def subscribe_to_requests(
+    session, resources: LocalResources, name: str, trigger_name: str = "ReauthRequested"
+) -> str:
+    """An SQS queue behind a rule with the template's own pattern for one of ApiFunction's
+    EventBridge triggers (`trigger_name`): what is put on the bus arrives there exactly as the
+    function gets it. Returns the queue URL (moto runs no Lambda; the queue stands in for the
+    function)."""
     events, sqs = session.client("events"), session.client("sqs")
     trigger = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]
-    pattern = json.dumps(trigger["ReauthRequested"]["Properties"]["Pattern"]).replace(
+    pattern = json.dumps(trigger[trigger_name]["Properties"]["Pattern"]).replace(
         json.dumps({"Ref": "EventSource"}), json.dumps(resources.event_source)
     )
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]

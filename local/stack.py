@@ -26,7 +26,13 @@ import requests
 
 from local import servers
 from local.dwolla_admin import SandboxAdmin
-from local.provision import DwollaSecretValue, LocalResources, function_environment, provision
+from local.provision import (
+    DwollaSecretValue,
+    LocalResources,
+    delivery_environment,
+    function_environment,
+    provision,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
@@ -154,7 +160,10 @@ def write_env_file(stack: Stack) -> None:
             "POWERTOOLS_LOG_LEVEL": "INFO",
         },
     )
-    stack.env_file.write_text(json.dumps({"ApiFunction": env, "CallbackFunction": env}, indent=2))
+    api_env = {**env, **delivery_environment(stack.local_resources())}
+    stack.env_file.write_text(
+        json.dumps({"ApiFunction": api_env, "CallbackFunction": env}, indent=2)
+    )
 
 
 def sam_local_args(stack: Stack) -> list[str]:

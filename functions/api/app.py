@@ -5,9 +5,11 @@ Routes
                                                    Idempotency-Key)
   GET  /reauth-sessions/{sessionId}                a re-authentication, its attempts, its link
   POST /reauth-sessions/{sessionId}/complete       report Plaid Link's end (platform-run Link)
+  POST /reauth-sessions/{sessionId}/cancel         call it off: it ends `cancelled`
   GET  /exchanges/{exchangeId}/reauth-status       the exchange's record
-EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", the scheduled sweep, and
-SES's "Email Bounced" / "Email Complained" about the service's emails (reauth/feedback.py).
+EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", the scheduled sweep,
+the service's own "Reauth Link Requested" with selfService (a renewal: renewal.py), and SES's
+"Email Bounced" / "Email Complained" about the service's emails (reauth/feedback.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from reauth import feedback, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.errors import ServiceError
+from reauth.events import LINK_REQUESTED
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -73,6 +76,11 @@ def complete_reauth_session(session_id: str) -> Response[str]:
     return _answer(200, runtime.service().verifying.complete(session_id, body))
 
 
+@app.post("/reauth-sessions/<session_id>/cancel")
+def cancel_reauth_session(session_id: str) -> Response[str]:
+    return _answer(200, runtime.service().lifecycle.cancel(session_id))
+
+
 @app.get("/exchanges/<exchange_id>/reauth-status")
 def get_reauth_status(exchange_id: str) -> Response[str]:
     record = runtime.service().lifecycle.get_exchange(exchange_id)
@@ -80,15 +88,22 @@ def get_reauth_status(exchange_id: str) -> Response[str]:
 
 
 def _delivery_metrics(report: DeliveryReport) -> None:
-    """LinkSent and DeliveryFailed, one metric per channel (dimension Channel)."""
-    for name, counts in (("LinkSent", report.sent), ("DeliveryFailed", report.failed)):
-        for channel, count in counts.items():
-            with single_metric(name=name, unit=MetricUnit.Count, value=count) as metric:
-                metric.add_dimension(name="Channel", value=channel.value)
+    """LinkSent and DeliveryFailed (messages) and RequestsReached (requests whose first message
+    went out: the funnel's per-channel denominator), by channel (dimension Channel)."""
+    for channel, count in report.sent.items():
+        with single_metric(name="LinkSent", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="Channel", value=channel.value)
+    for channel, count in report.failed.items():
+        with single_metric(name="DeliveryFailed", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="Channel", value=channel.value)
+    for channel, count in report.reached.items():
+        with single_metric(name="RequestsReached", unit=MetricUnit.Count, value=count) as metric:
+            metric.add_dimension(name="Channel", value=channel.value)
 
 
 def _on_event(event: dict[str, Any]) -> dict[str, Any]:
-    """EventBridge: the scheduled sweep, or a request to re-authenticate an exchange."""
+    """EventBridge: the scheduled sweep, a request to re-authenticate an exchange, or the
+    service's own "Reauth Link Requested" (a self-service renewal)."""
     service = runtime.service()
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         swept = service.lifecycle.sweep()
@@ -108,9 +123,14 @@ def _on_event(event: dict[str, Any]) -> dict[str, Any]:
     if event.get("source") == feedback.SOURCE:
         return _on_email_feedback(event)
     try:
-        created = service.creating.from_event(
-            event["detail-type"], event.get("detail"), event["id"]
-        )
+        if event["detail-type"] == LINK_REQUESTED:  # the service's own: a self-service renewal
+            created = service.renewing.renew(event.get("detail"), event["id"])
+            if created is None:
+                return {"sessionId": None, "replayed": False}
+        else:
+            created = service.creating.from_event(
+                event["detail-type"], event.get("detail"), event["id"]
+            )
     except ServiceError as error:
         if error.retryable:
             raise  # Dwolla or AWS trouble, a lost race: let Lambda retry, then the dead letters

@@ -4,6 +4,8 @@ Routes
   GET|HEAD /reauth/link/{sessionId}?key=…        the start page (changes nothing)
   POST     /reauth/link/{sessionId}              its button: bind this browser, go to the bank
   POST     /reauth/link/{sessionId}/complete     the Plaid page reports Link's end
+  POST     /reauth/link/{sessionId}/renew        "Send me a new link" (an expired or cancelled
+                                                 link's page): the platform is told
   GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
   GET      /reauth/done?status=…&session=…       the built-in result page, for every status a
                                                  landing carries (see LANDING_OUTCOMES)
@@ -18,12 +20,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
-from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, RequestStatus
+from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, ReauthRequest, RequestStatus
 from reauth.security import new_secret
 
 if TYPE_CHECKING:
@@ -55,11 +57,20 @@ app.exception_handler(BrowserRejected)(_refused)
 
 def _browser() -> Browser:
     event = app.current_event
+    purpose = web.header(event, "sec-purpose") or web.header(event, "purpose") or ""
     return Browser(
         cookies=web.header_values(event, "cookie"),
         origin=web.header(event, "origin"),
         fetch_site=web.header(event, "sec-fetch-site"),
+        prefetch="prefetch" in purpose.lower(),
     )
+
+
+def _channel(request: ReauthRequest) -> str:
+    """The funnel's Channel dimension: the first message's channel, or "none" (the platform
+    delivered the link itself)."""
+    channel = request.reached_by
+    return channel.value if channel else "none"
 
 
 def _one(values: list[str] | None) -> str | None:
@@ -87,6 +98,15 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
         page = pages.error_page(platform=platform, kind="too_many_attempts")
     elif shown.kind == "busy":  # lost to concurrent clicks on the link: "reload in a moment"
         page = pages.error_page(platform=platform, kind="unavailable")
+    elif shown.kind in pages.RENEWABLE and request is not None and key is not None:
+        page = pages.closed_link_page(
+            platform=platform,
+            reason=shown.kind,
+            renew_action=service.ctx.links.renew_url(request.id),
+            key=key,
+        )
+    elif shown.kind == "cancelled":  # no key to ask for a new link with
+        page = pages.result_page(platform=platform, outcome="cancelled", return_url=return_url)
     else:
         page = pages.error_page(platform=platform, kind="closed")
     return web.html_page(page, {"Set-Cookie": shown.set_cookie} if shown.set_cookie else None)
@@ -94,8 +114,14 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
 
 @app.route("/reauth/link/<session_id>", method=["GET", "HEAD"])
 def open_link(session_id: str) -> Response[str]:
-    key = _one(app.current_event.resolved_query_string_parameters.get("key"))
-    return _status_page(runtime.service().journey.open_link(session_id, key, _browser()), key)
+    event = app.current_event
+    key = _one(event.resolved_query_string_parameters.get("key"))
+    head = event.http_method == "HEAD"
+    shown = runtime.service().journey.open_link(session_id, key, _browser(), head=head)
+    if shown.first_opened and shown.request is not None:  # once per request: the funnel's step
+        with single_metric(name="LinkOpened", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="Channel", value=_channel(shown.request))
+    return _status_page(shown, key)
 
 
 @app.post("/reauth/link/<session_id>")
@@ -107,6 +133,8 @@ def start(session_id: str) -> Response[str]:
     if isinstance(answer, StartPage):
         return _status_page(answer, key)
     metrics.add_metric("AttemptsStarted", MetricUnit.Count, 1)
+    with single_metric(name="AttemptsStarted", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="Channel", value=_channel(answer.request))
     return web.html_page(_handoff_page(answer), {"Set-Cookie": answer.set_cookie})
 
 
@@ -121,6 +149,20 @@ def _handoff_page(started: Started) -> pages.Page:
         complete_url=service.ctx.links.complete_url(started.request.id),
         csrf=started.csrf,
     )
+
+
+@app.post("/reauth/link/<session_id>/renew")
+def renew(session_id: str) -> Response[str]:
+    """ "Send me a new link": the link's key in the form, from the service's own page."""
+    service = runtime.service()
+    key = _one(web.form_body(app.current_event).get("key"))
+    asked = service.renewing.request_link(session_id, key, _browser())
+    if asked.kind == "not_renewable":  # open, done or closed for good: the link's own page
+        return _status_page(service.journey.open_link(session_id, key, _browser()), key)
+    page = pages.link_requested_page(
+        platform=_platform(), self_service=asked.self_service, already=asked.kind == "already"
+    )
+    return web.html_page(page)
 
 
 @app.post("/reauth/link/<session_id>/complete")
@@ -149,6 +191,7 @@ LANDING_OUTCOMES = {
     RequestStatus.EXPIRED: "closed",
     RequestStatus.SUPERSEDED: "closed",
     RequestStatus.REJECTED: "closed",  # its funding source was not the exchange's
+    RequestStatus.CANCELLED: "cancelled",  # the platform called it off
 }
 
 

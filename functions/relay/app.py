@@ -35,8 +35,12 @@ metrics = Metrics()
 
 
 def _count_outcomes(sent: tuple[Envelope, ...]) -> None:
-    reauthorized = sum(1 for e in sent if e.detail_type == events.EXCHANGE_REAUTHORIZED)
-    metrics.add_metric("RequestsReauthorized", MetricUnit.Count, reauthorized)
+    reauthorized = [e for e in sent if e.detail_type == events.EXCHANGE_REAUTHORIZED]
+    metrics.add_metric("RequestsReauthorized", MetricUnit.Count, len(reauthorized))
+    channels = Counter(str(json.loads(e.detail).get("reachedBy") or "none") for e in reauthorized)
+    for channel, count in channels.items():  # the funnel's last step, by the first message's
+        with single_metric(name="RequestsReauthorized", unit=MetricUnit.Count, value=count) as m:
+            m.add_dimension(name="Channel", value=channel)
     reasons = Counter(
         str(json.loads(e.detail).get("reason") or "unknown")
         for e in sent

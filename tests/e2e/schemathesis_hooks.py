@@ -12,6 +12,17 @@ handler and integration tiers). So a generated one becomes the exchange's own (f
 well-known exchanges, REAUTH_FUNDING_SOURCES, with their customer for a well-formed customerId),
 or is left out: either way the case stays as valid, or as invalid, as it was generated.
 
+A contact's `timeZone` must be a zone the runtime's database knows (`America/Chicago`); a
+pattern can only say what such a name looks like, and a generated name of that form is almost
+never a real zone (`400 InvalidContact`, tested in the handler tier). So a generated one of the
+documented form becomes a real zone; one of another form is left, and must still be refused.
+
+The cancel route's example (REAUTH_CANCEL_EXAMPLE, a placeholder id) becomes a request made
+just before the call (an MX one, through the API at REAUTH_API_URL): cancelling the document's
+shared example request would close the link every browser route's example uses, and a request
+made ahead of the run is superseded by the create route's examples first. So the example checks
+the 200 (cancelled), generated ids the 404.
+
 `sam local start-api` cannot pass a body that is not UTF-8 (under a text content type) to a
 function: it answers its own 502 `{"message": "Internal server error"}` and the function never
 runs. API Gateway hands the function such a body as text (and its signature, or its JSON, then
@@ -37,6 +48,10 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 CREATE = "/exchanges/{exchangeId}/reauth-sessions"
+# docs/openapi.yaml's Contact.timeZone pattern (and maxLength).
+_TIME_ZONE = re.compile(r"\s*[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}\s*")
+CANCEL = "/reauth-sessions/{sessionId}/cancel"
+MX_EXCHANGE = "036c8a60-fa45-45d4-8f5d-181d348c6ec8"  # local.stack.EXCHANGES["mx"]
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -44,6 +59,9 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 def before_call(context, case, kwargs) -> None:
     if case.operation.path == CREATE and case.method.upper() == "POST":
         _the_exchanges_own_funding_source(case)
+        _a_real_time_zone(case)
+    if case.operation.path == CANCEL and case.method.upper() == "POST":
+        _a_fresh_request_to_cancel(case)
     secret = os.environ.get("REAUTH_WEBHOOK_SECRET")
     if not secret or case.operation.path != "/webhooks/dwolla" or case.method.upper() != "POST":
         return
@@ -55,6 +73,14 @@ def before_call(context, case, kwargs) -> None:
     if raw is None:
         return
     headers[SIGNATURE] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def _a_real_time_zone(case) -> None:
+    """A generated contact.timeZone of the documented form: a zone that exists."""
+    contact = case.body.get("contact") if isinstance(case.body, dict) else None
+    zone = contact.get("timeZone") if isinstance(contact, dict) else None
+    if isinstance(zone, str) and len(zone) <= 64 and _TIME_ZONE.fullmatch(zone):
+        contact["timeZone"] = "America/Chicago"
 
 
 def _the_exchanges_own_funding_source(case) -> None:
@@ -72,6 +98,23 @@ def _the_exchanges_own_funding_source(case) -> None:
     body["fundingSourceId"], customer = own[exchange]
     if isinstance(body.get("customerId"), str) and _UUID.fullmatch(body["customerId"]):
         body["customerId"] = customer  # the source's customer must be the one named
+
+
+def _a_fresh_request_to_cancel(case) -> None:
+    """The cancel example's placeholder id: a request made now, still open."""
+    placeholder, api_url = os.environ.get("REAUTH_CANCEL_EXAMPLE"), os.environ.get("REAUTH_API_URL")
+    parameters = case.path_parameters
+    if not placeholder or not api_url or not isinstance(parameters, MutableMapping):
+        return
+    if str(parameters.get("sessionId", "")).lower() != placeholder:
+        return
+    import requests
+
+    answer = requests.post(
+        f"{api_url}/exchanges/{MX_EXCHANGE}/reauth-sessions", json={}, timeout=60
+    )
+    answer.raise_for_status()
+    parameters["sessionId"] = answer.json()["id"]
 
 
 def _wire_bytes(body: object) -> bytes | None:

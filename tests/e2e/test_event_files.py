@@ -46,17 +46,20 @@ def test_there_is_an_event_for_every_entry_point():
         "api-create-session.json",
         "api-get-session.json",
         "api-complete-session.json",
+        "api-cancel-session.json",
         "api-get-reauth-status.json",
         "callback-open-link.json",
         "callback-open-link-head.json",
         "callback-start-attempt.json",
         "callback-complete-in-browser.json",
+        "callback-renew-link.json",
         "callback-success.json",
         "callback-error.json",
         "callback-done.json",
         "webhook-dwolla.json",
         "eventbridge-reauth-requested.json",
         "eventbridge-update-credentials.json",
+        "eventbridge-link-requested.json",
         "schedule-expiry-sweep.json",
         "eventbridge-ses-bounce.json",
     }
@@ -137,6 +140,17 @@ def test_ses_bounce_event_matches_the_template_rule_and_is_one_the_service_acts_
     assert set(pattern["detail"]["mail"]["tags"]) <= set(event["detail"]["mail"]["tags"])
     news = email_feedback(event["detail-type"], event["detail"])
     assert news is not None and news.slot == 0
+
+
+def test_the_link_requested_event_matches_its_own_rule():
+    """The service's own "Reauth Link Requested" (selfService) starts a renewal."""
+    event = load(EVENTS_DIR / "eventbridge-link-requested.json")
+    rules = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]
+    pattern = rules["LinkRequested"]["Properties"]["Pattern"]
+    assert event["detail-type"] in pattern["detail-type"]
+    assert event["source"] == load_template()["Parameters"]["EventSource"]["Default"]
+    assert event["detail"]["selfService"] in pattern["detail"]["selfService"]
+    assert {"version", "id", "account", "time", "region", "resources"} <= set(event)
 
 
 def test_update_credentials_event_carries_dwollas_body():

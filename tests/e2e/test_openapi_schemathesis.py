@@ -25,6 +25,7 @@ What the local stack cannot show is adjusted here, not in the document:
   the local stack's one entry is made the schema's only value;
 - the browser routes answer any key or cookie they did not issue with their one 400 page (they
   explain nothing): for them, a schema-valid request may be refused with 400.
+The cancel route's example is a request made just before its call (schemathesis_hooks.py).
 The webhook example's `created` is moved to a few minutes ago (a signed body older than
 Dwolla's retry window is refused as a replay, whatever the day the document was written).
 Dwolla's webhooks are signed with the local stack's webhook secret, and SAM CLI's own 502 for
@@ -102,6 +103,7 @@ def for_local_stack(
         if "returnUrl" in example["value"]:
             example["value"]["returnUrl"] = return_url
     _recent_webhook_example(local)
+    _cancel_example(local)
     if request is not None:
         _request_examples(local, request)
     if browser is not None:
@@ -116,6 +118,18 @@ def _recent_webhook_example(local: dict) -> None:
     moment = datetime.now(UTC) - timedelta(minutes=5)
     created = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     local["components"]["schemas"]["DwollaWebhook"]["example"]["created"] = created
+
+
+CANCEL_EXAMPLE = "00000000-0000-4000-8000-00000000ca9c"  # made a fresh request (the hooks)
+
+
+def _cancel_example(local: dict) -> None:
+    """The cancel route's own example id (the hooks make it a fresh request): cancelling the
+    shared example request would close the link the browser routes' examples use."""
+    cancel = local["paths"]["/reauth-sessions/{sessionId}/cancel"]["post"]
+    parameter = copy.deepcopy(local["components"]["parameters"]["SessionId"])
+    parameter["example"] = CANCEL_EXAMPLE
+    cancel["parameters"] = [parameter]
 
 
 def _request_examples(local: dict, request: dict) -> None:
@@ -180,6 +194,8 @@ def test_the_document_against_the_local_stack(stack, tmp_path):
         "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "REAUTH_WEBHOOK_SECRET": LOCAL_DWOLLA.webhook_secret,
+        "REAUTH_API_URL": stack.api_url,
+        "REAUTH_CANCEL_EXAMPLE": CANCEL_EXAMPLE,
         "REAUTH_FUNDING_SOURCES": json.dumps(
             {EXCHANGES[partner]: [FUNDING_SOURCES[partner], CUSTOMER] for partner in EXCHANGES}
         ),

@@ -97,6 +97,10 @@ def ses_feedback(result):
     assert (result["outcome"], result["messagesSent"]) == ("unknown", 0)
 
 
+def nothing_to_renew(result):
+    assert result == {"sessionId": None, "replayed": False}  # no contact kept for the request
+
+
 def sweep(result):
     assert isinstance(result["expired"], int) and isinstance(result["verified"], int)
 
@@ -105,11 +109,13 @@ HTTP_EXPECTATIONS = {
     "api-create-session.json": created_session,
     "api-get-session.json": error_code("SessionNotFound", 404),
     "api-complete-session.json": error_code("SessionNotFound", 404),
+    "api-cancel-session.json": error_code("SessionNotFound", 404),
     "api-get-reauth-status.json": reauth_status,
     "callback-open-link.json": refused,  # placeholder id and key
     "callback-open-link-head.json": refused,
     "callback-start-attempt.json": refused,
     "callback-complete-in-browser.json": refused,  # placeholder cookie and CSRF token
+    "callback-renew-link.json": refused,  # placeholder id and key
     "callback-success.json": refused,  # placeholder binding cookie: nothing matches it
     "callback-error.json": refused,
     "callback-done.json": done_page,
@@ -118,6 +124,7 @@ HTTP_EXPECTATIONS = {
 EVENT_EXPECTATIONS = {
     "eventbridge-reauth-requested.json": session_from_event,
     "eventbridge-update-credentials.json": session_from_event,
+    "eventbridge-link-requested.json": nothing_to_renew,
     "schedule-expiry-sweep.json": sweep,
     "eventbridge-ses-bounce.json": ses_feedback,
 }

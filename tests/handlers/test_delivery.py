@@ -390,3 +390,36 @@ def test_a_request_past_its_deadline_not_yet_closed_leaves_the_reminders_index(
     assert sorted(i["status"]["S"] for i in items) == ["expired", "pending"]
     assert not any("gsi2pk" in i for i in items)  # nothing sent, nothing left to send
     assert len(_emails()) == 2  # the first messages only
+
+
+# ---- the funnel's metrics ------------------------------------------------------------------
+def _metric_lines(output: str, name: str) -> list[dict]:
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    return [line for line in lines if name in line]
+
+
+def _counted(output: str, name: str) -> dict[str, int]:
+    """A metric's total per Channel, from the handlers' EMF lines."""
+    totals: dict[str, int] = {}
+    for line in _metric_lines(output, name):
+        value = line[name]
+        totals[line["Channel"]] = totals.get(line["Channel"], 0) + int(
+            sum(value) if isinstance(value, list) else value
+        )
+    return totals
+
+
+def test_a_request_counts_once_as_reached_by_its_first_channel_and_every_message_as_sent(
+    functions, api, dwolla, channels, capsys
+):
+    """RequestsReached (the completion rate's per-channel denominator) counts requests, by the
+    channel of their first message; LinkSent counts messages, reminders included."""
+    _create(api, dwolla, NEW_YORK)
+    _create(api, dwolla, {"phone": "+12125550124"})
+    channels.advance(days=1, minutes=1)
+    _sweep(functions)
+
+    out = capsys.readouterr().out
+    # The emailed-and-texted request counts under email (its first channel), once.
+    assert _counted(out, "RequestsReached") == {"email": 1, "sms": 1}
+    assert _counted(out, "LinkSent") == {"email": 2, "sms": 4}  # reminders included

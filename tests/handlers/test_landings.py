@@ -3,9 +3,9 @@
 that it is for good.
 
 The landing's status is the request's (`reauthorized`, `reauthorized_elsewhere`, `verifying`,
-`expired`, `superseded`, `rejected`, `pending`), or `attempt_failed` when the bound attempt
-ended with a reason: the browser journey's landing, after Dwolla's redirect or the Plaid page's
-report."""
+`expired`, `superseded`, `rejected`, `cancelled`, `pending`), or `attempt_failed` when the bound
+attempt ended with a reason: the browser journey's landing, after Dwolla's redirect or the Plaid
+page's report."""
 
 from __future__ import annotations
 
@@ -59,6 +59,12 @@ LANDINGS: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str, str, bool]] =
     ("expired", ()): CLOSED,
     ("superseded", ()): CLOSED,
     ("rejected", ()): CLOSED,
+    ("cancelled", ()): (
+        "This request was cancelled",
+        "Acme Pay cancelled this request to reconnect your bank, so this link no longer works. "
+        "If Acme Pay still asks you to reconnect your bank, please ask them for a new link.",
+        False,
+    ),
     # The request is open and its attempt's end is not on record (a write lost to a concurrent
     # one): nothing is confirmed, the customer can try again.
     ("pending", ()): (

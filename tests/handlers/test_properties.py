@@ -317,6 +317,8 @@ def pool(effects, functions, api, dwolla):
     plaid_page = browser.click_start(token_request["startUrl"])
     browser.get(browser.visit_bank(bank_url(browser.click_start(done_request["startUrl"]))))
     requests_ = [redirect_request, token_request, done_request, superseded]
+    for request in requests_:  # opened once (the funnel's openedAt): later openings write nothing
+        Browser(functions.callback).get(request["startUrl"])
     cookies = [f"{name}={value}" for name, value in browser.jar.items()]
     return {
         "exchanges": [mx["id"], plaid["id"], done["id"], old["id"]],

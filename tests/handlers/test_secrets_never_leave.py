@@ -13,7 +13,8 @@ carries (message, arguments, extras, traceback). Then:
   only where they belong, by design
       a request's link key: the platform's answers about that request (create, read, complete),
           its "Reauth Session Created" event's startUrl (the only copy for an event-made
-          request) and the start page its own link opens (the form posts the key back)
+          request) and the start page its own link opens (the form posts the key back), or its
+          closed page (expired or cancelled: the "Send me a new link" form posts it back)
       an attempt's Plaid Link token: the platform's answers about its request, and the Plaid page
           answering the start button that bound a browser to that attempt
       an attempt's bank URL: the platform's answers, and the "taking you to your bank" page
@@ -155,11 +156,13 @@ class Answered:
         return attempt, token
 
     def is_start_page(self, request_id: str) -> bool:
+        """The page of this request's own link whose form posts its key back: the start page,
+        or an expired or cancelled link's "Send me a new link" (410), as opening the link (or
+        posting its key) answers."""
+        opened = self.method in ("GET", "HEAD") and self.status == 200
+        closed = self.status == 410 and f"/reauth/link/{request_id}/renew" in self.body
         return (
-            self.method in ("GET", "HEAD")
-            and self.link_request() == request_id
-            and self.status == 200
-            and 'name="key"' in self.body
+            self.link_request() == request_id and (opened or closed) and 'name="key"' in self.body
         )
 
     def is_handoff_page(self, request_id: str, attempt_id: str, marker: str) -> bool:
@@ -767,6 +770,26 @@ def expiry_sweep(kit: Kit) -> None:
     assert "Reauth Session Expired" in {event["detail-type"] for event in kit.events}
 
 
+def platform_cancels(kit: Kit) -> None:
+    """The platform cancels a request; its link's closed page offers "Send me a new link",
+    pressed (the platform is told), again (already told), with a forged key, cross-site."""
+    _, request = kit.create(kit.dwolla.seed_exchange("mx")["id"])
+    assert kit.api("POST", f"/reauth-sessions/{request['id']}/cancel")[0] == 200
+    assert kit.api("POST", f"/reauth-sessions/{request['id']}/cancel")[0] == 200
+    browser = kit.browser()
+    page = browser.get(request["startUrl"])
+    assert page["statusCode"] == 410
+    assert browser.click_start(request["startUrl"])["statusCode"] == 410
+    assert browser.ask_for_new_link(page)["statusCode"] == 200
+    assert browser.ask_for_new_link(page)["statusCode"] == 200
+    assert browser.ask_for_new_link(page, key="A" * 43)["statusCode"] == 400
+    cross_site = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    assert browser.ask_for_new_link(page, headers=cross_site)["statusCode"] == 400
+    kit.drain()
+    told = {event["detail-type"] for event in kit.events}
+    assert {"Reauth Request Cancelled", "Reauth Link Requested"} <= told
+
+
 def unexpected_crash(kit: Kit) -> None:
     exchange = kit.dwolla.seed_exchange("plaid")
     _, request = kit.create(exchange["id"])
@@ -827,6 +850,7 @@ SCENARIOS = [
     eventbridge_requests,
     webhooks,
     expiry_sweep,
+    platform_cancels,
     unexpected_crash,
     broken_secret,
 ]
@@ -879,9 +903,9 @@ def _log_the_link_key(kit: Kit, monkeypatch) -> None:
 
     original = journey.BrowserJourney.open_link
 
-    def leaky(self, request_id, key, browser):
+    def leaky(self, request_id, key, browser, **options):
         logging.getLogger("reauth.journey").info("link opened", extra={"key": key})
-        return original(self, request_id, key, browser)
+        return original(self, request_id, key, browser, **options)
 
     monkeypatch.setattr(journey.BrowserJourney, "open_link", leaky)
     _, request = kit.create(kit.dwolla.seed_exchange("mx")["id"])

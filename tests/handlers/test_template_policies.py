@@ -183,6 +183,7 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
         Name=parameter, Value=PUBLIC_BASE_URL, Type="String", Overwrite=True
     )
     monkeypatch.setenv("PUBLIC_BASE_URL", "")
+    monkeypatch.setenv("ALLOW_SELF_SERVICE_RENEWAL", "true")  # a closed request's contact kept
     recorder = Recorder({resources.secret_id: "secret", resources.link_secret_id: "link-secret"})
     clock = Clock()
     api, callback = load_function("api"), load_function("callback")
@@ -242,6 +243,24 @@ class _Handler:
 
     def __init__(self, handler) -> None:
         self.handler = handler
+
+
+def _create_with_contact(dwolla):
+    """ApiFunction making a request with a contact on file (a handler, for `run`)."""
+
+    def handler(event, context) -> dict:
+        from reauth import runtime
+        from reauth.model import Contact
+
+        contact = Contact(
+            email="ada@example.test", phone=None, first_name=None, locale=None, time_zone=None
+        )
+        created = runtime.service().creating.create(
+            dwolla.seed_exchange("mx")["id"], return_url=RETURN_URL, contact=contact
+        )
+        return {"id": created.request.id, "startUrl": created.start_url}
+
+    return handler
 
 
 def flows(dwolla, clock, api_call, run, api, callback, Watched, new_container, relay) -> None:
@@ -317,6 +336,20 @@ def flows(dwolla, clock, api_call, run, api, callback, Watched, new_container, r
     page = browser.try_again(linked["startUrl"].split("?", 1)[0])
     dwolla.complete_exchange_session(plaid_config(page)["token"])
     assert browser.report_plaid(page, {"outcome": "success"})["statusCode"] == 200
+
+    # The platform cancels (the contact is kept for a renewal); "Send me a new link" tells it
+    # and reserves the exchange's renewal; ApiFunction renews (and forgets the contact). A
+    # cancelled request whose success at the bank counts after all forgets its contact too.
+    kept = run("ApiFunction", _Handler(_create_with_contact(dwolla)), {})
+    api_call("POST", f"/reauth-sessions/{kept['id']}/cancel")
+    assert browser.ask_for_new_link(browser.get(kept["startUrl"]))["statusCode"] == 200
+    asked = {"sessionId": kept["id"], "selfService": True}
+    renewed = run("ApiFunction", api, eventbridge_event("Reauth Link Requested", asked))
+    assert renewed["sessionId"], renewed
+    late = run("ApiFunction", _Handler(_create_with_contact(dwolla)), {})
+    back = browser.visit_bank(bank_url(browser.click_start(late["startUrl"])))
+    api_call("POST", f"/reauth-sessions/{late['id']}/cancel")
+    assert location(browser.get(back)).startswith(f"{RETURN_URL}?status=reauthorized")
 
     delivery = webhook_event(reauth_required(mx["id"], created=clock.now()))
     assert run("CallbackFunction", callback, delivery)["statusCode"] == 200
@@ -435,12 +468,13 @@ def test_email_on_makes_its_own_configuration_set_publishing_bounces_and_complai
 
 
 def test_the_internet_facing_function_can_only_put_webhook_records_and_outbox_events():
-    """It changes requests and exchanges (UpdateItem), but never makes a request, an
-    idempotency record or deletes anything."""
+    """It changes requests and exchanges (UpdateItem), but never makes a request (nor a
+    renewal's: ApiFunction does), an idempotency record, or deletes anything but a contact kept
+    for a renewal (RENEWAL#: forgotten when its request is reauthorized after all)."""
     statements = granted("CallbackFunction")
     for key in ("WEBHOOK#x", "OUTBOX#x"):
         assert allows(statements, "dynamodb:PutItem", "table", key)
-    for key in ("REQUEST#x", "EXCHANGE#x", "IDEMPOTENCY#x"):
+    for key in ("REQUEST#x", "EXCHANGE#x", "IDEMPOTENCY#x", "RENEWAL#x"):
         assert not allows(statements, "dynamodb:PutItem", "table", key), key
     for key in ("REQUEST#x", "EXCHANGE#x", "IDEMPOTENCY#x", "WEBHOOK#x", "OUTBOX#x"):
         assert not allows(statements, "dynamodb:DeleteItem", "table", key), key

@@ -22,6 +22,20 @@ class Clock:
         self.offset += timedelta(**delta)
 
 
+class FrozenClock:
+    """The service's clock stopped at `start`: it moves only when told (`advance(minutes=2)`),
+    so the times a test reads back are exact."""
+
+    def __init__(self, start: datetime) -> None:
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
 class FrozenMonotonic:
     """A `time.monotonic` stand-in that moves only when told (`advance(seconds)`)."""
 

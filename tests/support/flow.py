@@ -38,6 +38,9 @@ class Api:
     def complete(self, session_id: str, body=None):
         return self.call("POST", f"/reauth-sessions/{session_id}/complete", body=body)
 
+    def cancel(self, session_id: str):
+        return self.call("POST", f"/reauth-sessions/{session_id}/cancel")
+
 
 class Browser:
     """A customer's browser: keeps its cookies (one per name), opens links, clicks the start
@@ -100,6 +103,20 @@ class Browser:
         assert page["statusCode"] == 200, page["body"][:300]
         return render_of(page)
 
+    def ask_for_new_link(
+        self, page: dict, *, key: str | None = None, headers: dict | None = None
+    ) -> dict:
+        """A closed link's "Send me a new link" button: POST its form (the link's key, or
+        `key` instead: a forged one, or "" for none; `headers` on top of the form's)."""
+        action, found = renew_form(page)
+        form = {"key": found if key is None else key}
+        return self.call(
+            "POST",
+            html.unescape(action),
+            body=urlencode({k: v for k, v in form.items() if v}),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+        )
+
     def try_again(self, action_url: str) -> dict:
         """The result page's "Try again" button: a form POST with no fields (the cookie binds)."""
         return self.call(
@@ -132,6 +149,17 @@ def render_of(page: dict) -> str:
     match = re.search(r'name="render" value="([^"]+)"', page["body"])
     assert match, "no start button on the page"
     return match[1]
+
+
+def renew_form(page: dict) -> tuple[str, str]:
+    """The "Send me a new link" form on a closed link's page: (its action, the link's key)."""
+    match = re.search(
+        r'<form method="post" action="([^"]+/renew)"><input type="hidden" name="key" '
+        r'value="([^"]+)">',
+        page["body"],
+    )
+    assert match, 'no "Send me a new link" button on the page'
+    return match[1], match[2]
 
 
 def bank_url(answer: dict) -> str:

@@ -30,8 +30,20 @@ AWS_METRICS = {
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"},
 }
 DIMENSION_RESOURCES = {"FunctionName": "AWS::Serverless::Function", "QueueName": "AWS::SQS::Queue"}
-# Dimensions the code adds besides Powertools' own `service`.
-EXTRA_DIMENSIONS = {"AttemptsFailed": {"reason"}}
+# Dimensions the code adds besides Powertools' own `service`: each metric's allowed sets (a
+# funnel metric is emitted both as a total and by Channel).
+EXTRA_DIMENSIONS = {
+    "AttemptsFailed": ({"reason"},),
+    "LinkSent": ({"Channel"},),
+    "DeliveryFailed": ({"Channel"},),
+    "RequestsReached": ({"Channel"},),
+    "LinkOpened": ({"Channel"},),
+    "AttemptsStarted": (set(), {"Channel"}),
+    "RequestsReauthorized": (set(), {"Channel"}),
+}
+# The funnel, step by step: the metric each step is counted by (the dashboard draws these, in
+# this order; a renamed metric fails here and in the emitted-metrics tests).
+FUNNEL = ("SessionsCreated", "LinkSent", "LinkOpened", "AttemptsStarted", "RequestsReauthorized")
 
 
 def _template() -> dict:
@@ -54,19 +66,29 @@ def _dashboard() -> dict:
     return json.loads(PLACEHOLDER.sub(lambda m: f"<{m.group(1)}>", body))
 
 
-def _shown() -> list[tuple[str, str, dict[str, str]]]:
+def _shown(widgets: list | None = None) -> list[tuple[str, str, dict[str, str]]]:
     """(namespace, metric, dimensions) of every metric the dashboard draws. A SEARCH expression
-    counts with the dimension names it searches by (values "*")."""
+    counts with the dimension names it searches by (values "*"); metric math counts by the ids
+    it names, each of which must be a row of its widget."""
     shown = []
-    for widget in _dashboard()["widgets"]:
+    for widget in _dashboard()["widgets"] if widgets is None else widgets:
         if widget["type"] != "metric":
             continue
         previous: list = []
-        for row in widget["properties"]["metrics"]:
+        rows = widget["properties"]["metrics"]
+        ids = {
+            options["id"] for *_, options in rows if isinstance(options, dict) and "id" in options
+        }
+        for row in rows:
             fields = [f for f in row if not isinstance(f, dict)]
             if not fields:  # an expression
                 (options,) = row
-                ((keys, metric),) = SEARCH.findall(options["expression"])
+                expression = options["expression"]
+                if "SEARCH(" not in expression:  # metric math over the widget's own rows
+                    named = set(re.findall(r"\b([a-z]\w*)\b", expression)) - {"FILL"}
+                    assert named and named <= ids, (widget["properties"]["title"], expression)
+                    continue
+                ((keys, metric),) = SEARCH.findall(expression)
                 namespace, *dimensions = (k.strip() for k in keys.split(","))
                 shown.append((namespace, metric, dict.fromkeys(dimensions, "*")))
                 continue
@@ -77,12 +99,16 @@ def _shown() -> list[tuple[str, str, dict[str, str]]]:
     return shown
 
 
-def _emitted() -> set[str]:
+def _emitted_here() -> set[str]:
     names = set()
     for folder in CODE:
         for source in folder.rglob("*.py"):
             names.update(EMITTED.findall(source.read_text()))
     return names
+
+
+def _emitted() -> set[str]:
+    return _emitted_here()
 
 
 def test_the_code_emits_metrics_the_scan_finds():
@@ -110,12 +136,68 @@ def test_custom_metrics_carry_the_dimensions_the_code_gives_them():
     for namespace, metric, dimensions in _shown():
         if namespace != environment["POWERTOOLS_METRICS_NAMESPACE"]:
             continue
-        assert set(dimensions) == {"service", *EXTRA_DIMENSIONS.get(metric, ())}, metric
+        allowed = [{"service", *extra} for extra in EXTRA_DIMENSIONS.get(metric, (set(),))]
+        assert set(dimensions) in allowed, metric
         assert dimensions["service"] in ("*", environment["POWERTOOLS_SERVICE_NAME"]), metric
     source = "\n".join(p.read_text() for folder in CODE for p in folder.rglob("*.py"))
-    for metric, extra in EXTRA_DIMENSIONS.items():
-        for name in extra:
-            assert f'add_dimension(name="{name}"' in source, (metric, name)
+    for metric, sets in EXTRA_DIMENSIONS.items():
+        for name in set().union(*sets):
+            emitted = re.search(
+                rf'single_metric\(name="{metric}".*?\n\s*\w+\.add_dimension\(name="{name}"',
+                source,
+            )
+            assert emitted, (metric, name)
+
+
+def _funnel_widgets() -> list[dict]:
+    return [
+        w
+        for w in _dashboard()["widgets"]
+        if w["type"] == "metric" and w["properties"]["title"].startswith("Funnel")
+    ]
+
+
+def test_the_funnel_shows_each_step_in_order_all_and_by_channel():
+    """sent -> opened -> started -> re-authorized, from created; by every channel the code
+    knows (model.Channel) and "none" (the platform delivered the link itself)."""
+    from reauth.model import Channel
+
+    everything, by_channel = _funnel_widgets()
+    steps = [metric for _, metric, _ in _shown([everything])]
+    assert list(dict.fromkeys(steps)) == list(FUNNEL)
+    channels = {*(c.value for c in Channel), "none"}
+    drawn = {(metric, dims["Channel"]) for _, metric, dims in _shown([by_channel])}
+    for channel in channels:
+        for metric in FUNNEL[2:]:
+            assert (metric, channel) in drawn, (metric, channel)
+        if channel != "none":
+            assert ("LinkSent", channel) in drawn, channel
+    assert {channel for _, channel in drawn} == channels
+
+
+def test_the_completion_rate_is_reauthorized_over_reached_and_over_created():
+    """Per channel: requests re-authorized over requests whose first message went that way
+    (RequestsReached), not over messages (LinkSent counts the reminders too)."""
+    (widget,) = [
+        w for w in _dashboard()["widgets"] if w["properties"].get("title") == "Completion rate (%)"
+    ]
+    rows = widget["properties"]["metrics"]
+    by_id = {row[-1]["id"]: row for row in rows}
+    rates = [row[0]["expression"] for row in rows if "expression" in row[0]]
+    assert "100 * FILL(reauthorized, 0) / created" in rates
+    assert by_id["created"][1] == "SessionsCreated"
+    assert by_id["reauthorized"][1] == "RequestsReauthorized"
+    from reauth.model import Channel
+
+    for channel in Channel:
+        name = channel.value.capitalize()
+        assert f"100 * FILL(reauthorized{name}, 0) / reached{name}" in rates
+        assert by_id[f"reached{name}"][1:4] == ["RequestsReached", "Channel", channel.value]
+        assert by_id[f"reauthorized{name}"][1:4] == [
+            "RequestsReauthorized",
+            "Channel",
+            channel.value,
+        ]
 
 
 def test_aws_metrics_are_about_resources_of_this_stack():
@@ -179,6 +261,7 @@ def test_the_relay_counts_the_outcomes_it_delivers(metrics_env, capsys):
     sent = (
         _envelope(events.SESSION_CREATED, requestId="r1"),
         _envelope(events.EXCHANGE_REAUTHORIZED, requestId="r1"),
+        _envelope(events.EXCHANGE_REAUTHORIZED, requestId="r5", reachedBy="email"),
         _envelope(events.ATTEMPT_FAILED, requestId="r2", reason="USER_CANCELLED"),
         _envelope(events.ATTEMPT_FAILED, requestId="r3", reason="USER_CANCELLED"),
         _envelope(events.ATTEMPT_FAILED, requestId="r4", reason="NOT_REPAIRED"),
@@ -202,11 +285,13 @@ def test_the_relay_counts_the_outcomes_it_delivers(metrics_env, capsys):
         assert directive["Namespace"] == namespace
         assert line["service"] == metrics_env["POWERTOOLS_SERVICE_NAME"] == service
         for definition in directive["Metrics"]:
-            key = (definition["Name"], line.get("reason"))
+            key = (definition["Name"], line.get("reason") or line.get("Channel"))
             value = line[definition["Name"]]
             totals[key] = totals.get(key, 0) + (sum(value) if isinstance(value, list) else value)
-    assert totals[("EventsRelayed", None)] == 5
-    assert totals[("RequestsReauthorized", None)] == 1
+    assert totals[("EventsRelayed", None)] == 6
+    assert totals[("RequestsReauthorized", None)] == 2  # the total, and by the first message:
+    assert totals[("RequestsReauthorized", "none")] == 1  # the platform delivered the link
+    assert totals[("RequestsReauthorized", "email")] == 1
     assert totals[("AttemptsFailed", "USER_CANCELLED")] == 2
     assert totals[("AttemptsFailed", "NOT_REPAIRED")] == 1
 

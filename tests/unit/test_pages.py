@@ -110,6 +110,14 @@ def every_page(platform: str = "Acme") -> dict[str, Page]:
         )
     for kind in pages.ERROR_KINDS:
         found[f"error-{kind}"] = pages.error_page(platform=platform, kind=kind)
+    for reason in pages.RENEWABLE:
+        found[f"closed-{reason}"] = pages.closed_link_page(
+            platform=platform, reason=reason, renew_action="/v1/reauth/link/r1/renew", key="k-1"
+        )
+    for self_service in (False, True):
+        found[f"link-requested-{self_service}"] = pages.link_requested_page(
+            platform=platform, self_service=self_service
+        )
     return found
 
 
@@ -510,6 +518,47 @@ def test_each_error_kind_has_its_status_and_says_little(kind):
     assert doc.paragraphs() == ["Acme", text]
     assert not doc.all("form")
     assert not doc.all("a")
+
+
+@pytest.mark.parametrize(
+    ("reason", "title"),
+    [("expired", "This link has expired"), ("cancelled", "This request was cancelled")],
+)
+def test_an_expired_or_cancelled_link_offers_a_new_one_as_a_bare_form(reason, title):
+    page = pages.closed_link_page(
+        platform="Acme", reason=reason, renew_action="/v1/reauth/link/r1/renew", key="k-1"
+    )
+    doc = Doc(page.html)
+    assert page.status == 410
+    assert doc.one("h1").text == title
+    assert "we'll tell Acme" in doc.paragraphs()[1]
+    form = doc.one("form")
+    assert (form.attrs["method"], form.attrs["action"]) == ("post", "/v1/reauth/link/r1/renew")
+    assert [(i.attrs["name"], i.attrs["value"]) for i in doc.all("input")] == [("key", "k-1")]
+    assert doc.one("button").text == "Send me a new link"
+    assert not doc.all("script")
+
+
+def test_only_expired_and_cancelled_links_offer_a_new_one():
+    with pytest.raises(ValueError):
+        pages.closed_link_page(platform="Acme", reason="superseded", renew_action="/r", key="k")
+
+
+@pytest.mark.parametrize(
+    ("self_service", "already", "says"),
+    [
+        (False, False, "We've told Acme you'd like a new link to reconnect your bank."),
+        (True, False, "A new link is on its way to you."),
+        (False, True, "You already asked for a new link today, and we told Acme."),
+    ],
+)
+def test_asking_for_a_new_link_says_the_platform_was_told(self_service, already, says):
+    page = pages.link_requested_page(platform="Acme", self_service=self_service, already=already)
+    doc = Doc(page.html)
+    assert page.status == 200
+    assert says in doc.paragraphs()[1]
+    assert ("on its way" in doc.paragraphs()[1]) is self_service
+    assert not doc.all("form")
 
 
 def test_an_unknown_error_kind_is_a_programming_error():

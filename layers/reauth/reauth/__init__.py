@@ -23,8 +23,12 @@ Modules, from the outside in:
   journey     use cases: the customer's browser (link, button, bank, callback, Plaid page)
   ownership   whose funding source is it: Dwolla's links, checked before it proves a repair
   verifying   use cases: "reauthorized" only when Dwolla's balance check says so; completions
-  lifecycle   use cases: reads, the schedule (deadlines, re-checks, due messages)
+  lifecycle   use cases: reads, the platform's cancel, the schedule (deadlines, re-checks,
+              due messages)
   delivery    use cases: sending the link, first message and reminders, one per slot
+  timeline    a request's funnel as the platform reads it: created, sent, opened, started, ended
+  renewal     use cases: "Send me a new link" on an expired or cancelled link, and the
+              self-service renewal it may start
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   feedback    SES's bounce and complaint events read into the request whose email channel ended
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS

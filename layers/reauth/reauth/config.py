@@ -53,6 +53,7 @@ class Config:
     sweep_batch_size: int
     dead_letter_queue_url: str = ""  # the relay's dead letters (RelayFunction only)
     delivery: DeliveryConfig = field(default_factory=lambda: DeliveryConfig())  # ApiFunction only
+    allow_self_service_renewal: bool = False  # "Send me a new link" starts a new request
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -82,6 +83,7 @@ class Config:
             sweep_batch_size=_integer(env, "SWEEP_BATCH_SIZE", 100, 1, 1000),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             delivery=DeliveryConfig.from_environment(env),
+            allow_self_service_renewal=_flag(env, "ALLOW_SELF_SERVICE_RENEWAL"),
         )
 
 
@@ -151,6 +153,13 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise ConfigError(f"environment variable {name} must be between {low} and {high}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower() or "false"
+    if raw not in ("true", "false"):
+        raise ConfigError(f"environment variable {name} must be true or false")
+    return raw == "true"
 
 
 def _dwolla_environment(env: Mapping[str, str]) -> str:

@@ -28,9 +28,10 @@ MAX_FIRST_NAME = 60
 
 
 def parse_contact(raw: object) -> Contact | None:
-    """The contact `raw` describes (None when absent), or InvalidContact."""
-    if raw is None:
-        return None
+    """The contact `raw` describes (None when absent), or InvalidContact. A Contact already
+    made by the service (a renewal's kept contact) is taken as it is."""
+    if raw is None or isinstance(raw, Contact):
+        return raw
     if not isinstance(raw, Mapping) or not set(raw) <= FIELDS:
         raise _invalid()
     email = _text(raw.get("email"))

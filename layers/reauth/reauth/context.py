@@ -72,6 +72,9 @@ class Links:
     def action_url(self, request_id: str) -> str:
         return f"{self.base_url()}/reauth/link/{request_id}"
 
+    def renew_url(self, request_id: str) -> str:
+        return f"{self.action_url(request_id)}/renew"
+
     def complete_url(self, request_id: str) -> str:
         return f"{self.action_url(request_id)}/complete"
 
@@ -103,6 +106,8 @@ class Settings:
     reminders: tuple[Reminder, ...] = DEFAULT_SCHEDULE  # after the first message (schedule.py)
     quiet_hours: QuietHours | None = DEFAULT_QUIET_HOURS  # in the contact's time zone
     time_zone: str = "UTC"  # the deployment's: a contact's who gave none
+    # "Send me a new link" may start a new request itself when a contact is on file (renewal.py)
+    allow_self_service_renewal: bool = False
 
 
 @dataclass(frozen=True)

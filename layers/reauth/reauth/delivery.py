@@ -50,10 +50,14 @@ class DeliveryReport:
 
     sent: Counter[Channel] = field(default_factory=Counter)
     failed: Counter[Channel] = field(default_factory=Counter)
+    # Requests whose first message (slot 0) went out, under the channel the funnel counts them
+    # by (ReauthRequest.reached_by: the first channel sent, email before SMS at the same time).
+    reached: Counter[Channel] = field(default_factory=Counter)
 
     def add(self, other: DeliveryReport) -> None:
         self.sent.update(other.sent)
         self.failed.update(other.failed)
+        self.reached.update(other.reached)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,9 @@ class Delivery:
         report = DeliveryReport()
         for channel in channels:
             (report.failed if channel in failures else report.sent)[channel] += 1
+        first = next((c for c in channels if c not in failures), None)
+        if slot == 0 and first is not None:
+            report.reached[first] += 1
         self._record(request, slot, channels, failures)
         return report
 

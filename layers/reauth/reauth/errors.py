@@ -67,7 +67,7 @@ class ErrorCode(Enum):
     SESSION_NOT_PENDING = (
         "SessionNotPending",
         409,
-        "The session is closed (expired or superseded).",
+        "The session is closed (expired, superseded, rejected, cancelled or reauthorized).",
     )
     HANDOFF_NOT_TOKEN = (
         "HandoffNotToken",

@@ -21,6 +21,8 @@ SESSION_REJECTED = "Reauth Session Rejected"  # its funding source is not the ex
 EXCHANGE_REAUTH_REQUIRED = "Exchange Reauth Required"
 LINK_SENT = "Reauth Link Sent"  # channel, slot: never the address
 DELIVERY_FAILED = "Reauth Delivery Failed"  # channel, slot, reason (a code)
+REQUEST_CANCELLED = "Reauth Request Cancelled"  # the platform's POST /reauth-sessions/{id}/cancel
+LINK_REQUESTED = "Reauth Link Requested"  # "Send me a new link" on an expired or cancelled link
 
 # What the service listens for (the EventBridge rule in template.yaml matches these).
 REAUTH_REQUESTED = "Exchange Reauth Requested"

@@ -1,6 +1,7 @@
 """The customer's journey in the browser: the link, the button, the bank, and back.
 
-    GET  link?key=…     the start page; changes nothing (scanners and prefetchers fetch it)
+    GET  link?key=…     the start page; changes nothing of the flow (scanners and prefetchers
+                        fetch it); its first showing is noted (`openedAt`, timeline.py)
     POST link  key=…    the button: start an attempt (reuse the unstarted one, else a fresh Dwolla
          render=…       session), bind this browser to it, go to the bank (MX) or Plaid Link;
                         one rendering of the button starts at most one attempt
@@ -15,13 +16,22 @@ nothing and explains nothing (one generic page).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from .context import Context
 from .creating import new_attempt
 from .ids import normalize_uuid
-from .model import PROVIDER_ERRORS, Attempt, HandoffType, ReauthRequest, Reporter, RequestStatus
+from .model import (
+    PROVIDER_ERRORS,
+    RENEWABLE_STATUSES,
+    Attempt,
+    HandoffType,
+    ReauthRequest,
+    Reporter,
+    RequestStatus,
+)
 from .repository import MAX_ATTEMPTS
 from .security import (
     BrowserBinding,
@@ -43,6 +53,7 @@ REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end i
 BIND_TRIES = 3  # concurrent clicks on one link: re-read and decide again
 COOKIE_MAX_AGE = 24 * 3600  # the binding outlives the attempt: "try again" uses it
 AT_THE_BANK = timedelta(hours=1)  # a started attempt this recent may be at the bank still
+logger = logging.getLogger(__name__)
 
 
 class BrowserRejected(Exception):
@@ -57,16 +68,20 @@ class Browser:
     cookies: list[str]
     origin: str | None = None
     fetch_site: str | None = None
+    prefetch: bool = False  # the browser says it only prefetches (Sec-Purpose / Purpose)
 
 
 @dataclass(frozen=True)
 class StartPage:
-    """What opening the link shows: "start" (the button), "done", "verifying" or "closed"; a
-    click may also get "too_many_attempts" or "busy" (lost to concurrent clicks: reload)."""
+    """What opening the link shows: "start" (the button), "done", "verifying", "expired" or
+    "cancelled" (both offer "Send me a new link", renewal.py) or "closed" (superseded,
+    rejected); a click may also get "too_many_attempts" or "busy" (lost to concurrent clicks:
+    reload)."""
 
     kind: str
     request: ReauthRequest | None = None
     set_cookie: str | None = None  # a browser's first opening: its binding token
+    first_opened: bool = False  # this showing was the link's first (`openedAt` recorded)
 
 
 @dataclass(frozen=True)
@@ -90,9 +105,14 @@ class BrowserJourney:
         self._verifying = verifying
 
     # ---- the link ----------------------------------------------------------------------------
-    def open_link(self, request_id: str, key: str | None, browser: Browser) -> StartPage:
-        """GET/HEAD of the start link: reads only. A browser without a binding token gets one in
-        a cookie (nothing is stored), so concurrent clicks of its first button share it."""
+    def open_link(
+        self, request_id: str, key: str | None, browser: Browser, *, head: bool = False
+    ) -> StartPage:
+        """GET/HEAD of the start link: changes nothing of the flow. A browser without a binding
+        token gets one in a cookie (nothing is stored), so concurrent clicks of its first button
+        share it. The first GET that shows the start button is noted as the link's opening
+        (not a HEAD, nor a browser's declared prefetch); a failure to note it never fails the
+        page."""
         ctx = self._ctx
         request_id = self._checked_link(request_id, key)
         request = ctx.repo.get_request(request_id)
@@ -102,7 +122,18 @@ class BrowserJourney:
         cookie = None
         if kind == "start" and read_binding(browser.cookies).token is None:
             cookie = self._cookie(BrowserBinding(new_secret()))
-        return StartPage(kind, request, cookie)
+        first = kind == "start" and not head and not browser.prefetch and self._opened(request)
+        return StartPage(kind, request, cookie, first_opened=first)
+
+    def _opened(self, request: ReauthRequest) -> bool:
+        """Note the request's first opening; True when this one was it."""
+        if request.opened_at is not None:
+            return False
+        try:
+            return self._ctx.repo.record_opened(request.id, self._ctx.now())
+        except Exception:  # telemetry: the page is shown whatever the table says
+            logger.warning("the link's opening was not recorded", exc_info=True)
+            return False
 
     def start(
         self, request_id: str, key: str | None, browser: Browser, render: str | None = None
@@ -261,12 +292,7 @@ class BrowserJourney:
 
     # ---- helpers -----------------------------------------------------------------------------
     def _checked_link(self, request_id: str, key: str | None) -> str:
-        request_id = _uuid(request_id)
-        if not key or not is_well_formed_secret(key):
-            raise BrowserRejected("malformed link key")
-        if not self._ctx.links.key_matches(request_id, key):
-            raise BrowserRejected("wrong link key")
-        return request_id
+        return checked_link(self._ctx, request_id, key)
 
     def _bound(self, binding: BrowserBinding) -> list[tuple[ReauthRequest, Attempt]]:
         """The attempts this browser started, with their requests: the requests its cookie names
@@ -289,9 +315,21 @@ class BrowserJourney:
             return "verifying"
         now = self._ctx.now()
         if not request.startable(now):
-            return "closed"
+            status = request.effective_status(now)
+            return status.value if status in RENEWABLE_STATUSES else "closed"
         spent = not request.current_attempt.reusable(now, REUSE_MARGIN_SECONDS)
         return "too_many_attempts" if spent and len(request.attempts) >= MAX_ATTEMPTS else "start"
+
+
+def checked_link(ctx: Context, request_id: str, key: str | None) -> str:
+    """The request id a link names, when `key` is its key (checked before any I/O but the
+    link secret's); else BrowserRejected."""
+    request_id = _uuid(request_id)
+    if not key or not is_well_formed_secret(key):
+        raise BrowserRejected("malformed link key")
+    if not ctx.links.key_matches(request_id, key):
+        raise BrowserRejected("wrong link key")
+    return request_id
 
 
 def _latest(bound: list[tuple[ReauthRequest, Attempt]]) -> tuple[ReauthRequest, Attempt]:

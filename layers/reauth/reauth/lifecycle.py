@@ -3,6 +3,8 @@
 - Reading a request finishes a due verification first (a `verifying` request, or a closed one's
   late claim, is checked with Dwolla again when its next check is due), so the answer is as
   fresh as Dwolla allows.
+- Cancelling (the platform's POST /reauth-sessions/{id}/cancel) ends an open request
+  `cancelled`, with one "Reauth Request Cancelled" event; again, it answers the same.
 - The schedule (every 5 minutes) closes pending requests past their deadline, then re-checks
   the waiting claims whose check is due, then sends the due messages (delivery.py), a bounded
   batch of each per run. A request that was
@@ -30,6 +32,7 @@ from .repository import Contention
 from .verifying import VERIFY_GRACE, Verifying
 
 logger = logging.getLogger(__name__)
+CANCEL_TRIES = 4  # a cancel lost to a concurrent writer: read again and decide again
 
 __all__ = ["VERIFY_GRACE", "DwollaAllowance", "Lifecycle", "SweepResult"]
 
@@ -82,6 +85,26 @@ class Lifecycle:
         if record is None:
             raise ServiceError(ErrorCode.EXCHANGE_RECORD_NOT_FOUND)
         return record
+
+    # ---- the platform calls it off -----------------------------------------------------------
+    def cancel(self, request_id: object) -> ReauthRequest:
+        """End an open request `cancelled` (its link shows a closed page, its exchange is free
+        for a new request); a cancelled one answers as it is (no second event). Any other
+        closed request: SessionNotPending."""
+        ctx = self._ctx
+        for _ in range(CANCEL_TRIES):
+            request = ctx.request_or_404(request_id)
+            if request.status is RequestStatus.CANCELLED:
+                return request
+            now = ctx.now()
+            if not request.is_open() or request.effective_status(now) is RequestStatus.EXPIRED:
+                raise ServiceError(ErrorCode.SESSION_NOT_PENDING)
+            detail = request_detail(request, cancelledAt=iso(now))
+            event = OutboxEvent(events.REQUEST_CANCELLED, detail, key=request.id)
+            keep = ctx.settings.allow_self_service_renewal
+            if ctx.repo.cancel(request, now, [event], keep_for_renewal=keep):
+                return ctx.repo.get_request(request.id) or request
+        raise ServiceError(ErrorCode.CONFLICT)
 
     # ---- the schedule ------------------------------------------------------------------------
     def sweep(self) -> SweepResult:
@@ -154,7 +177,8 @@ class Lifecycle:
         now = ctx.now()
         detail = request_detail(request, expiredAt=iso(now))
         event = OutboxEvent(events.SESSION_EXPIRED, detail, key=request.id)
-        return int(ctx.repo.expire(request, now, [event]))
+        keep = ctx.settings.allow_self_service_renewal
+        return int(ctx.repo.expire(request, now, [event], keep_for_renewal=keep))
 
 
 def _or_next_run(

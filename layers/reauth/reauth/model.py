@@ -15,14 +15,15 @@ A request's life:
                                                      request; final)
     pending | verifying ──▶ rejected  (its funding source is not the exchange's: Dwolla's links
                                        say so, so its balance proves nothing; final)
-    expired | superseded ──▶ reauthorized   (late: a success claimed on one of its attempts that
-                                             Dwolla confirms after the request closed)
+    pending | verifying ──▶ cancelled  (the platform's POST /reauth-sessions/{id}/cancel)
+    expired | superseded | cancelled ──▶ reauthorized   (late: a success claimed on one of its
+                                             attempts that Dwolla confirms after it closed)
 
-Only `pending` and `verifying` are open (the link works, one per exchange). `expired` and
-`superseded` close the link, but a success the customer made at the bank is never thrown away:
-when Dwolla confirms it, the request still ends `reauthorized` (and the exchange's newer request,
-if any, `reauthorized_elsewhere`). `reauthorized`, `reauthorized_elsewhere` and `rejected` are
-final.
+Only `pending` and `verifying` are open (the link works, one per exchange). `expired`,
+`superseded` and `cancelled` close the link, but a success the customer made at the bank is
+never thrown away: when Dwolla confirms it, the request still ends `reauthorized` (and the
+exchange's newer request, if any, `reauthorized_elsewhere`). `reauthorized`,
+`reauthorized_elsewhere` and `rejected` are final.
 
 The funding source is the proof: the one the platform named is used only once Dwolla links it
 to the exchange (`funding_source_verified`: checked at create, or, when Dwolla could not answer
@@ -54,6 +55,7 @@ class RequestStatus(StrEnum):
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
     REJECTED = "rejected"  # its funding source is not the exchange's (FundingSourceNotOfExchange)
+    CANCELLED = "cancelled"  # the platform called it off (POST /reauth-sessions/{id}/cancel)
 
 
 _FINAL: frozenset[RequestStatus] = frozenset()
@@ -67,6 +69,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
             RequestStatus.EXPIRED,
             RequestStatus.SUPERSEDED,
             RequestStatus.REJECTED,
+            RequestStatus.CANCELLED,
         }
     ),
     RequestStatus.VERIFYING: frozenset(
@@ -77,6 +80,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
             RequestStatus.EXPIRED,
             RequestStatus.SUPERSEDED,
             RequestStatus.REJECTED,
+            RequestStatus.CANCELLED,
         }
     ),
     RequestStatus.REAUTHORIZED: _FINAL,
@@ -84,7 +88,10 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.REJECTED: _FINAL,
     RequestStatus.EXPIRED: _LATE,
     RequestStatus.SUPERSEDED: _LATE,
+    RequestStatus.CANCELLED: _LATE,
 }
+# Closed requests whose link page offers "Send me a new link" (renewal.py).
+RENEWABLE_STATUSES = frozenset({RequestStatus.EXPIRED, RequestStatus.CANCELLED})
 OPEN_STATUSES = frozenset({RequestStatus.PENDING, RequestStatus.VERIFYING})
 FINAL_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
@@ -279,6 +286,17 @@ class ReauthRequest:
     # Channels that no longer reach the customer (an email bounced for good, or was reported as
     # spam): no message goes there again for this request.
     stopped_channels: frozenset[Channel] = frozenset()
+    # The start page was first shown to a browser (a GET with the link's key while it could
+    # start). Scanners' and previewers' GETs count too: `started` is the human signal.
+    opened_at: datetime | None = None
+    ended_at: datetime | None = None  # it closed (its status moved out of pending/verifying)
+
+    @property
+    def reached_by(self) -> Channel | None:
+        """The channel of the first message that carried the link (None: the service sent
+        none; the platform delivered the link itself). The funnel counts the request there."""
+        first = min(self.messages, key=lambda m: (m.sent_at, m.slot), default=None)
+        return first.channel if first else None
 
     @property
     def claim_pending(self) -> bool:

@@ -39,7 +39,9 @@ OUTCOMES = (
     "unverified",
     "failed",
     "closed",
+    "cancelled",
 )
+RENEWABLE = ("expired", "cancelled")  # closed links that offer "Send me a new link"
 ERROR_KINDS = {"refused": 400, "closed": 410, "too_many_attempts": 429, "unavailable": 503}
 HANDOFFS = ("redirect", "token")
 
@@ -175,6 +177,32 @@ def result_page(
     finished (the customer re-authenticated in another app, or the check that saw their login
     ran first). "closed": the request expired or was superseded before a login was confirmed."""
     name = _platform(platform)
+    title, icon, tone, text = _result_words(outcome, name, reason, retry_action is not None)
+    if outcome in ("unverified", "failed") and retry_action is None:
+        text += f" To try again, start over from {name}."
+    actions = ""
+    if retry_action is not None:
+        actions += (
+            f'<form method="post" action="{_attr(_url(retry_action, "retry_action"))}">'
+            + (
+                f'<input type="hidden" name="render" value="{_attr(retry_render)}">'
+                if retry_render
+                else ""
+            )
+            + '<button class="button" type="submit">Try again</button></form>'
+        )
+    if return_url is not None:
+        kind = "button secondary" if retry_action is not None else "button"
+        url = _url(return_url, "return_url", absolute=True)
+        actions += f'<a class="{kind}" href="{_attr(url)}">Back to {_text(name)}</a>'
+    body = _paragraph(text) + (f'<div class="actions">{actions}</div>' if actions else "")
+    return _page(200, name, title, icon, tone, body)
+
+
+def _result_words(
+    outcome: str, name: str, reason: str | None, retrying: bool
+) -> tuple[str, str, str, str]:
+    """A result page's title, icon, tone and text."""
     if outcome == "reauthorized":
         title, icon, tone = "Your bank is connected again", "check", "success"
         text = f"Your bank connection for {name} is working again. You can close this window."
@@ -202,7 +230,7 @@ def result_page(
     elif outcome == "failed":
         title, icon, tone = "Your bank wasn't reconnected", "alert", "warn"
         text = PROVIDER_MESSAGES.get(reason or "", GENERIC_FAILURE)
-        if retry_action is not None:
+        if retrying:
             text += " Please try again."
     elif outcome == "closed":
         title, icon, tone = "This link has expired", "clock", "warn"
@@ -210,27 +238,57 @@ def result_page(
             f"Your bank login couldn't be confirmed before this link expired. If {name} still "
             "asks you to reconnect your bank, please ask them for a new link."
         )
+    elif outcome == "cancelled":
+        title, icon, tone = "This request was cancelled", "block", "warn"
+        text = (
+            f"{_sentence(name)} cancelled this request to reconnect your bank, so this link no "
+            f"longer works. If {name} still asks you to reconnect your bank, please ask them "
+            "for a new link."
+        )
     else:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
-    if outcome in ("unverified", "failed") and retry_action is None:
-        text += f" To try again, start over from {name}."
-    actions = ""
-    if retry_action is not None:
-        actions += (
-            f'<form method="post" action="{_attr(_url(retry_action, "retry_action"))}">'
-            + (
-                f'<input type="hidden" name="render" value="{_attr(retry_render)}">'
-                if retry_render
-                else ""
-            )
-            + '<button class="button" type="submit">Try again</button></form>'
+    return title, icon, tone, text
+
+
+def closed_link_page(*, platform: str, reason: str, renew_action: str, key: str) -> Page:
+    """An expired or cancelled link: says so, and offers "Send me a new link" (a form POST of
+    the link's key to `renew_action`; no script)."""
+    if reason not in RENEWABLE:
+        raise ValueError(f"reason must be one of {RENEWABLE}")
+    name = _platform(platform)
+    if reason == "cancelled":
+        title, icon = "This request was cancelled", "block"
+        text = (
+            f"{_sentence(name)} cancelled this request to reconnect your bank, so this link no "
+            "longer works."
         )
-    if return_url is not None:
-        kind = "button secondary" if retry_action is not None else "button"
-        url = _url(return_url, "return_url", absolute=True)
-        actions += f'<a class="{kind}" href="{_attr(url)}">Back to {_text(name)}</a>'
-    body = _paragraph(text) + (f'<div class="actions">{actions}</div>' if actions else "")
-    return _page(200, name, title, icon, tone, body)
+    else:
+        title, icon = "This link has expired", "clock"
+        text = "This link to reconnect your bank has expired."
+    text += f" If you still need to reconnect your bank, ask for a new link: we'll tell {name}."
+    body = (
+        _paragraph(text)
+        + '<div class="actions">'
+        + f'<form method="post" action="{_attr(_url(renew_action, "renew_action"))}">'
+        + f'<input type="hidden" name="key" value="{_attr(key)}">'
+        + '<button class="button" type="submit">Send me a new link</button>'
+        + "</form></div>"
+    )
+    return _page(ERROR_KINDS["closed"], name, title, icon, "warn", body)
+
+
+def link_requested_page(*, platform: str, self_service: bool, already: bool = False) -> Page:
+    """The answer to "Send me a new link": the platform was told (today, or just now); with
+    `self_service`, a new link is on its way (never says where: no contact is shown)."""
+    name = _platform(platform)
+    if already:
+        text = f"You already asked for a new link today, and we told {name}."
+    else:
+        text = f"We've told {name} you'd like a new link to reconnect your bank."
+    if self_service:
+        text += " A new link is on its way to you."
+    text += " You can close this window."
+    return _page(200, name, "We've asked for a new link", "check", "success", _paragraph(text))
 
 
 def error_page(*, platform: str, kind: str) -> Page:

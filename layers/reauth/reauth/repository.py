@@ -7,6 +7,9 @@ One table, keyed by `pk` (string) and `sk` (string):
   WEBHOOK#<eventId>     / WEBHOOK     a Dwolla event already handled (kept 4 days)
   CHECKPOINT#dwolla-events / CHECKPOINT  the catch-up's place in Dwolla's events (webhooks.Cursor)
   OUTBOX#<requestId>    / <time>#<id> an event, written with the change it tells of (outbox.py)
+  RENEWAL#<requestId>   / RENEWAL     an expired or cancelled request's contact and what a new
+                                      request for its exchange needs (renewal.py; kept 7 days,
+                                      deleted once used or when the request is reauthorized)
 A request's attempts live in its item (`attempts`, a map by Dwolla exchange-session id, at most
 MAX_ATTEMPTS), so starting, ending and verifying an attempt are each one conditional write.
 Index `pending-by-expiry` (gsi1pk, gsi1sk) holds open requests only: "PENDING#<shard>" by
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .model import (
     NOT_REPAIRED,
+    RENEWABLE_STATUSES,
     Attempt,
     AttemptOutcome,
     Channel,
@@ -66,6 +70,8 @@ REMINDERS_INDEX = "reminders-due"
 RETENTION = timedelta(days=30)  # how long finished requests stay readable after the deadline
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
 WEBHOOK_RETENTION = timedelta(days=4)  # Dwolla retries for 72 h: dedupe for all of it
+RENEWAL_RETENTION = timedelta(days=7)  # a closed request's contact, kept for "a new link"
+RENEWAL_EVERY = timedelta(hours=24)  # at most one "new link" per request, one renewal per exchange
 _CHECKPOINT_KEY = {"pk": {"S": "CHECKPOINT#dwolla-events"}, "sk": {"S": "CHECKPOINT"}}
 MAX_ATTEMPTS = 20  # per request: bounds the item and the Dwolla sessions one link can make
 _PENDING, _VERIFYING, _REMIND = "PENDING", "VERIFYING", "REMIND"
@@ -158,6 +164,43 @@ def _idempotency_key(key_hash: str) -> Item:
     return {"pk": {"S": f"IDEMPOTENCY#{key_hash}"}, "sk": {"S": "IDEMPOTENCY"}}
 
 
+def _renewal_key(request_id: str) -> Item:
+    return {"pk": {"S": f"RENEWAL#{request_id}"}, "sk": {"S": "RENEWAL"}}
+
+
+_CONTACT_FIELDS = {
+    "email": "email",
+    "phone": "phone",
+    "firstName": "first_name",
+    "locale": "locale",
+    "timeZone": "time_zone",
+}
+
+
+def _contact_item(contact: Contact) -> Item:
+    fields = {name: getattr(contact, attr) for name, attr in _CONTACT_FIELDS.items()}
+    return {"M": {name: {"S": value} for name, value in fields.items() if value}}
+
+
+def _contact_from(item: Item | None) -> Contact | None:
+    if not item:
+        return None
+    fields = item["M"]
+    return Contact(**{attr: _s(fields, name) for name, attr in _CONTACT_FIELDS.items()})
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What a new request for a closed request's exchange needs (the RENEWAL# item)."""
+
+    request_id: str
+    exchange_id: str
+    customer_id: str | None
+    return_url: str | None
+    funding_source_id: str | None
+    contact: Contact
+
+
 def _attempt_item(attempt: Attempt) -> Item:
     fields: Item = {
         "createdAt": _t(attempt.created_at),
@@ -194,27 +237,6 @@ def _attempt_from(attempt_id: str, item: Item) -> Attempt:
         render_hash=_s(item, "renderHash"),
         reported_by=Reporter(reporter) if (reporter := _s(item, "reportedBy")) else None,
     )
-
-
-_CONTACT_FIELDS = {
-    "email": "email",
-    "phone": "phone",
-    "firstName": "first_name",
-    "locale": "locale",
-    "timeZone": "time_zone",
-}
-
-
-def _contact_item(contact: Contact) -> Item:
-    fields = {name: getattr(contact, attr) for name, attr in _CONTACT_FIELDS.items()}
-    return {"M": {name: {"S": value} for name, value in fields.items() if value}}
-
-
-def _contact_from(value: Item | None) -> Contact | None:
-    if not value:
-        return None
-    fields = value["M"]
-    return Contact(**{attr: _s(fields, name) for name, attr in _CONTACT_FIELDS.items()})
 
 
 def _message_item(message: SentMessage) -> Item:
@@ -271,6 +293,24 @@ def _request_item(request: ReauthRequest, remind_at: datetime | None = None) -> 
     return item
 
 
+def _renewal_item(request: ReauthRequest, contact: Contact, now: datetime) -> Item:
+    """A closing request's RENEWAL# item: its contact and what a new request needs."""
+    item: Item = {
+        **_renewal_key(request.id),
+        "requestId": {"S": request.id},
+        "exchangeId": {"S": request.exchange_id},
+        "contact": _contact_item(contact),
+        "ttl": _n(_epoch(now + RENEWAL_RETENTION)),
+    }
+    optional = {
+        "customerId": request.customer_id,
+        "fundingSourceId": request.funding_source_id,
+        "returnUrl": request.return_url,
+    }
+    item.update({name: {"S": value} for name, value in optional.items() if value})
+    return item
+
+
 def _request_from(item: Item) -> ReauthRequest:
     verification = None
     if "verifyResult" in item:
@@ -304,6 +344,8 @@ def _request_from(item: Item) -> ReauthRequest:
         event_seq=int(item.get("eventSeq", {"N": "0"})["N"]),
         contact=_contact_from(item.get("contact")),
         messages=_messages_from(item.get("messages")),
+        opened_at=_when(item.get("openedAt")),
+        ended_at=_when(item.get("endedAt")),
         stopped_channels=frozenset(
             Channel(c) for c in item.get("stoppedChannels", {}).get("SS", [])
         ),
@@ -545,6 +587,19 @@ class RequestRepository:
         raise ConcurrentChange(request.exchange_id)
 
     # ---- the browser's journey ---------------------------------------------------------------
+    def record_opened(self, request_id: str, now: datetime) -> bool:
+        """Note the first time the start page was shown (`openedAt`), while the request can
+        start (pending, before its deadline). Only `openedAt` is written: not the status, the
+        update time or the event sequence, so an opening changes nothing of the flow. True
+        only for the write that recorded it (a second opening keeps the first time)."""
+        return self._update(
+            request_id,
+            update="SET openedAt = if_not_exists(openedAt, :now)",
+            condition="attribute_not_exists(openedAt) AND #status = :pending AND expiresAt > :now",
+            names={"#status": "status"},
+            values={":now": _t(now), ":pending": {"S": RequestStatus.PENDING.value}},
+        )
+
     def start_attempt(
         self,
         request: ReauthRequest,
@@ -812,6 +867,8 @@ class RequestRepository:
         ]
         if newer is not None:
             items.append(self._status_item(newer, RequestStatus.REAUTHORIZED_ELSEWHERE, now))
+        if request.status in RENEWABLE_STATUSES:  # its kept contact has no use any more
+            items.append({"Delete": {"TableName": self._table, "Key": _renewal_key(request.id)}})
         return self._transact(items) is None
 
     def _exchange_reauthorized(
@@ -844,14 +901,33 @@ class RequestRepository:
         }
 
     def expire(
-        self, request: ReauthRequest, now: datetime, outbox: Sequence[OutboxEvent] = ()
+        self,
+        request: ReauthRequest,
+        now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
+        *,
+        keep_for_renewal: bool = False,
     ) -> bool:
         """Close a request at its deadline (and free its exchange), on its status and event
-        sequence as read. False: it moved since read (nothing changed)."""
+        sequence as read. False: it moved since read (nothing changed). `keep_for_renewal`:
+        its contact (if any) is kept in a RENEWAL# item for "Send me a new link"."""
         status = self._status_item(
             request, RequestStatus.EXPIRED, now, deadline_passed=True, events=len(outbox)
         )
-        return self._close(request, status, now, outbox)
+        return self._close(request, status, now, outbox, keep_for_renewal=keep_for_renewal)
+
+    def cancel(
+        self,
+        request: ReauthRequest,
+        now: datetime,
+        outbox: Sequence[OutboxEvent] = (),
+        *,
+        keep_for_renewal: bool = False,
+    ) -> bool:
+        """End an open request `cancelled` (the platform called it off) and free its exchange,
+        on its status and event sequence as read. False: it moved since read (nothing changed)."""
+        status = self._status_item(request, RequestStatus.CANCELLED, now, events=len(outbox))
+        return self._close(request, status, now, outbox, keep_for_renewal=keep_for_renewal)
 
     def reject(
         self, request: ReauthRequest, now: datetime, outbox: Sequence[OutboxEvent] = ()
@@ -874,9 +950,12 @@ class RequestRepository:
         status: TransactWriteItemTypeDef,
         now: datetime,
         outbox: Sequence[OutboxEvent],
+        *,
+        keep_for_renewal: bool = False,
     ) -> bool:
         """An open request's closing `status` change, its exchange freed and its events, in one
-        transaction. False: something moved since read (nothing changed)."""
+        transaction (with `keep_for_renewal`, its contact kept in a RENEWAL# item). False:
+        something moved since read (nothing changed)."""
         items: list[TransactWriteItemTypeDef] = [
             status,
             {
@@ -890,6 +969,9 @@ class RequestRepository:
             },
             *_outbox_items(self._table, outbox, now, request.event_seq),
         ]
+        if keep_for_renewal and request.contact is not None:
+            kept = _renewal_item(request, request.contact, now)
+            items.append({"Put": {"TableName": self._table, "Item": kept}})
         return self._transact(items) is None
 
     def _status_item(
@@ -908,8 +990,11 @@ class RequestRepository:
         condition = _as_read(request, target, values)
         if deadline_passed:
             condition += " AND expiresAt <= :now"
-        keep_claim = target is RequestStatus.SUPERSEDED and request.claim_pending
-        update = "SET #status = :to, updatedAt = :now"
+        # A success claimed before it closed still counts (model.py): its check stays due.
+        keep_claim = (
+            target in (RequestStatus.SUPERSEDED, RequestStatus.CANCELLED) and request.claim_pending
+        )
+        update = "SET #status = :to, updatedAt = :now, endedAt = if_not_exists(endedAt, :now)"
         if verification is not None:
             values[":result"] = {"S": verification.value}
             update += ", verifyResult = :result, verifyCheckedAt = :now"
@@ -1013,6 +1098,95 @@ class RequestRepository:
             *_outbox_items(self._table, outbox, now, request.event_seq),
         ]
         return self._transact(items) is None
+
+    # ---- "Send me a new link" (renewal.py) ---------------------------------------------------
+    def renewal_requested_at(self, request_id: str) -> datetime | None:
+        """When the customer last asked for a new link on this request's page (None: never)."""
+        item = self._db.get_item(
+            TableName=self._table,
+            Key=_request_key(request_id),
+            ConsistentRead=True,
+            ProjectionExpression="renewalRequestedAt",
+        ).get("Item")
+        return _when((item or {}).get("renewalRequestedAt"))
+
+    def record_link_requested(
+        self,
+        request: ReauthRequest,
+        now: datetime,
+        outbox: Sequence[OutboxEvent],
+        *,
+        reserve_exchange: bool = False,
+    ) -> str:
+        """The customer asked for a new link: noted on the request with its events, at most once
+        per RENEWAL_EVERY, on its status and event sequence as read; with `reserve_exchange`, the
+        exchange's one renewal per RENEWAL_EVERY is reserved in the same transaction (only while
+        it still needs re-authentication and has no open request). "recorded"; else nothing
+        changed: "exchange" (the reservation was refused), "request" (asked already within
+        RENEWAL_EVERY, or the request moved)."""
+        values: Item = {":now": _t(now), ":since": _t(now - RENEWAL_EVERY)}
+        condition = (
+            f"{_as_read(request, None, values)} AND (attribute_not_exists(renewalRequestedAt) "
+            "OR renewalRequestedAt <= :since)"
+        )
+        update, condition = _sequenced(
+            "SET renewalRequestedAt = :now", condition, values, request, len(outbox)
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            self._request_update(
+                request.id,
+                update=update,
+                condition=condition,
+                names={"#status": "status"},
+                values=values,
+            ),
+            *_outbox_items(self._table, outbox, now, request.event_seq),
+        ]
+        if reserve_exchange:
+            items.insert(1, self._exchange_renewal(request.exchange_id, now))
+        reasons = self._transact(items)
+        if reasons is None:
+            return "recorded"
+        return "exchange" if reserve_exchange and reasons[1] != "None" else "request"
+
+    def _exchange_renewal(self, exchange_id: str, now: datetime) -> TransactWriteItemTypeDef:
+        """The exchange's renewal reservation: while it still needs re-authentication, has no
+        open request and was not renewed within RENEWAL_EVERY."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": _exchange_key(exchange_id),
+                "UpdateExpression": "SET renewedAt = :now",
+                "ConditionExpression": "#status = :required AND attribute_not_exists("
+                "pendingRequestId) AND (attribute_not_exists(renewedAt) OR renewedAt <= :since)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":now": _t(now),
+                    ":since": _t(now - RENEWAL_EVERY),
+                    ":required": {"S": ExchangeStatus.REAUTH_REQUIRED.value},
+                },
+            }
+        }
+
+    def get_renewal(self, request_id: str) -> Renewal | None:
+        """A closed request's kept contact (its RENEWAL# item), if any."""
+        item = self._db.get_item(
+            TableName=self._table, Key=_renewal_key(request_id), ConsistentRead=True
+        ).get("Item")
+        contact = _contact_from(dict(item["contact"])) if item and "contact" in item else None
+        if item is None or contact is None:
+            return None
+        return Renewal(
+            request_id=item["requestId"]["S"],
+            exchange_id=item["exchangeId"]["S"],
+            customer_id=_s(item, "customerId"),
+            return_url=_s(item, "returnUrl"),
+            funding_source_id=_s(item, "fundingSourceId"),
+            contact=contact,
+        )
+
+    def delete_renewal(self, request_id: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=_renewal_key(request_id))
 
     def stop_channel(
         self,

@@ -23,6 +23,7 @@ from .journey import BrowserJourney
 from .lifecycle import Lifecycle
 from .messages import Senders
 from .relaying import Relay
+from .renewal import Renewing
 from .verifying import Verifying
 from .webhooks import Webhooks
 
@@ -90,6 +91,7 @@ class Service:
     lifecycle: Lifecycle
     webhooks: Webhooks
     delivery: Delivery
+    renewing: Renewing
 
     def now(self) -> datetime:
         return self.ctx.now()
@@ -102,14 +104,16 @@ class Service:
 def build_service(ctx: Context) -> Service:
     verifying = Verifying(ctx)
     delivery = Delivery(ctx)
+    creating = Creating(ctx, delivery)
     return Service(
         ctx=ctx,
-        creating=Creating(ctx, delivery),
+        creating=creating,
         verifying=verifying,
         journey=BrowserJourney(ctx, verifying),
         lifecycle=Lifecycle(ctx, verifying, delivery),
         webhooks=Webhooks(ctx),
         delivery=delivery,
+        renewing=Renewing(ctx, creating),
     )
 
 
@@ -214,6 +218,7 @@ def build_context(
             reminders=settings.delivery.reminder_schedule,
             quiet_hours=settings.delivery.quiet_hours,
             time_zone=settings.delivery.time_zone,
+            allow_self_service_renewal=settings.allow_self_service_renewal,
         ),
         clock=moment,
         webhook_secret=secrets.webhook_secret,

@@ -320,8 +320,14 @@ class Verifying:
             if newer is not None and not newer.is_open():
                 continue  # superseded in turn since the exchange was read: read both again
             extra = {"endedSessionId": newer.id} if newer else {}
+            reached = request.reached_by
             detail = request_detail(
-                request, reauthorizedAt=iso(now), verifiedBy="balance-check", via=via, **extra
+                request,
+                reauthorizedAt=iso(now),
+                verifiedBy="balance-check",
+                via=via,
+                reachedBy=reached.value if reached else None,
+                **extra,
             )
             event = OutboxEvent(events.EXCHANGE_REAUTHORIZED, detail, key=request.id)
             if ctx.repo.mark_reauthorized(request, attempt_id, now, [event], target, newer):

@@ -22,6 +22,7 @@ from .errors import ErrorCode, ServiceError
 from .model import OPEN_STATUSES, ExchangeRecord, HandoffType, ReauthRequest, iso
 from .pages import Page
 from .repository import Contention
+from .timeline import public_timeline
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -250,6 +251,7 @@ def public_request(request: ReauthRequest, now: datetime, start_url: str | None)
             "checkedAt": iso(check.checked_at),
             "nextCheckAt": _iso_or_none(check.next_check_at),
         },
+        "timeline": public_timeline(request, now),
     }
 
 
