@@ -7,8 +7,9 @@ Routes
   POST /reauth-sessions/{sessionId}/complete       report Plaid Link's end (platform-run Link)
   POST /reauth-sessions/{sessionId}/cancel         call it off: it ends `cancelled`
   GET  /exchanges/{exchangeId}/reauth-status       the exchange's record
-EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", the scheduled sweep, and
-the service's own "Reauth Link Requested" with selfService (a renewal: renewal.py).
+EventBridge: "Exchange Reauth Requested", "Dwolla UpdateCredentials", the scheduled sweep,
+the service's own "Reauth Link Requested" with selfService (a renewal: renewal.py), and SES's
+"Email Bounced" / "Email Complained" about the service's emails (reauth/feedback.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from reauth import runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
+from reauth import feedback, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.errors import ServiceError
 from reauth.events import LINK_REQUESTED
 
@@ -119,6 +120,8 @@ def _on_event(event: dict[str, Any]) -> dict[str, Any]:
             "eventsRead": caught.read,
             "eventsRecorded": caught.recorded,
         }
+    if event.get("source") == feedback.SOURCE:
+        return _on_email_feedback(event)
     try:
         if event["detail-type"] == LINK_REQUESTED:  # the service's own: a self-service renewal
             created = service.renewing.renew(event.get("detail"), event["id"])
@@ -137,6 +140,24 @@ def _on_event(event: dict[str, Any]) -> dict[str, Any]:
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
     _delivery_metrics(created.delivery)
     return {"sessionId": created.request.id, "replayed": created.replayed}
+
+
+def _on_email_feedback(event: dict[str, Any]) -> dict[str, Any]:
+    """SES's news about one of the service's emails. The event names the address: it is never
+    logged; the answer and the logs say the request id and what was done only."""
+    news = feedback.email_feedback(event.get("detail-type"), event.get("detail"))
+    if news is None:  # a transient bounce, or an email that is not the service's
+        logger.info("SES event ignored", extra={"eventId": event.get("id")})
+        return {"ignored": event.get("detail-type")}
+    outcome = runtime.service().delivery.on_email_feedback(news)
+    _delivery_metrics(outcome.report)
+    logger.info("SES feedback", extra={"sessionId": news.request_id, "outcome": outcome.note})
+    return {
+        "sessionId": news.request_id,
+        "feedback": news.kind.value,
+        "outcome": outcome.note,
+        "messagesSent": sum(outcome.report.sent.values()),
+    }
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -61,6 +61,7 @@ def test_there_is_an_event_for_every_entry_point():
         "eventbridge-update-credentials.json",
         "eventbridge-link-requested.json",
         "schedule-expiry-sweep.json",
+        "eventbridge-ses-bounce.json",
     }
     covered = {(load(f)["httpMethod"], load(f)["resource"]) for f in PROXY_FILES}
     assert routes_of("ApiFunction") | routes_of("CallbackFunction") <= covered
@@ -128,6 +129,19 @@ def test_eventbridge_events_match_the_template_rule(name):
     assert {"version", "id", "account", "time", "region", "resources"} <= set(event)
 
 
+def test_ses_bounce_event_matches_the_template_rule_and_is_one_the_service_acts_on():
+    from reauth.feedback import email_feedback
+
+    event = load(EVENTS_DIR / "eventbridge-ses-bounce.json")
+    rule = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]["EmailFeedback"]
+    pattern = rule["Properties"]["Pattern"]
+    assert event["source"] in pattern["source"]
+    assert event["detail-type"] in pattern["detail-type"]
+    assert set(pattern["detail"]["mail"]["tags"]) <= set(event["detail"]["mail"]["tags"])
+    news = email_feedback(event["detail-type"], event["detail"])
+    assert news is not None and news.slot == 0
+
+
 def test_the_link_requested_event_matches_its_own_rule():
     """The service's own "Reauth Link Requested" (selfService) starts a renewal."""
     event = load(EVENTS_DIR / "eventbridge-link-requested.json")
@@ -159,6 +173,8 @@ def _without_times(event: dict) -> dict:
     event.pop("time", None)
     for name in DETAIL_TIMES:
         (event.get("detail") if isinstance(event.get("detail"), dict) else {}).pop(name, None)
+    for part in ("mail", "bounce", "complaint"):
+        ((event.get("detail") or {}).get(part) or {}).pop("timestamp", None)
     for name in ("requestTime", "requestTimeEpoch"):
         (event.get("requestContext") or {}).pop(name, None)
     if SIGNATURE_HEADER in (event.get("headers") or {}):

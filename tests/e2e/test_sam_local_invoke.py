@@ -92,6 +92,11 @@ def session_from_event(result):
     assert isinstance(result["sessionId"], str) and isinstance(result["replayed"], bool)
 
 
+def ses_feedback(result):
+    # The placeholder request id names no request: nothing is done, nothing sent.
+    assert (result["outcome"], result["messagesSent"]) == ("unknown", 0)
+
+
 def nothing_to_renew(result):
     assert result == {"sessionId": None, "replayed": False}  # no contact kept for the request
 
@@ -121,6 +126,7 @@ EVENT_EXPECTATIONS = {
     "eventbridge-update-credentials.json": session_from_event,
     "eventbridge-link-requested.json": nothing_to_renew,
     "schedule-expiry-sweep.json": sweep,
+    "eventbridge-ses-bounce.json": ses_feedback,
 }
 
 

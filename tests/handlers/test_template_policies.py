@@ -71,7 +71,12 @@ def _resource_symbol(value) -> str:
 
 # The template's conditional statements (delivery channels), as deployed with its defaults:
 # email and SMS off. test_the_delivery_channels_are_granted_on_their_identities_only checks them on.
-DEFAULT_CONDITIONS = {"EmailOn": False, "SmsOn": False, "HasSesConfigurationSet": False}
+DEFAULT_CONDITIONS = {
+    "EmailOn": False,
+    "SmsOn": False,
+    "HasSesConfigurationSet": False,
+    "OwnSesConfigurationSet": False,
+}
 
 
 def policy_statements(function: str, conditions: dict[str, bool] = DEFAULT_CONDITIONS) -> list:
@@ -426,6 +431,40 @@ def test_the_delivery_channels_are_granted_on_their_identities_only():
         assert not any(
             "ses:" in json.dumps(s) or "sns:" in json.dumps(s) for s in policy_statements(name, on)
         )
+    own = {**on, "HasSesConfigurationSet": False, "OwnSesConfigurationSet": True}
+    email = {s["Sid"]: s for s in policy_statements("ApiFunction", own)}["SendTheLinkByEmail"]
+    resource = email["Resource"][1]["Fn::If"]
+    assert resource[0] == "HasSesConfigurationSet"
+    assert "configuration-set/${EmailConfigurationSet}" in json.dumps(resource[2])
+
+
+def test_email_on_makes_its_own_configuration_set_publishing_bounces_and_complaints():
+    """With email on and no configuration set named, the stack's own set publishes bounces and
+    complaints to the default bus (SES's only one), the functions send with it, and a rule on
+    that bus (enabled only with email on) gives the service's tagged ones to ApiFunction."""
+    template = load_template()
+    conditions = template["Conditions"]
+    own = json.dumps(conditions["OwnSesConfigurationSet"])  # EmailOn and not yours
+    assert own.startswith('{"Fn::And"') and "EmailOn" in own
+    assert '{"Fn::Not": [{"Fn::Condition": "HasSesConfigurationSet"}]}' in own
+    resources = template["Resources"]
+    assert resources["EmailConfigurationSet"]["Condition"] == "OwnSesConfigurationSet"
+    destination = resources["EmailFeedbackDestination"]
+    assert destination["Condition"] == "OwnSesConfigurationSet"
+    props = destination["Properties"]["EventDestination"]
+    assert props["Enabled"] is True
+    assert sorted(props["MatchingEventTypes"]) == ["bounce", "complaint"]
+    bus = json.dumps(props["EventBridgeDestination"]["EventBusArn"])
+    assert bus.endswith(':event-bus/default"}')
+    env = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert "EmailConfigurationSet" in json.dumps(env["SES_CONFIGURATION_SET"])
+    rule = resources["ApiFunction"]["Properties"]["Events"]["EmailFeedback"]["Properties"]
+    assert "EventBusName" not in rule  # the default bus
+    assert rule["Pattern"]["source"] == ["aws.ses"]
+    assert sorted(rule["Pattern"]["detail-type"]) == ["Email Bounced", "Email Complained"]
+    assert rule["State"] == {"Fn::If": ["EmailOn", "ENABLED", "DISABLED"]}
+    dead_letters = json.dumps(resources["DeadLetterQueuePolicy"]["Properties"])
+    assert "ApiFunctionEmailFeedback-*" in dead_letters
 
 
 def test_the_internet_facing_function_can_only_put_webhook_records_and_outbox_events():

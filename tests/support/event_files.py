@@ -4,7 +4,8 @@ The files keep fixed times: an example reads best with a real date, and a file t
 every day could not be reviewed. Whatever invokes them moves every time in them to now first:
 the webhook body's `created` and `timestamp` (then signs the new body again, when the file's
 signature verified under the given secret), an EventBridge event's `time` (and its detail's
-`requestedAt` / `occurredAt`: the service's own "Reauth Link Requested"), API Gateway's
+`requestedAt` / `occurredAt`: the service's own "Reauth Link Requested"), SES's times in an
+SES event (`mail.timestamp`, `bounce.timestamp` / `complaint.timestamp`), API Gateway's
 `requestTime` and `requestTimeEpoch`. Nothing else changes.
 
 Without it, webhook-dwolla.json is answered "stale" once its `created` is older than Dwolla's
@@ -28,6 +29,7 @@ from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 WEBHOOK_TIMES = ("created", "timestamp")
 DETAIL_TIMES = ("requestedAt", "occurredAt")  # the service's own events, in milliseconds
+SES_TIMED = ("mail", "bounce", "complaint")  # the parts of an SES event with a `timestamp`
 
 
 def dwolla_time(moment: datetime) -> str:
@@ -45,6 +47,11 @@ def as_of(event: dict, now: datetime, webhook_secret: str) -> dict:
         for name in DETAIL_TIMES:
             if isinstance(detail, dict) and name in detail:
                 detail[name] = dwolla_time(now)
+    if moved.get("source") == "aws.ses":
+        for part in SES_TIMED:
+            timed = (moved.get("detail") or {}).get(part)
+            if isinstance(timed, dict) and "timestamp" in timed:
+                timed["timestamp"] = dwolla_time(now)  # SES's format is the same
     context = moved.get("requestContext")
     if isinstance(context, dict) and "requestTimeEpoch" in context:  # API Gateway REST
         context["requestTime"] = now.strftime("%d/%b/%Y:%H:%M:%S +0000")

@@ -27,7 +27,11 @@ BOUNCE = {
         "source": "Sender Name <sender@example.com>",
         "messageId": "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000",
         "destination": ["recipient@example.com"],
-        "tags": {"ses:configuration-set": ["dwolla-reauth"], "request": [REQUEST], "slot": ["1"]},
+        "tags": {
+            "ses:configuration-set": ["dwolla-reauth"],
+            "reauth-request": [REQUEST],
+            "reauth-slot": ["1"],
+        },
     },
 }
 COMPLAINT = {
@@ -58,7 +62,14 @@ def test_a_bounce_that_is_not_permanent_changes_nothing(bounce_type):
 
 @pytest.mark.parametrize(
     "tags",
-    [None, {}, {"request": []}, {"request": ["not-a-uuid"]}, {"request": REQUEST}, "x"],
+    [
+        None,
+        {},
+        {"reauth-request": []},
+        {"reauth-request": ["not-a-uuid"]},
+        {"reauth-request": REQUEST},
+        "x",
+    ],
 )
 def test_an_email_not_tagged_with_a_request_is_not_the_services(tags):
     detail = copy.deepcopy(BOUNCE)
@@ -79,7 +90,26 @@ def test_a_malformed_detail_is_ignored(detail):
 
 def test_a_slot_that_is_not_a_number_is_left_unknown():
     detail = copy.deepcopy(BOUNCE)
-    detail["mail"]["tags"]["slot"] = ["first"]
+    detail["mail"]["tags"]["reauth-slot"] = ["first"]
     assert email_feedback("Email Bounced", detail) == EmailFeedback(
         REQUEST, FeedbackKind.BOUNCED, None
+    )
+
+
+def test_the_tags_read_are_the_ones_every_email_is_sent_with():
+    from reauth.messages import EmailMessage
+    from reauth.messaging import SesEmail
+
+    class Client:
+        def send_email(self, **arguments):
+            self.arguments = arguments
+
+    client = Client()
+    SesEmail(client, "no-reply@acme.example", "Acme Pay").send(
+        "ada@example.com", EmailMessage("s", "t", "<p>h</p>"), REQUEST, 2
+    )
+    detail = copy.deepcopy(BOUNCE)
+    detail["mail"]["tags"] = {t["Name"]: [t["Value"]] for t in client.arguments["EmailTags"]}
+    assert email_feedback("Email Bounced", detail) == EmailFeedback(
+        REQUEST, FeedbackKind.BOUNCED, 2
     )

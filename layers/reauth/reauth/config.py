@@ -93,7 +93,8 @@ class DeliveryConfig:
 
     EMAIL_SENDER            the From address, on an SES identity verified in this account and
                             region; empty: no email
-    SES_CONFIGURATION_SET   the SES configuration set the emails are sent with (optional)
+    SES_CONFIGURATION_SET   the SES configuration set the emails are sent with (the template's
+                            own, publishing bounces and complaints, unless the deployer names one)
     SMS_ENABLED             "true": SMS through SNS (default "false")
     SMS_ORIGINATION_NUMBER  the E.164 origination number SNS sends from (optional)
     REMINDER_SCHEDULE       reminders after the first message: "1d,-1d" (default) is one day

@@ -23,8 +23,9 @@ SOURCE = "aws.ses"
 BOUNCED = "Email Bounced"
 COMPLAINED = "Email Complained"
 DETAIL_TYPES = (BOUNCED, COMPLAINED)
-REQUEST_TAG = "request"  # the SES message tag carrying the request id
-SLOT_TAG = "slot"
+# The SES message tags every email is sent with (messaging.py): the request id, the slot.
+REQUEST_TAG = "reauth-request"
+SLOT_TAG = "reauth-slot"
 
 
 class FeedbackKind(StrEnum):

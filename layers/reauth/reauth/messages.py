@@ -42,7 +42,7 @@ class DeliveryError(Exception):
 
 
 class EmailSender(Protocol):
-    def send(self, to: str, message: EmailMessage, request_id: str) -> None: ...
+    def send(self, to: str, message: EmailMessage, request_id: str, slot: int) -> None: ...
 
 
 class SmsSender(Protocol):

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .feedback import REQUEST_TAG, SLOT_TAG
 from .messages import DeliveryError, EmailMessage
 
 
@@ -20,7 +21,7 @@ def _reason(error: Exception) -> str:
 
 class SesEmail:
     """SES v2 SendEmail: Simple content (text + HTML), the configuration set when there is one,
-    and the request id as a message tag (bounces and complaints name it)."""
+    and the request id and slot as message tags (bounces and complaints name them: feedback.py)."""
 
     def __init__(
         self, client: Any, sender: str, display_name: str, configuration_set: str = ""
@@ -30,7 +31,7 @@ class SesEmail:
         self._from = f'"{display_name}" <{sender}>' if safe_name else sender
         self._configuration_set = configuration_set
 
-    def send(self, to: str, message: EmailMessage, request_id: str) -> None:
+    def send(self, to: str, message: EmailMessage, request_id: str, slot: int) -> None:
         charset = "UTF-8"
         arguments: dict[str, Any] = {
             "FromEmailAddress": self._from,
@@ -44,7 +45,10 @@ class SesEmail:
                     },
                 }
             },
-            "EmailTags": [{"Name": "reauth-request", "Value": request_id}],
+            "EmailTags": [
+                {"Name": REQUEST_TAG, "Value": request_id},
+                {"Name": SLOT_TAG, "Value": str(slot)},
+            ],
         }
         if self._configuration_set:
             arguments["ConfigurationSetName"] = self._configuration_set

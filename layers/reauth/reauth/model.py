@@ -283,6 +283,9 @@ class ReauthRequest:
     event_seq: int = 0  # how many events were written about this request (outbox.py)
     contact: Contact | None = None  # removed from the item when the request closes
     messages: tuple[SentMessage, ...] = ()  # what was sent, in order (delivery.py)
+    # Channels that no longer reach the customer (an email bounced for good, or was reported as
+    # spam): no message goes there again for this request.
+    stopped_channels: frozenset[Channel] = frozenset()
     # The start page was first shown to a browser (a GET with the link's key while it could
     # start). Scanners' and previewers' GETs count too: `started` is the human signal.
     opened_at: datetime | None = None

@@ -19,7 +19,8 @@ request's writes; the sweep reads the shards in parallel. Index
 `reminders-due` (gsi2pk, gsi2sk) holds the open requests with a message to send:
 "REMIND#<shard>" by the next slot's due time (`remindSlot`, schedule.py), sharded the same way.
 `ttl` lets DynamoDB delete old items. A request's `contact` (personal data) and its index
-entries are removed by every close.
+entries are removed by every close. `stoppedChannels` (a string set) names the channels SES said
+no longer reach the customer (delivery.py): a slot's claim fails when it names one.
 
 Every change of a request's status is conditioned on the status the writer read (which
 model.TRANSITIONS must allow to move to the target), and every write of events on the request's
@@ -345,6 +346,9 @@ def _request_from(item: Item) -> ReauthRequest:
         messages=_messages_from(item.get("messages")),
         opened_at=_when(item.get("openedAt")),
         ended_at=_when(item.get("endedAt")),
+        stopped_channels=frozenset(
+            Channel(c) for c in item.get("stoppedChannels", {}).get("SS", [])
+        ),
     )
 
 
@@ -1013,19 +1017,29 @@ class RequestRepository:
 
     # ---- messages ----------------------------------------------------------------------------
     def claim_slot(
-        self, request_id: str, slot: int, next_due: datetime | None, now: datetime
+        self,
+        request_id: str,
+        slot: int,
+        next_due: datetime | None,
+        now: datetime,
+        channels: Sequence[Channel] = (),
     ) -> bool:
-        """Take message slot `slot` of an open request before sending it: one conditional write
-        that holds only while the request is open, before its deadline, with `slot` due and
-        not taken; it moves the request to the next slot (due `next_due`) or out of the
-        reminders index (None: no slot left). False: not this run's to send (taken by another
-        run, closed, or not due): nothing changed."""
+        """Take message slot `slot` of an open request before sending it on `channels`: one
+        conditional write that holds only while the request is open, before its deadline, with
+        `slot` due and not taken, and none of `channels` stopped since read; it moves the
+        request to the next slot (due `next_due`) or out of the reminders index (None: no slot
+        left). False: not this run's to send (taken by another run, closed, not due, or a
+        channel stopped meanwhile: the next run reads it again): nothing changed."""
         values: Item = {
             ":slot": _n(slot),
             ":now": _n(_epoch(now)),
             ":pending": {"S": RequestStatus.PENDING.value},
             ":verifying": {"S": RequestStatus.VERIFYING.value},
         }
+        open_channels = ""
+        for i, channel in enumerate(channels):
+            values[f":ch{i}"] = {"S": channel.value}
+            open_channels += f" AND NOT contains(stoppedChannels, :ch{i})"
         if next_due is None:
             update = "REMOVE gsi2pk, gsi2sk, remindSlot"
         else:
@@ -1036,7 +1050,7 @@ class RequestRepository:
             request_id,
             update=update,
             condition="#status IN (:pending, :verifying) AND remindSlot = :slot "
-            "AND gsi2sk <= :now AND expiresAt > :now",
+            "AND gsi2sk <= :now AND expiresAt > :now" + open_channels,
             names={"#status": "status"},
             values=values,
         )
@@ -1173,6 +1187,43 @@ class RequestRepository:
 
     def delete_renewal(self, request_id: str) -> None:
         self._db.delete_item(TableName=self._table, Key=_renewal_key(request_id))
+
+    def stop_channel(
+        self,
+        request: ReauthRequest,
+        channel: Channel,
+        now: datetime,
+        outbox: Sequence[OutboxEvent],
+    ) -> bool:
+        """Stop `channel` for an open request (it no longer reaches the customer), with its
+        events, in one transaction on the request's event sequence as read. False: the request
+        moved since read (closed, the channel already stopped, or another event numbered
+        meanwhile: re-read); nothing changed."""
+        values: Item = {
+            ":channel": {"SS": [channel.value]},
+            ":name": {"S": channel.value},
+            ":now": _t(now),
+            ":pending": {"S": RequestStatus.PENDING.value},
+            ":verifying": {"S": RequestStatus.VERIFYING.value},
+        }
+        update, condition = _sequenced(
+            "SET updatedAt = :now ADD stoppedChannels :channel",
+            "#status IN (:pending, :verifying) AND NOT contains(stoppedChannels, :name)",
+            values,
+            request,
+            len(outbox),
+        )
+        items: list[TransactWriteItemTypeDef] = [
+            self._request_update(
+                request.id,
+                update=update,
+                condition=condition,
+                names={"#status": "status"},
+                values=values,
+            ),
+            *_outbox_items(self._table, outbox, now, request.event_seq),
+        ]
+        return self._transact(items) is None
 
     # ---- webhooks ----------------------------------------------------------------------------
     def record_reauth_required(
