@@ -317,6 +317,16 @@ def test_expiry_silences_the_reminders(functions, api, dwolla, channels):
     _closed_request_is_silent(functions, session["id"], channels)
 
 
+def test_a_platform_cancel_silences_the_reminders_and_forgets_the_contact(
+    functions, api, dwolla, channels
+):
+    _, session = _create(api, dwolla, NEW_YORK)
+    status, body, _ = api.cancel(session["id"])
+
+    assert (status, body["status"]) == (200, "cancelled")
+    _closed_request_is_silent(functions, session["id"], channels)
+
+
 # ---- failures ------------------------------------------------------------------------------
 def test_a_refused_email_is_told_and_the_request_stays_open(
     functions, api, dwolla, monkeypatch, published
