@@ -1080,24 +1080,36 @@ class RequestRepository:
             ":sent": {"L": [_message_item(m) for m in sent]},
             ":none": {"L": []},
         }
-        update, condition = _sequenced(
+        items = self._told(
+            request,
             "SET #m = list_append(if_not_exists(#m, :none), :sent)",
             "attribute_exists(pk)",
+            {"#m": "messages"},
             values,
-            request,
-            len(outbox),
+            now,
+            outbox,
         )
-        items: list[TransactWriteItemTypeDef] = [
+        return self._transact(items) is None
+
+    def _told(
+        self,
+        request: ReauthRequest,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: Item,
+        now: datetime,
+        outbox: Sequence[OutboxEvent],
+    ) -> list[TransactWriteItemTypeDef]:
+        """A change of the request, as read, with the events that tell of it: the update
+        numbered on its event sequence (_sequenced), then the outbox items."""
+        update, condition = _sequenced(update, condition, values, request, len(outbox))
+        return [
             self._request_update(
-                request.id,
-                update=update,
-                condition=condition,
-                names={"#m": "messages"},
-                values=values,
+                request.id, update=update, condition=condition, names=names, values=values
             ),
             *_outbox_items(self._table, outbox, now, request.event_seq),
         ]
-        return self._transact(items) is None
 
     # ---- "Send me a new link" (renewal.py) ---------------------------------------------------
     def renewal_requested_at(self, request_id: str) -> datetime | None:
@@ -1129,19 +1141,15 @@ class RequestRepository:
             f"{_as_read(request, None, values)} AND (attribute_not_exists(renewalRequestedAt) "
             "OR renewalRequestedAt <= :since)"
         )
-        update, condition = _sequenced(
-            "SET renewalRequestedAt = :now", condition, values, request, len(outbox)
+        items = self._told(
+            request,
+            "SET renewalRequestedAt = :now",
+            condition,
+            {"#status": "status"},
+            values,
+            now,
+            outbox,
         )
-        items: list[TransactWriteItemTypeDef] = [
-            self._request_update(
-                request.id,
-                update=update,
-                condition=condition,
-                names={"#status": "status"},
-                values=values,
-            ),
-            *_outbox_items(self._table, outbox, now, request.event_seq),
-        ]
         if reserve_exchange:
             items.insert(1, self._exchange_renewal(request.exchange_id, now))
         reasons = self._transact(items)
@@ -1206,23 +1214,15 @@ class RequestRepository:
             ":pending": {"S": RequestStatus.PENDING.value},
             ":verifying": {"S": RequestStatus.VERIFYING.value},
         }
-        update, condition = _sequenced(
+        items = self._told(
+            request,
             "SET updatedAt = :now ADD stoppedChannels :channel",
             "#status IN (:pending, :verifying) AND NOT contains(stoppedChannels, :name)",
+            {"#status": "status"},
             values,
-            request,
-            len(outbox),
+            now,
+            outbox,
         )
-        items: list[TransactWriteItemTypeDef] = [
-            self._request_update(
-                request.id,
-                update=update,
-                condition=condition,
-                names={"#status": "status"},
-                values=values,
-            ),
-            *_outbox_items(self._table, outbox, now, request.event_seq),
-        ]
         return self._transact(items) is None
 
     # ---- webhooks ----------------------------------------------------------------------------
