@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.support.apigw import LambdaContext, eventbridge_event, scheduled_event
+from tests.support.clock import FrozenClock
 from tests.support.constants import PUBLIC_BASE_URL
 from tests.support.functions import new_container, serve
 from tests.support.table import table_items
@@ -28,17 +29,6 @@ NEW_YORK = {"email": "ada@example.com", "phone": "+12125550123", "firstName": "A
             "locale": "en-US", "timeZone": "America/New_York"}  # fmt: skip
 TOKYO = {"email": "ken@example.jp", "phone": "+819012345678", "timeZone": "Asia/Tokyo"}
 PERSONAL = ("ada@example.com", "+12125550123", "Ada", "ken@example.jp", "+819012345678")
-
-
-class FrozenClock:
-    def __init__(self, start: datetime) -> None:
-        self.moment = start
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
 
 
 @pytest.fixture
