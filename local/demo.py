@@ -295,15 +295,7 @@ def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Remind
 
     s.step("A minute later the schedule runs (sam local invoke ApiFunction, the Scheduled Event)")
     time.sleep(max(0.0, reminders.told_at + 62 - time.monotonic()))
-    command = [
-        str(local_stack.SAM),
-        "local",
-        "invoke",
-        "ApiFunction",
-        "-e",
-        str(ROOT / "events" / "schedule-expiry-sweep.json"),
-        *local_stack.sam_local_args(stack),
-    ]
+    command = _invoke_command(stack, ROOT / "events" / "schedule-expiry-sweep.json")
     swept = _invoke(command, stack)
     s.show(f"→ {json.dumps(swept)}")
     s.check(swept.get("messagesSent") == 2, "the schedule sent 2 messages: one reminder, 2 ways")
@@ -441,15 +433,7 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
     s.check(len(delivered) == 1, "the template's rule matches it")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(delivered[0], handle)
-    command = [
-        str(local_stack.SAM),
-        "local",
-        "invoke",
-        "ApiFunction",
-        "-e",
-        handle.name,
-        *local_stack.sam_local_args(stack),
-    ]
+    command = _invoke_command(stack, Path(handle.name))
     s.show("sam local invoke ApiFunction -e <that event> " + " ".join(command[6:]))
     result = _invoke(command, stack)
     s.show(f"→ {json.dumps(result)}")
@@ -468,6 +452,19 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
     again = _invoke(command, stack)
     s.check(again.get("sessionId") == result["sessionId"], "a redelivery makes no second request")
     Path(handle.name).unlink()
+
+
+def _invoke_command(stack: local_stack.Stack, event_file: Path) -> list[str]:
+    """`sam local invoke ApiFunction -e <event_file>` against the local stack."""
+    return [
+        str(local_stack.SAM),
+        "local",
+        "invoke",
+        "ApiFunction",
+        "-e",
+        str(event_file),
+        *local_stack.sam_local_args(stack),
+    ]
 
 
 def _invoke(command: list[str], stack: local_stack.Stack) -> dict:
