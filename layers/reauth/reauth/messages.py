@@ -14,7 +14,7 @@ from html import escape
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .catalogue import words
+from .words import words
 
 # The GSM 03.38 basic character set (one septet each) and its extension table (two).
 _GSM_BASIC = (
@@ -71,17 +71,21 @@ def sms_segments(text: str) -> int:
 
 
 def deadline_text(deadline: datetime, zone: ZoneInfo, locale: str | None, *, short: bool) -> str:
+    """The deadline in `zone`, in the locale's words (its month and weekday names, its clock)."""
     table = words(locale)
     local = deadline.astimezone(zone)
-    months = table["months"].split(",")
-    hour = local.hour % 12 or 12
+    clock = table["date.clock"].format(
+        hour=str(local.hour % 12 or 12),
+        minute=f"{local.minute:02d}",
+        half=table["date.am" if local.hour < 12 else "date.pm"],
+    )
     fields = {
         "weekday": table["weekdays"].split(",")[local.weekday()],
-        "month": months[local.month - 1],
-        "month_short": months[local.month - 1][:3],
+        "month": table["months"].split(",")[local.month - 1],
+        "month_short": table["months.short"].split(",")[local.month - 1],
         "day": str(local.day),
         "year": str(local.year),
-        "clock": f"{hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}",
+        "clock": clock,
         "zone": local.tzname() or zone.key,
     }
     return table["date.short" if short else "date.long"].format(**fields)
@@ -99,7 +103,7 @@ def render_email(
 ) -> EmailMessage:
     table = words(locale)
     values = {
-        "platform": platform,
+        "platform": platform or table["platform.default"],
         "name": first_name or "",
         "deadline": deadline_text(deadline, zone, locale, short=False),
     }
@@ -138,7 +142,7 @@ def render_sms(
 ) -> str:
     table = words(locale)
     values = {
-        "platform": platform,
+        "platform": platform or table["platform.default"],
         "link": link,
         "deadline": deadline_text(deadline, zone, locale, short=True),
     }
