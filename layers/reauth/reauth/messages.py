@@ -14,7 +14,7 @@ from html import escape
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .words import words
+from .words import sentence_start, words
 
 # The GSM 03.38 basic character set (one septet each) and its extension table (two).
 _GSM_BASIC = (
@@ -102,8 +102,10 @@ def render_email(
     reminder: bool,
 ) -> EmailMessage:
     table = words(locale)
+    name = platform or table["platform.default"]
     values = {
-        "platform": platform or table["platform.default"],
+        "platform": name,
+        "Platform": sentence_start(name),
         "name": first_name or "",
         "deadline": deadline_text(deadline, zone, locale, short=False),
     }
@@ -141,8 +143,10 @@ def render_sms(
     *, platform: str, link: str, deadline: datetime, zone: ZoneInfo, locale: str | None
 ) -> str:
     table = words(locale)
+    name = platform or table["platform.default"]
     values = {
-        "platform": platform or table["platform.default"],
+        "platform": name,
+        "Platform": sentence_start(name),
         "link": link,
         "deadline": deadline_text(deadline, zone, locale, short=True),
     }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
-from .words import DEFAULT_LANGUAGE, language, words
+from .words import DEFAULT_LANGUAGE, language, sentence_start, words
 
 # The provider error reasons a failure page explains (design: USER_CANCELLED and
 # TEMPORARY_ERROR are worth retrying, AUTHENTICATION_ERROR rarely is); any other reads
@@ -99,7 +99,7 @@ class _Words:
 
     def __call__(self, key: str, **values: str) -> str:
         name = self.platform
-        return self.table[key].format(platform=name, Platform=_sentence(name), **values)
+        return self.table[key].format(platform=name, Platform=sentence_start(name), **values)
 
 
 def start_page(
@@ -329,11 +329,6 @@ def script_json(value: object) -> str:
 
 def _nonce() -> str:
     return secrets.token_urlsafe(16)
-
-
-def _sentence(name: str) -> str:
-    """The name at the start of a sentence: "your app" → "Your app"; brand names as given."""
-    return name[0].upper() + name[1:] if name.startswith("your ") else name
 
 
 def _text(value: str) -> str:

@@ -118,12 +118,12 @@ WORDS: dict[str, str] = {
         "We couldn't finish this step just now. Please reload this page in a moment."
     ),
     # ---- the email -------------------------------------------------------------------------
-    "email.subject": "{platform}: reconnect your bank account",
+    "email.subject": "{Platform}: reconnect your bank account",
     "email.subject.reminder": "Reminder from {platform}: reconnect your bank account",
     "email.greeting": "Hi {name},",
     "email.greeting.anonymous": "Hello,",
     "email.what": (
-        "{platform} can no longer reach your bank account: your bank needs you to sign in"
+        "{Platform} can no longer reach your bank account: your bank needs you to sign in"
         " again to renew the connection. Until you do, payments with this account may stop."
     ),
     "email.action": "Reconnect your bank",
@@ -133,9 +133,9 @@ WORDS: dict[str, str] = {
         " password. If you did not expect this message, you can ignore it."
     ),
     # ---- the SMS: the longest form that fits one segment is sent ---------------------------
-    "sms.full": "{platform}: your bank needs you to sign in again. Reconnect by {deadline}: {link}",
-    "sms.short": "{platform}: reconnect your bank by {deadline}: {link}",
-    "sms.shortest": "{platform}: reconnect your bank: {link}",
+    "sms.full": "{Platform}: your bank needs you to sign in again. Reconnect by {deadline}: {link}",
+    "sms.short": "{Platform}: reconnect your bank by {deadline}: {link}",
+    "sms.shortest": "{Platform}: reconnect your bank: {link}",
     # ---- dates (the deadline, in the contact's time zone) ----------------------------------
     "date.long": "{weekday}, {month} {day}, {year} at {clock} ({zone})",
     "date.short": "{month_short} {day}",
