@@ -634,8 +634,7 @@ def test_the_spanish_start_page_says_what_happens():
     assert doc.one("h1").text == "Vuelve a conectar tu banco"
     assert doc.paragraphs()[1] == (
         "Acme necesita que vuelvas a iniciar sesión en tu banco para que tu cuenta siga "
-        "conectada. Vas a iniciar sesión en tu banco en una ventana segura de Plaid. Solo toma "
-        "un minuto."
+        "conectada. Lo harás en una ventana segura de Plaid. Solo toma un minuto."
     )
     assert doc.one("button").text == "Continuar a tu banco"
 

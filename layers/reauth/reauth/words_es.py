@@ -17,8 +17,8 @@ WORDS: dict[str, str] = {
         "{Platform} necesita que vuelvas a iniciar sesión en tu banco para que tu cuenta siga "
         "conectada. {where} Solo toma un minuto."
     ),
-    "start.where.redirect": "Vas a iniciar sesión en la página de tu banco.",
-    "start.where.token": "Vas a iniciar sesión en tu banco en una ventana segura de Plaid.",
+    "start.where.redirect": "Lo harás en la página de tu banco.",
+    "start.where.token": "Lo harás en una ventana segura de Plaid.",
     "start.button": "Continuar a tu banco",
     # ---- the hand-offs ---------------------------------------------------------------------
     "to_bank.title": "Te estamos llevando a tu banco…",
@@ -30,7 +30,8 @@ WORDS: dict[str, str] = {
     "plaid.title": "Inicia sesión en tu banco",
     "plaid.text": (
         "Sobre esta página se abre una ventana segura de Plaid para que inicies sesión en tu "
-        "banco y {platform} pueda seguir conectado. No cierres esta página hasta que termines."
+        "banco y tu cuenta siga conectada a {platform}. No cierres esta página hasta que "
+        "termines."
     ),
     "plaid.opening": "Abriendo la ventana segura…",
     "plaid.noscript": "Este paso necesita JavaScript. Actívalo y vuelve a cargar esta página.",
@@ -99,15 +100,15 @@ WORDS: dict[str, str] = {
         "ya no funciona."
     ),
     "closed.ask": (
-        "Si todavía necesitas volver a conectar tu banco, pide un enlace nuevo: se lo haremos "
-        "saber a {platform}."
+        "Si todavía necesitas volver a conectar tu banco, pide un enlace nuevo: le avisaremos a "
+        "{platform}."
     ),
     "closed.button": "Envíame un enlace nuevo",
-    "requested.title": "Pedimos un enlace nuevo",
+    "requested.title": "Ya pedimos un enlace nuevo",
     "requested.told": (
         "Le avisamos a {platform} que quieres un enlace nuevo para volver a conectar tu banco."
     ),
-    "requested.already": "Ya pediste un enlace nuevo hoy y se lo avisamos a {platform}.",
+    "requested.already": "Ya pediste un enlace nuevo hoy y le avisamos a {platform}.",
     "requested.on_its_way": "Tu enlace nuevo ya va en camino.",
     "requested.close": "Puedes cerrar esta ventana.",
     # ---- errors ----------------------------------------------------------------------------
@@ -117,8 +118,8 @@ WORDS: dict[str, str] = {
     "error.closed.text": "Pídele a {platform} un enlace nuevo.",
     "error.too_many_attempts.title": "Demasiados intentos",
     "error.too_many_attempts.text": (
-        "Este enlace se intentó usar demasiadas veces y ya no se puede volver a usar. Para "
-        "conectar tu banco de nuevo, pídele a {platform} un enlace nuevo."
+        "Este enlace se usó demasiadas veces, así que ya no funciona. Para volver a conectar tu "
+        "banco, pídele a {platform} un enlace nuevo."
     ),
     "error.unavailable.title": "No disponible por ahora",
     "error.unavailable.text": (
