@@ -220,6 +220,7 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "SESSION_TTL_MINUTES": "30",
         "REQUEST_LIFETIME_DAYS": "7",
         "PLATFORM_DISPLAY_NAME": "Acme Pay",
+        "DEFAULT_LOCALE": "en",
         "ALLOW_SELF_SERVICE_RENEWAL": "false",
         "PLAID_LINK_SCRIPT_URL": "https://cdn.plaid.com/link/v2/stable/link-initialize.js",
         "EVENT_SOURCE": resources.event_source,

@@ -58,6 +58,7 @@ def create_reauth_session(exchange_id: str) -> Response[str]:
         funding_source_id=body.get("fundingSourceId"),
         idempotency_key=web.header(app.current_event, "idempotency-key"),
         contact=body.get("contact"),
+        locale=body.get("locale"),
     )
     metrics.add_metric("SessionsCreated", MetricUnit.Count, 0 if created.replayed else 1)
     _delivery_metrics(created.delivery)

@@ -8,7 +8,8 @@ Routes
                                                  link's page): the platform is told
   GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
   GET      /reauth/done?status=…&session=…       the built-in result page, for every status a
-                                                 landing carries (see LANDING_OUTCOMES)
+           [&lang=es]                            landing carries (see LANDING_OUTCOMES), in the
+                                                 request's language
   POST     /webhooks/dwolla                      Dwolla webhooks (signed)
 """
 
@@ -27,6 +28,7 @@ from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, ReauthRequest, RequestStatus
 from reauth.security import new_secret
+from reauth.words import choose_locale
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -42,13 +44,23 @@ def _platform() -> str:
     return runtime.config().platform_name
 
 
-web.install_error_handlers(app, metrics, browser_paths=("/reauth/",), platform=_platform)
+def _locale(request: ReauthRequest | None = None) -> str:
+    """The language of this answer's page: the request's (when one is read), else the
+    browser's Accept-Language, else the deployment's DEFAULT_LOCALE (words.choose_locale)."""
+    accept = web.header(app.current_event, "accept-language")
+    default = runtime.config().default_locale
+    return choose_locale(request.locale if request else None, accept, default)
+
+
+web.install_error_handlers(
+    app, metrics, browser_paths=("/reauth/",), platform=_platform, locale=_locale
+)
 
 
 def _refused(rejection: BrowserRejected) -> Response[str]:
     logger.info("browser request refused", extra={"reason": str(rejection)})
     metrics.add_metric("BrowserRequestsRefused", MetricUnit.Count, 1)
-    return web.refused_page(_platform())
+    return web.refused_page(_platform(), _locale())
 
 
 # By call, not as a decorator: Powertools' exception_handler() is unannotated (see web.py).
@@ -80,35 +92,36 @@ def _one(values: list[str] | None) -> str | None:
 def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
     """The page for a request that is not (or no longer) being started."""
     service = runtime.service()
-    request, platform = shown.request, _platform()
+    request, platform, locale = shown.request, _platform(), _locale(shown.request)
     return_url = request.return_url if request else None
+    said = {"platform": platform, "locale": locale}
     if shown.kind == "start" and request is not None:
         page = pages.start_page(
-            platform=platform,
+            **said,
             action_url=service.ctx.links.action_url(request.id),
             key=key,
             handoff=request.handoff_type.value,
             render=new_secret(),  # one rendering starts at most one attempt
         )
     elif shown.kind == "done":  # reauthorized, here or elsewhere: nothing more to do
-        page = pages.result_page(platform=platform, outcome="already_done", return_url=return_url)
+        page = pages.result_page(**said, outcome="already_done", return_url=return_url)
     elif shown.kind == "verifying":
-        page = pages.result_page(platform=platform, outcome="verifying", return_url=return_url)
+        page = pages.result_page(**said, outcome="verifying", return_url=return_url)
     elif shown.kind == "too_many_attempts":  # for good: the platform must make a new request
-        page = pages.error_page(platform=platform, kind="too_many_attempts")
+        page = pages.error_page(**said, kind="too_many_attempts")
     elif shown.kind == "busy":  # lost to concurrent clicks on the link: "reload in a moment"
-        page = pages.error_page(platform=platform, kind="unavailable")
+        page = pages.error_page(**said, kind="unavailable")
     elif shown.kind in pages.RENEWABLE and request is not None and key is not None:
         page = pages.closed_link_page(
-            platform=platform,
+            **said,
             reason=shown.kind,
             renew_action=service.ctx.links.renew_url(request.id),
             key=key,
         )
     elif shown.kind == "cancelled":  # no key to ask for a new link with
-        page = pages.result_page(platform=platform, outcome="cancelled", return_url=return_url)
+        page = pages.result_page(**said, outcome="cancelled", return_url=return_url)
     else:
-        page = pages.error_page(platform=platform, kind="closed")
+        page = pages.error_page(**said, kind="closed")
     return web.html_page(page, {"Set-Cookie": shown.set_cookie} if shown.set_cookie else None)
 
 
@@ -140,10 +153,12 @@ def start(session_id: str) -> Response[str]:
 
 def _handoff_page(started: Started) -> pages.Page:
     service, attempt = runtime.service(), started.attempt
+    locale = _locale(started.request)
     if attempt.handoff_url:
-        return pages.to_bank_page(platform=_platform(), bank_url=attempt.handoff_url)
+        return pages.to_bank_page(platform=_platform(), bank_url=attempt.handoff_url, locale=locale)
     return pages.plaid_page(
         platform=_platform(),
+        locale=locale,
         script_url=service.ctx.settings.plaid_link_script_url,
         token=attempt.handoff_token or "",
         complete_url=service.ctx.links.complete_url(started.request.id),
@@ -160,7 +175,10 @@ def renew(session_id: str) -> Response[str]:
     if asked.kind == "not_renewable":  # open, done or closed for good: the link's own page
         return _status_page(service.journey.open_link(session_id, key, _browser()), key)
     page = pages.link_requested_page(
-        platform=_platform(), self_service=asked.self_service, already=asked.kind == "already"
+        platform=_platform(),
+        self_service=asked.self_service,
+        already=asked.kind == "already",
+        locale=_locale(),  # the renewal's answer names no request: the browser's language
     )
     return web.html_page(page)
 
@@ -203,12 +221,16 @@ def done() -> Response[str]:
     query = app.current_event.resolved_query_string_parameters
     status, reason = _one(query.get("status")), _one(query.get("reason"))
     session_id = normalize_uuid(_one(query.get("session")))
+    # No request is read here: its language comes as `lang` (journey._landing puts it on this
+    # page's URL), else the browser's, else the deployment's. Only a language we have is used.
     platform = _platform()
+    accept = web.header(app.current_event, "accept-language")
+    locale = choose_locale(_one(query.get("lang")), accept, runtime.config().default_locale)
     if status in LANDING_OUTCOMES:
         outcome = LANDING_OUTCOMES[RequestStatus(status)]
-        return web.html_page(pages.result_page(platform=platform, outcome=outcome))
+        return web.html_page(pages.result_page(platform=platform, outcome=outcome, locale=locale))
     if session_id is None:
-        return web.refused_page(platform)
+        return web.refused_page(platform, locale)
     retry = {"retry_action": runtime.service().ctx.links.action_url(session_id)}
     retry["retry_render"] = new_secret()  # one rendering starts at most one attempt
     if status == "attempt_failed" and reason in (*PROVIDER_ERRORS, NOT_REPAIRED):
@@ -216,13 +238,14 @@ def done() -> Response[str]:
             platform=platform,
             outcome="unverified" if reason == NOT_REPAIRED else "failed",
             reason=None if reason == NOT_REPAIRED else reason,
+            locale=locale,
             **retry,
         )
         return web.html_page(page)
     if status == RequestStatus.PENDING:
-        page = pages.result_page(platform=platform, outcome="failed", **retry)
+        page = pages.result_page(platform=platform, outcome="failed", locale=locale, **retry)
         return web.html_page(page)
-    return web.refused_page(platform)
+    return web.refused_page(platform, locale)
 
 
 @app.post("/webhooks/dwolla")

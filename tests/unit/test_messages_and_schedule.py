@@ -140,3 +140,58 @@ def test_gsm7_and_ucs2_segments_are_counted_as_carriers_do():
     assert sms_units("€") == (True, 2)  # an extension character takes two septets
     assert sms_segments("é" * 160) == 1  # é is in GSM-7's basic set
     assert sms_segments("ł" * 70) == 1 and sms_segments("ł" * 71) == 2  # UCS-2
+
+
+def test_the_email_in_spanish_with_the_deadline_in_spanish():
+    message = render_email(
+        platform="Acme",
+        first_name="Ana",
+        link=LINK,
+        deadline=DEADLINE,
+        zone=NY,
+        locale="es-MX",
+        reminder=True,
+    )
+    assert message.subject == "Recordatorio de Acme: vuelve a conectar tu cuenta bancaria"
+    assert message.text.startswith("Hola, Ana:\n\nAcme ya no puede acceder a tu cuenta bancaria")
+    assert "Volver a conectar mi banco: " + LINK in message.text
+    assert "hasta el martes 17 de marzo de 2026, 10:00 a. m. (EDT)." in message.text
+    assert ">Volver a conectar mi banco</a>" in message.html
+    anonymous = render_email(
+        platform="",
+        first_name=None,
+        link=LINK,
+        deadline=DEADLINE,
+        zone=TOKYO,
+        locale="es",
+        reminder=False,
+    )
+    assert anonymous.subject == "Tu app: vuelve a conectar tu cuenta bancaria"
+    assert anonymous.text.startswith("Hola:\n\nTu app ya no puede")
+    assert "hasta el martes 17 de marzo de 2026, 11:00 p. m. (JST)." in anonymous.text
+
+
+def test_the_sms_in_spanish_stays_gsm7_and_in_one_segment():
+    short_link = "https://r.example/l/1?key=abc"
+    roomy = render_sms(
+        platform="Acme Pay", link=short_link, deadline=DEADLINE, zone=NY, locale="es"
+    )
+    assert roomy == (
+        "Acme Pay: tu banco te pide que vuelvas a conectar tu cuenta. Hazlo antes del 17 mar: "
+        + short_link
+    )
+    tight = render_sms(platform="Acme Pay", link=LINK, deadline=DEADLINE, zone=NY, locale="es-US")
+    assert sms_units(tight)[0] is True and sms_segments(tight) == 1 and tight.endswith(LINK)
+
+
+def test_an_unknown_locale_gets_the_english_message():
+    message = render_email(
+        platform="Acme",
+        first_name=None,
+        link=LINK,
+        deadline=DEADLINE,
+        zone=NY,
+        locale="fr-FR",
+        reminder=False,
+    )
+    assert message.subject == "Acme: reconnect your bank account"

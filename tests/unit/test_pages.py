@@ -77,6 +77,9 @@ class Doc(HTMLParser):
         return [" ".join(e.text.split()) for e in self.all("p")]
 
 
+LANGS = ("en", "es")  # every page in every language the catalogue has (reauth.words)
+
+
 def start(handoff="redirect", **kw) -> Page:
     args = {"platform": "Acme", "action_url": "/v1/reauth/link/r1", "key": "k-1", "render": "r-1"}
     return pages.start_page(**{**args, "handoff": handoff, **kw})
@@ -93,12 +96,12 @@ def plaid(**kw) -> Page:
     return pages.plaid_page(**{**args, **kw})
 
 
-def every_page(platform: str = "Acme") -> dict[str, Page]:
+def every_page(platform: str = "Acme", locale: str | None = None) -> dict[str, Page]:
     found = {
-        "start-redirect": start(platform=platform),
-        "start-token": start("token", platform=platform),
-        "to-bank": pages.to_bank_page(platform=platform, bank_url=BANK_URL),
-        "plaid": plaid(platform=platform),
+        "start-redirect": start(platform=platform, locale=locale),
+        "start-token": start("token", platform=platform, locale=locale),
+        "to-bank": pages.to_bank_page(platform=platform, bank_url=BANK_URL, locale=locale),
+        "plaid": plaid(platform=platform, locale=locale),
     }
     for outcome in pages.OUTCOMES:
         found[f"result-{outcome}"] = pages.result_page(
@@ -107,16 +110,21 @@ def every_page(platform: str = "Acme") -> dict[str, Page]:
             reason="USER_CANCELLED",
             retry_action="/v1/reauth/link/r1",
             return_url=RETURN_URL,
+            locale=locale,
         )
     for kind in pages.ERROR_KINDS:
-        found[f"error-{kind}"] = pages.error_page(platform=platform, kind=kind)
+        found[f"error-{kind}"] = pages.error_page(platform=platform, kind=kind, locale=locale)
     for reason in pages.RENEWABLE:
         found[f"closed-{reason}"] = pages.closed_link_page(
-            platform=platform, reason=reason, renew_action="/v1/reauth/link/r1/renew", key="k-1"
+            platform=platform,
+            reason=reason,
+            renew_action="/v1/reauth/link/r1/renew",
+            key="k-1",
+            locale=locale,
         )
     for self_service in (False, True):
         found[f"link-requested-{self_service}"] = pages.link_requested_page(
-            platform=platform, self_service=self_service
+            platform=platform, self_service=self_service, locale=locale
         )
     return found
 
@@ -130,13 +138,14 @@ def nonce_of(page: Page) -> str:
 # --- every page -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(every_page()))
-def test_every_page_is_one_small_accessible_document(name):
-    page = every_page()[name]
-    assert page.html.startswith('<!doctype html><html lang="en"><head><meta charset="utf-8">')
+def test_every_page_is_one_small_accessible_document(name, lang):
+    page = every_page(locale=lang)[name]
+    assert page.html.startswith(f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">')
     doc = Doc(page.html)
     assert doc.decl == ["doctype html"]
-    assert doc.one("html").attrs["lang"] == "en"
+    assert doc.one("html").attrs["lang"] == lang
     assert doc.one("meta", name="viewport").attrs["content"] == (
         "width=device-width, initial-scale=1"
     )
@@ -154,9 +163,10 @@ def test_every_page_is_one_small_accessible_document(name):
         assert not [a for a in element.attrs if a.startswith("on")], element.tag
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(every_page()))
-def test_the_csp_nonce_is_the_one_in_the_markup_and_fresh_each_time(name):
-    page = every_page()[name]
+def test_the_csp_nonce_is_the_one_in_the_markup_and_fresh_each_time(name, lang):
+    page = every_page(locale=lang)[name]
     nonce = nonce_of(page)
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", nonce)  # secrets.token_urlsafe(16)
     doc = Doc(page.html)
@@ -168,12 +178,13 @@ def test_the_csp_nonce_is_the_one_in_the_markup_and_fresh_each_time(name):
     if name != "plaid":
         assert page.csp == BASE_CSP.format(n=nonce)
         assert not doc.all("script")
-    assert nonce_of(every_page()[name]) != nonce
+    assert nonce_of(every_page(locale=lang)[name]) != nonce
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(every_page()))
-def test_no_page_loads_anything_from_elsewhere(name):
-    page = every_page()[name]
+def test_no_page_loads_anything_from_elsewhere(name, lang):
+    page = every_page(locale=lang)[name]
     doc = Doc(page.html)
     sources = [e.attrs["src"] for e in doc.elements if "src" in e.attrs]
     assert sources == ([PLAID_JS] if name == "plaid" else [])
@@ -190,9 +201,10 @@ def test_no_page_loads_anything_from_elsewhere(name):
         assert target in ("data:,", BANK_URL, RETURN_URL) or target.startswith("/v1/reauth/")
 
 
+@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", sorted(every_page()))
-def test_a_hostile_platform_name_is_shown_as_text(name):
-    page = every_page(HOSTILE_NAME)[name]
+def test_a_hostile_platform_name_is_shown_as_text(name, lang):
+    page = every_page(HOSTILE_NAME, lang)[name]
     assert "<script>alert" not in page.html
     assert "<img" not in page.html
     doc = Doc(page.html)
@@ -210,6 +222,9 @@ def test_platform_names_are_tidied_and_default_to_your_app():
     assert doc.paragraphs()[1].startswith("Your app needs you to log in to your bank again")
     doc = Doc(pages.error_page(platform="", kind="closed").html)
     assert doc.paragraphs()[1] == "Please ask your app for a new link."
+    doc = Doc(start(platform="", locale="es-MX").html)
+    assert doc.one("p", **{"class": "platform"}).text == "tu app"
+    assert doc.paragraphs()[1].startswith("Tu app necesita que vuelvas a iniciar sesión")
 
 
 # --- URLs -------------------------------------------------------------------------------------
@@ -378,7 +393,15 @@ def test_the_json_config_cannot_break_out_of_its_script_element(token):
     block = doc.one("script", id="reauth-config")
     assert block.attrs["type"] == "application/json"
     assert not set(block.text) & {"<", ">", "&", "\u2028", "\u2029"}
-    assert json.loads(block.text) == {
+    config = json.loads(block.text)
+    assert config.pop("words").keys() == {
+        "finishing",
+        "unreachable",
+        "notLoaded",
+        "open",
+        "notOpened",
+    }
+    assert config == {
         "token": token,
         "completeUrl": "/v1/reauth/link/r1/complete?a=1&b=<2>",
         "csrf": csrf,
@@ -587,3 +610,67 @@ def test_csp_for_builds_the_policy_and_refuses_to_be_injected():
     ):
         with pytest.raises(ValueError):
             csp_for("abcdefghijklmnop", origin)
+
+
+# --- languages --------------------------------------------------------------------------------
+
+
+def test_every_page_speaks_the_locales_language_and_an_unknown_one_reads_english():
+    english, spanish = every_page(locale="en-US"), every_page(locale="es-419")
+    unknown = every_page(locale="fr-FR")
+    for name in english:
+        en, es = Doc(english[name].html), Doc(spanish[name].html)
+        assert (en.one("html").attrs["lang"], es.one("html").attrs["lang"]) == ("en", "es")
+        assert en.one("h1").text != es.one("h1").text, name
+        assert en.paragraphs()[1:] != es.paragraphs()[1:], name
+        assert [b.text for b in en.all("button")] != [b.text for b in es.all("button")] or (
+            not en.all("button")
+        ), name
+        assert Doc(unknown[name].html).one("h1").text == en.one("h1").text
+
+
+def test_the_spanish_start_page_says_what_happens():
+    doc = Doc(start("token", locale="es").html)
+    assert doc.one("h1").text == "Vuelve a conectar tu banco"
+    assert doc.paragraphs()[1] == (
+        "Acme necesita que vuelvas a iniciar sesión en tu banco para que tu cuenta siga "
+        "conectada. Lo harás en una ventana segura de Plaid. Solo toma un minuto."
+    )
+    assert doc.one("button").text == "Continuar a tu banco"
+
+
+def test_spanish_results_errors_and_new_links():
+    doc = Doc(
+        pages.result_page(
+            platform="Acme",
+            outcome="failed",
+            reason="TEMPORARY_ERROR",
+            locale="es",
+            return_url=RETURN_URL,
+        ).html
+    )
+    assert doc.one("h1").text == "No se pudo volver a conectar tu banco"
+    assert doc.paragraphs()[1] == (
+        "No pudimos comunicarnos con tu banco en este momento. Para intentarlo de nuevo, "
+        "vuelve a empezar desde Acme."
+    )
+    assert doc.one("a").text == "Volver a Acme"
+    doc = Doc(pages.error_page(platform="Acme", kind="closed", locale="es").html)
+    assert doc.paragraphs()[1] == "Pídele a Acme un enlace nuevo."
+    doc = Doc(
+        pages.closed_link_page(
+            platform="", reason="cancelled", renew_action="/r", key="k", locale="es"
+        ).html
+    )
+    assert doc.paragraphs()[1].startswith("Tu app canceló esta solicitud")
+    assert doc.one("button").text == "Envíame un enlace nuevo"
+
+
+def test_the_plaid_pages_script_says_its_words_in_the_pages_language():
+    doc = Doc(plaid(locale="es").html)
+    config = json.loads(doc.one("script", id="reauth-config").text)
+    assert config["words"]["finishing"] == "Terminando…"
+    assert config["words"]["open"].startswith("La ventana segura está abierta")
+    script = doc.all("script")[-1].text
+    assert "secure window" not in script  # no English left in the script itself
+    assert doc.one("button", id="reopen").text == "Abrir otra vez la ventana segura"

@@ -148,7 +148,8 @@ def test_a_deployment_without_the_link_secret_is_a_config_error_naming_it():
 def test_the_journey_settings_have_safe_defaults():
     config = Config.from_environment(_env())
     assert config.request_lifetime_days == 7
-    assert config.platform_name == "your app"
+    assert config.platform_name == ""  # the pages and messages say "your app" / "tu app"
+    assert config.default_locale == "en"
     assert config.plaid_link_script_url.startswith("https://cdn.plaid.com/")
 
 
@@ -161,11 +162,19 @@ def test_the_journey_settings_have_safe_defaults():
         {"PLAID_LINK_SCRIPT_URL": "javascript:alert(1)"},
         {"PLATFORM_DISPLAY_NAME": "x" * 61},
         {"PLATFORM_DISPLAY_NAME": "Acme\x07Pay"},
+        {"DEFAULT_LOCALE": "fr"},  # a language the catalogue does not have
+        {"DEFAULT_LOCALE": "spanish"},
     ],
 )
 def test_unsafe_journey_settings_stop_the_function_at_cold_start(extra):
     with pytest.raises(ConfigError, match=next(iter(extra))):
         Config.from_environment(_env(**extra))
+
+
+def test_the_default_locale_is_a_language_the_catalogue_has():
+    assert Config.from_environment(_env(DEFAULT_LOCALE="es")).default_locale == "es"
+    assert Config.from_environment(_env(DEFAULT_LOCALE=" es-US ")).default_locale == "es"
+    assert Config.from_environment(_env(DEFAULT_LOCALE="")).default_locale == "en"
 
 
 def test_a_local_stand_in_for_plaids_script_is_accepted_on_the_docker_bridge():

@@ -8,7 +8,10 @@ Modules, from the outside in:
   urls        the return-URL allow-list (entries' rules, exact membership) and URL joins
   contacts    the customer's contact on create (email, E.164 phone, name, locale, time zone)
   schedule    when each message is due: the first at once, reminders, quiet hours
-  catalogue   the words of the messages, one table per language
+  words       the catalogue: every word a customer reads (pages, messages), by language, and
+              the choice of a language (the request's, the browser's, the deployment's)
+  words_en    English: every key of the catalogue
+  words_es    Spanish (Latin American, "tú"): every key of the catalogue
   messages    the messages rendered (email text + HTML, SMS in one segment) and the senders' port
   messaging   the message adapters: SES v2 email, SNS SMS
   security    link keys, binding cookies, CSRF, the same-origin rule

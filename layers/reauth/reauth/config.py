@@ -19,10 +19,11 @@ from .schedule import (
     parse_schedule,
 )
 from .urls import check_allowlist_entry
+from .words import DEFAULT_LANGUAGE, LANGUAGES, language
 
 ENVIRONMENTS = ("sandbox", "production")
 PLAID_LINK_SCRIPT_URL = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
-DEFAULT_PLATFORM_NAME = "your app"
+DEFAULT_PLATFORM_NAME = "your app"  # the email's From name when the deployment gives none
 _EMAIL_RE = re.compile(r"[^\s@<>\"]{1,64}@[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,63}")
 _PHONE_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 _CONFIG_SET_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -46,7 +47,9 @@ class Config:
     return_url_allowlist: tuple[str, ...]
     session_ttl_minutes: int  # one attempt's lifetime: Dwolla's exchange session (30 min)
     request_lifetime_days: int  # a re-authentication request's deadline
-    platform_name: str  # shown to the customer on the service's pages
+    # Shown to the customer on the service's pages and in the messages; empty: the catalogue's
+    # "your app" in the customer's language (words.py).
+    platform_name: str
     plaid_link_script_url: str
     event_source: str
     secret_cache_seconds: int
@@ -54,6 +57,8 @@ class Config:
     dead_letter_queue_url: str = ""  # the relay's dead letters (RelayFunction only)
     delivery: DeliveryConfig = field(default_factory=lambda: DeliveryConfig())  # ApiFunction only
     allow_self_service_renewal: bool = False  # "Send me a new link" starts a new request
+    # The language of a customer whose request and browser name none the service speaks.
+    default_locale: str = DEFAULT_LANGUAGE
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -84,6 +89,7 @@ class Config:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             delivery=DeliveryConfig.from_environment(env),
             allow_self_service_renewal=_flag(env, "ALLOW_SELF_SERVICE_RENEWAL"),
+            default_locale=_default_locale(env),
         )
 
 
@@ -205,7 +211,20 @@ def _platform_name(raw: str) -> str:
     name = " ".join(raw.split())
     if len(name) > 60 or any(ord(c) < 0x20 for c in name):
         raise ConfigError("environment variable PLATFORM_DISPLAY_NAME must be 1-60 characters")
-    return name or DEFAULT_PLATFORM_NAME
+    return name
+
+
+def _default_locale(env: Mapping[str, str]) -> str:
+    """DEFAULT_LOCALE: a language the catalogue has (or a tag of one: "es-US" -> "es")."""
+    raw = env.get("DEFAULT_LOCALE", "").strip()
+    if not raw:
+        return DEFAULT_LANGUAGE
+    found = language(raw)
+    if found is None:
+        raise ConfigError(
+            f"environment variable DEFAULT_LOCALE must be one of {', '.join(LANGUAGES)}"
+        )
+    return found
 
 
 def _service_url(name: str, url: str) -> None:

@@ -59,6 +59,17 @@ def parse_contact(raw: object) -> Contact | None:
     )
 
 
+def parse_locale(raw: object) -> str | None:
+    """The create call's top-level `locale` (None when absent): a language tag, checked as a
+    contact's is ("es_MX" -> "es-MX"), else InvalidLocale. Any tag is accepted; the pages and
+    messages speak it when the service has its language (words.py), else the default."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or _LOCALE_RE.fullmatch(raw.strip()) is None:
+        raise ServiceError(ErrorCode.INVALID_LOCALE)
+    return raw.strip().replace("_", "-")
+
+
 def is_time_zone(name: str) -> bool:
     """An IANA time zone name this runtime knows (tzdata ships with the layer)."""
     if len(name) > 64 or _ZONE_RE.fullmatch(name) is None:

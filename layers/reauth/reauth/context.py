@@ -108,6 +108,7 @@ class Settings:
     time_zone: str = "UTC"  # the deployment's: a contact's who gave none
     # "Send me a new link" may start a new request itself when a contact is on file (renewal.py)
     allow_self_service_renewal: bool = False
+    default_locale: str = "en"  # the customer's language when neither request nor browser says
 
 
 @dataclass(frozen=True)

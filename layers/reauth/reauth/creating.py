@@ -28,7 +28,7 @@ from datetime import datetime
 
 from . import events
 from .config import is_safe_handoff_url
-from .contacts import parse_contact
+from .contacts import parse_contact, parse_locale
 from .context import Context, dwolla_failure, request_detail, uuid_or
 from .delivery import Delivery, DeliveryReport
 from .dwolla import DwollaError
@@ -93,6 +93,7 @@ class Creating:
         idempotency_key: str | None = None,
         trigger: str = "api",
         contact: object = None,
+        locale: object = None,
     ) -> Created:
         """Make the exchange's one open re-authentication request, with its first attempt."""
         ctx = self._ctx
@@ -113,6 +114,7 @@ class Creating:
             raise ServiceError(ErrorCode.INVALID_IDEMPOTENCY_KEY)
         valid_return_url = return_url if isinstance(return_url, str) else None
         valid_contact = parse_contact(contact)
+        valid_locale = parse_locale(locale) or (valid_contact.locale if valid_contact else None)
 
         fingerprint = digest(json.dumps([exchange_id, customer, valid_return_url, funding_source]))
         # A key is the platform's, whatever the exchange: the same key for another exchange is
@@ -145,6 +147,7 @@ class Creating:
             funding_source_verified=verified,
             trigger=trigger,
             contact=valid_contact,
+            locale=valid_locale,
         )
         start_url = ctx.links.start_url(request.id)
         if not self._store(request, start_url, key_hash, fingerprint, now):
@@ -220,6 +223,7 @@ class Creating:
             idempotency_key=f"event:{event_id}",
             trigger="event",
             contact=detail.get("contact"),
+            locale=detail.get("locale"),
         )
 
 

@@ -35,6 +35,7 @@ from .model import Channel, Contact, ReauthRequest, SentMessage
 from .outbox import OutboxEvent
 from .repository import Contention
 from .schedule import slot_times
+from .words import choose_locale
 
 logger = logging.getLogger(__name__)
 RECORD_ATTEMPTS = 5
@@ -161,6 +162,9 @@ class Delivery:
     ) -> None:
         senders = self._ctx.senders
         platform = self._ctx.settings.platform_name
+        locale = choose_locale(
+            request.locale or contact.locale, None, self._ctx.settings.default_locale
+        )
         if channel is Channel.EMAIL and senders.email is not None and contact.email:
             message = render_email(
                 platform=platform,
@@ -168,7 +172,7 @@ class Delivery:
                 link=link,
                 deadline=request.expires_at,
                 zone=zone,
-                locale=contact.locale,
+                locale=locale,
                 reminder=slot > 0,
             )
             senders.email.send(contact.email, message, request.id, slot)
@@ -178,7 +182,7 @@ class Delivery:
                 link=link,
                 deadline=request.expires_at,
                 zone=zone,
-                locale=contact.locale,
+                locale=locale,
             )
             senders.sms.send(contact.phone, text, request.id)
 

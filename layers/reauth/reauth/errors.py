@@ -39,6 +39,11 @@ class ErrorCode(Enum):
         "(+ and up to 15 digits), or both; firstName up to 60 characters, locale a language tag "
         "and timeZone an IANA time zone name.",
     )
+    INVALID_LOCALE = (
+        "InvalidLocale",
+        400,
+        'The locale must be a language tag such as "es-MX" or "en".',
+    )
     RETURN_URL_NOT_ALLOWED = (
         "ReturnUrlNotAllowed",
         400,

@@ -47,6 +47,7 @@ from .security import (
 )
 from .urls import with_query
 from .verifying import REPAIR_CHECK_ON_CLICK, RepairedMeanwhile, RequestClosed, Verifying
+from .words import language
 
 MAX_QUERY_VALUE = 256
 REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end is not reused
@@ -288,7 +289,12 @@ class BrowserJourney:
                 "reason": attempt.reason or "",
                 "recoverable": "true" if recoverable else "false",
             }
-        return with_query(request.return_url or self._ctx.links.done_url(), params)
+        if request.return_url:
+            return with_query(request.return_url, params)
+        # The service's own result page speaks the request's language (it reads no request).
+        if lang := language(request.locale):
+            params["lang"] = lang
+        return with_query(self._ctx.links.done_url(), params)
 
     # ---- helpers -----------------------------------------------------------------------------
     def _checked_link(self, request_id: str, key: str | None) -> str:

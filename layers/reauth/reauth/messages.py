@@ -14,7 +14,7 @@ from html import escape
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .catalogue import words
+from .words import sentence_start, words
 
 # The GSM 03.38 basic character set (one septet each) and its extension table (two).
 _GSM_BASIC = (
@@ -71,17 +71,21 @@ def sms_segments(text: str) -> int:
 
 
 def deadline_text(deadline: datetime, zone: ZoneInfo, locale: str | None, *, short: bool) -> str:
+    """The deadline in `zone`, in the locale's words (its month and weekday names, its clock)."""
     table = words(locale)
     local = deadline.astimezone(zone)
-    months = table["months"].split(",")
-    hour = local.hour % 12 or 12
+    clock = table["date.clock"].format(
+        hour=str(local.hour % 12 or 12),
+        minute=f"{local.minute:02d}",
+        half=table["date.am" if local.hour < 12 else "date.pm"],
+    )
     fields = {
         "weekday": table["weekdays"].split(",")[local.weekday()],
-        "month": months[local.month - 1],
-        "month_short": months[local.month - 1][:3],
+        "month": table["months"].split(",")[local.month - 1],
+        "month_short": table["months.short"].split(",")[local.month - 1],
         "day": str(local.day),
         "year": str(local.year),
-        "clock": f"{hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}",
+        "clock": clock,
         "zone": local.tzname() or zone.key,
     }
     return table["date.short" if short else "date.long"].format(**fields)
@@ -98,8 +102,10 @@ def render_email(
     reminder: bool,
 ) -> EmailMessage:
     table = words(locale)
+    name = platform or table["platform.default"]
     values = {
-        "platform": platform,
+        "platform": name,
+        "Platform": sentence_start(name),
         "name": first_name or "",
         "deadline": deadline_text(deadline, zone, locale, short=False),
     }
@@ -137,8 +143,10 @@ def render_sms(
     *, platform: str, link: str, deadline: datetime, zone: ZoneInfo, locale: str | None
 ) -> str:
     table = words(locale)
+    name = platform or table["platform.default"]
     values = {
-        "platform": platform,
+        "platform": name,
+        "Platform": sentence_start(name),
         "link": link,
         "deadline": deadline_text(deadline, zone, locale, short=True),
     }

@@ -290,6 +290,9 @@ class ReauthRequest:
     # start). Scanners' and previewers' GETs count too: `started` is the human signal.
     opened_at: datetime | None = None
     ended_at: datetime | None = None  # it closed (its status moved out of pending/verifying)
+    # The customer's language as the platform gave it (create's `locale`, else the contact's):
+    # the pages and messages speak it (words.py). Kept after the close, unlike the contact.
+    locale: str | None = None
 
     @property
     def reached_by(self) -> Channel | None:

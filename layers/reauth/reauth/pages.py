@@ -9,6 +9,9 @@ carry it, and `Page.csp` is the Content-Security-Policy the answer must be sent 
 Everything a page shows is HTML-escaped, and no page echoes request input: the callers pass
 the platform's configured name, URLs the service built, and fixed outcome / reason / kind
 words (an unknown word raises ValueError, an unknown provider reason shows a generic message).
+
+Every word shown comes from the catalogue (words.py), in the language of the `locale` each page
+takes (`<html lang>` says which); a locale the service does not speak reads the default one.
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
-DEFAULT_PLATFORM = "your app"
+from .words import DEFAULT_LANGUAGE, language, sentence_start, words
 
-# What the customer reads for each provider error reason (design: USER_CANCELLED and
-# TEMPORARY_ERROR are worth retrying, AUTHENTICATION_ERROR rarely is).
-PROVIDER_MESSAGES: dict[str, str] = {
-    "USER_CANCELLED": "You closed your bank's login before finishing.",
-    "TEMPORARY_ERROR": "Your bank couldn't be reached just now.",
-    "AUTHENTICATION_ERROR": "Your bank couldn't verify your login.",
-}
-GENERIC_FAILURE = "Something went wrong while connecting to your bank."
+# The provider error reasons a failure page explains (design: USER_CANCELLED and
+# TEMPORARY_ERROR are worth retrying, AUTHENTICATION_ERROR rarely is); any other reads
+# "reason.other".
+PROVIDER_REASONS = ("USER_CANCELLED", "TEMPORARY_ERROR", "AUTHENTICATION_ERROR")
+# What the customer reads for each reason, in the default language (tests, e2e).
+PROVIDER_MESSAGES: dict[str, str] = {r: words(None)[f"reason.{r}"] for r in PROVIDER_REASONS}
+GENERIC_FAILURE = words(None)["reason.other"]
 
 OUTCOMES = (
     "reauthorized",
@@ -86,79 +88,110 @@ def csp_for(nonce: str, script_origin: str | None = None) -> str:
 # --- the pages --------------------------------------------------------------------------------
 
 
+class _Words:
+    """One page's words: the locale's table, with the platform's name filled in."""
+
+    def __init__(self, locale: str | None, platform: str) -> None:
+        self.lang = language(locale) or DEFAULT_LANGUAGE
+        self.table = words(self.lang)
+        name = " ".join(str(platform or "").split())
+        self.platform = name or self.table["platform.default"]
+
+    def __call__(self, key: str, **values: str) -> str:
+        name = self.platform
+        return self.table[key].format(platform=name, Platform=sentence_start(name), **values)
+
+
 def start_page(
-    *, platform: str, action_url: str, key: str | None, handoff: str, render: str
+    *,
+    platform: str,
+    action_url: str,
+    key: str | None,
+    handoff: str,
+    render: str,
+    locale: str | None = None,
 ) -> Page:
     """The page the link opens. Changes nothing: its one button POSTs the key back (none when
     the browser's binding stands for it), and this rendering's id (one attempt per rendering)."""
     if handoff not in HANDOFFS:
         raise ValueError(f"handoff must be one of {HANDOFFS}")
-    name = _platform(platform)
-    where = (
-        "You'll sign in on your bank's page."
-        if handoff == "redirect"
-        else "You'll sign in to your bank in a secure Plaid window."
-    )
+    say = _Words(locale, platform)
     body = (
-        _paragraph(
-            f"{_sentence(name)} needs you to log in to your bank again to keep your account "
-            f"connected. {where} It takes about a minute."
-        )
+        _paragraph(say("start.text", where=say(f"start.where.{handoff}")))
         + '<div class="actions">'
         + f'<form method="post" action="{_attr(_url(action_url, "action_url"))}">'
         + (f'<input type="hidden" name="key" value="{_attr(key)}">' if key else "")
         + f'<input type="hidden" name="render" value="{_attr(render)}">'
-        + '<button class="button" type="submit">Continue to your bank</button>'
+        + f'<button class="button" type="submit">{_text(say("start.button"))}</button>'
         + "</form></div>"
     )
-    return _page(200, name, "Reconnect your bank", "bank", "info", body)
+    return _page(200, say, say("start.title"), "bank", "info", body)
 
 
-def to_bank_page(*, platform: str, bank_url: str) -> Page:
+def to_bank_page(*, platform: str, bank_url: str, locale: str | None = None) -> Page:
     """The answer to the start button for redirect partners: off to the bank at once (a form
     POST may not redirect cross-origin under `form-action 'self'`), with a link as fallback."""
-    name = _platform(platform)
+    say = _Words(locale, platform)
     url = _url(bank_url, "bank_url", absolute=True)
     body = (
-        _paragraph("Your bank's login page is opening. If nothing happens, tap Continue.")
+        _paragraph(say("to_bank.text"))
         + '<div class="actions">'
-        + f'<a class="button" href="{_attr(url)}">Continue</a>'
+        + f'<a class="button" href="{_attr(url)}">{_text(say("to_bank.button"))}</a>'
         + "</div>"
     )
     head = f'<meta http-equiv="refresh" content="{_attr("0;url=" + url)}">'
-    return _page(200, name, "Taking you to your bank…", "bank", "info", body, head=head)
+    return _page(200, say, say("to_bank.title"), "bank", "info", body, head=head)
 
 
-def plaid_page(*, platform: str, script_url: str, token: str, complete_url: str, csrf: str) -> Page:
+# The Plaid page's script says these (passed in its JSON config, never in the markup).
+_SCRIPT_WORDS = {
+    "finishing": "plaid.finishing",
+    "unreachable": "plaid.unreachable",
+    "notLoaded": "plaid.not_loaded",
+    "open": "plaid.open",
+    "notOpened": "plaid.not_opened",
+}
+
+
+def plaid_page(
+    *,
+    platform: str,
+    script_url: str,
+    token: str,
+    complete_url: str,
+    csrf: str,
+    locale: str | None = None,
+) -> Page:
     """The answer to the start button for token partners: opens Plaid Link over the page and
     reports how it ended to `complete_url`, then goes where the service's answer says."""
-    name = _platform(platform)
+    say = _Words(locale, platform)
     script_url = _url(script_url, "script_url", absolute=True)
     origin = _origin(script_url)
     nonce = _nonce()
-    config = {"token": token, "completeUrl": _url(complete_url, "complete_url"), "csrf": csrf}
+    config = {
+        "token": token,
+        "completeUrl": _url(complete_url, "complete_url"),
+        "csrf": csrf,
+        "words": {name: say(key) for name, key in _SCRIPT_WORDS.items()},
+    }
     body = (
-        _paragraph(
-            f"A secure Plaid window opens over this page so you can log in to your bank for "
-            f"{name}. Keep this page open until you're done."
-        )
+        _paragraph(say("plaid.text"))
         + '<p id="status" class="status" role="status" aria-live="polite">'
         + '<span class="spinner" aria-hidden="true"></span>'
-        + "<span>Opening the secure window…</span></p>"
-        + '<noscript><p class="status">This step needs JavaScript. Please turn it on, then '
-        + "reload this page.</p></noscript>"
+        + f"<span>{_text(say('plaid.opening'))}</span></p>"
+        + f'<noscript><p class="status">{_text(say("plaid.noscript"))}</p></noscript>'
         + '<div class="actions">'
         + '<button class="button" type="button" id="reopen" hidden>'
-        + "Open the secure window again</button>"
+        + f"{_text(say('plaid.reopen'))}</button>"
         + '<button class="button" type="button" id="retry" hidden>'
-        + "Try again</button>"
+        + f"{_text(say('plaid.retry'))}</button>"
         + "</div>"
         + f'<script type="application/json" id="reauth-config">{script_json(config)}</script>'
         + f'<script src="{_attr(script_url)}" nonce="{nonce}"></script>'
         + f'<script nonce="{nonce}">{_PLAID_SCRIPT}</script>'
     )
     return _page(
-        200, name, "Log in to your bank", "bank", "info", body, nonce=nonce, script_origin=origin
+        200, say, say("plaid.title"), "bank", "info", body, nonce=nonce, script_origin=origin
     )
 
 
@@ -170,16 +203,25 @@ def result_page(
     retry_action: str | None = None,
     return_url: str | None = None,
     retry_render: str | None = None,
+    locale: str | None = None,
 ) -> Page:
     """How it ended. `reason` (a provider error reason) only matters for "failed".
 
     "reauthorized_elsewhere": Dwolla shows the connection working though this request was not
     finished (the customer re-authenticated in another app, or the check that saw their login
     ran first). "closed": the request expired or was superseded before a login was confirmed."""
-    name = _platform(platform)
-    title, icon, tone, text = _result_words(outcome, name, reason, retry_action is not None)
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}")
+    say = _Words(locale, platform)
+    icon, tone = _RESULT_LOOKS[outcome]
+    if outcome == "failed":
+        text = say(f"reason.{reason}" if reason in PROVIDER_REASONS else "reason.other")
+        if retry_action is not None:
+            text += " " + say("result.failed.retry")
+    else:
+        text = say(f"result.{outcome}.text")
     if outcome in ("unverified", "failed") and retry_action is None:
-        text += f" To try again, start over from {name}."
+        text += " " + say("result.start_over")
     actions = ""
     if retry_action is not None:
         actions += (
@@ -189,143 +231,84 @@ def result_page(
                 if retry_render
                 else ""
             )
-            + '<button class="button" type="submit">Try again</button></form>'
+            + f'<button class="button" type="submit">{_text(say("result.try_again"))}</button>'
+            + "</form>"
         )
     if return_url is not None:
         kind = "button secondary" if retry_action is not None else "button"
         url = _url(return_url, "return_url", absolute=True)
-        actions += f'<a class="{kind}" href="{_attr(url)}">Back to {_text(name)}</a>'
+        actions += f'<a class="{kind}" href="{_attr(url)}">{_text(say("result.back"))}</a>'
     body = _paragraph(text) + (f'<div class="actions">{actions}</div>' if actions else "")
-    return _page(200, name, title, icon, tone, body)
+    return _page(200, say, say(f"result.{outcome}.title"), icon, tone, body)
 
 
-def _result_words(
-    outcome: str, name: str, reason: str | None, retrying: bool
-) -> tuple[str, str, str, str]:
-    """A result page's title, icon, tone and text."""
-    if outcome == "reauthorized":
-        title, icon, tone = "Your bank is connected again", "check", "success"
-        text = f"Your bank connection for {name} is working again. You can close this window."
-    elif outcome == "reauthorized_elsewhere":
-        title, icon, tone = "Your bank is already connected", "check", "success"
-        text = (
-            f"Your bank connection for {name} is already working again, so there's nothing "
-            f"more to do. You can close this window and go back to {name}."
-        )
-    elif outcome == "already_done":
-        title, icon, tone = "Already done", "check", "success"
-        text = (
-            f"Your bank connection for {name} was already renewed. There's nothing more to do: "
-            "you can close this window."
-        )
-    elif outcome == "verifying":
-        title, icon, tone = "Almost done", "clock", "info"
-        text = (
-            "We're confirming your login with your bank. You can close this window: we'll let "
-            f"{name} know when it's done."
-        )
-    elif outcome == "unverified":
-        title, icon, tone = "Your bank didn't confirm the login", "alert", "warn"
-        text = "Your bank didn't confirm that you logged in. Please try again."
-    elif outcome == "failed":
-        title, icon, tone = "Your bank wasn't reconnected", "alert", "warn"
-        text = PROVIDER_MESSAGES.get(reason or "", GENERIC_FAILURE)
-        if retrying:
-            text += " Please try again."
-    elif outcome == "closed":
-        title, icon, tone = "This link has expired", "clock", "warn"
-        text = (
-            f"Your bank login couldn't be confirmed before this link expired. If {name} still "
-            "asks you to reconnect your bank, please ask them for a new link."
-        )
-    elif outcome == "cancelled":
-        title, icon, tone = "This request was cancelled", "block", "warn"
-        text = (
-            f"{_sentence(name)} cancelled this request to reconnect your bank, so this link no "
-            f"longer works. If {name} still asks you to reconnect your bank, please ask them "
-            "for a new link."
-        )
-    else:
-        raise ValueError(f"outcome must be one of {OUTCOMES}")
-    return title, icon, tone, text
+# A result page's icon and tone, by outcome.
+_RESULT_LOOKS = {
+    "reauthorized": ("check", "success"),
+    "reauthorized_elsewhere": ("check", "success"),
+    "already_done": ("check", "success"),
+    "verifying": ("clock", "info"),
+    "unverified": ("alert", "warn"),
+    "failed": ("alert", "warn"),
+    "closed": ("clock", "warn"),
+    "cancelled": ("block", "warn"),
+}
 
 
-def closed_link_page(*, platform: str, reason: str, renew_action: str, key: str) -> Page:
+def closed_link_page(
+    *, platform: str, reason: str, renew_action: str, key: str, locale: str | None = None
+) -> Page:
     """An expired or cancelled link: says so, and offers "Send me a new link" (a form POST of
     the link's key to `renew_action`; no script)."""
     if reason not in RENEWABLE:
         raise ValueError(f"reason must be one of {RENEWABLE}")
-    name = _platform(platform)
-    if reason == "cancelled":
-        title, icon = "This request was cancelled", "block"
-        text = (
-            f"{_sentence(name)} cancelled this request to reconnect your bank, so this link no "
-            "longer works."
-        )
-    else:
-        title, icon = "This link has expired", "clock"
-        text = "This link to reconnect your bank has expired."
-    text += f" If you still need to reconnect your bank, ask for a new link: we'll tell {name}."
+    say = _Words(locale, platform)
+    icon = "block" if reason == "cancelled" else "clock"
+    text = say(f"closed.{reason}.text") + " " + say("closed.ask")
     body = (
         _paragraph(text)
         + '<div class="actions">'
         + f'<form method="post" action="{_attr(_url(renew_action, "renew_action"))}">'
         + f'<input type="hidden" name="key" value="{_attr(key)}">'
-        + '<button class="button" type="submit">Send me a new link</button>'
+        + f'<button class="button" type="submit">{_text(say("closed.button"))}</button>'
         + "</form></div>"
     )
-    return _page(ERROR_KINDS["closed"], name, title, icon, "warn", body)
+    return _page(ERROR_KINDS["closed"], say, say(f"closed.{reason}.title"), icon, "warn", body)
 
 
-def link_requested_page(*, platform: str, self_service: bool, already: bool = False) -> Page:
+def link_requested_page(
+    *, platform: str, self_service: bool, already: bool = False, locale: str | None = None
+) -> Page:
     """The answer to "Send me a new link": the platform was told (today, or just now); with
     `self_service`, a new link is on its way (never says where: no contact is shown)."""
-    name = _platform(platform)
-    if already:
-        text = f"You already asked for a new link today, and we told {name}."
-    else:
-        text = f"We've told {name} you'd like a new link to reconnect your bank."
+    say = _Words(locale, platform)
+    parts = [say("requested.already" if already else "requested.told")]
     if self_service:
-        text += " A new link is on its way to you."
-    text += " You can close this window."
-    return _page(200, name, "We've asked for a new link", "check", "success", _paragraph(text))
+        parts.append(say("requested.on_its_way"))
+    parts.append(say("requested.close"))
+    body = _paragraph(" ".join(parts))
+    return _page(200, say, say("requested.title"), "check", "success", body)
 
 
-def error_page(*, platform: str, kind: str) -> Page:
+# An error page's icon and tone, by kind.
+_ERROR_LOOKS = {
+    "refused": ("block", "error"),
+    "closed": ("clock", "warn"),
+    # The cap (repository.MAX_ATTEMPTS per request) is for good: waiting does not help.
+    "too_many_attempts": ("block", "warn"),
+    "unavailable": ("alert", "warn"),
+}
+
+
+def error_page(*, platform: str, kind: str, locale: str | None = None) -> Page:
     """A request the service does not honour, or cannot right now. Never says why, never
     echoes input."""
     if kind not in ERROR_KINDS:
         raise ValueError(f"kind must be one of {tuple(ERROR_KINDS)}")
-    name = _platform(platform)
-    title, icon, tone, text = {
-        "refused": (
-            "This link can't be used",
-            "block",
-            "error",
-            f"Please start again from {name}.",
-        ),
-        "closed": (
-            "This link has expired",
-            "clock",
-            "warn",
-            f"Please ask {name} for a new link.",
-        ),
-        # The cap (repository.MAX_ATTEMPTS per request) is for good: waiting does not help.
-        "too_many_attempts": (
-            "Too many attempts",
-            "block",
-            "warn",
-            f"This link has been tried too many times, so it can't be used again. To reconnect "
-            f"your bank, please ask {name} for a new link.",
-        ),
-        "unavailable": (
-            "Temporarily unavailable",
-            "alert",
-            "warn",
-            "We couldn't finish this step just now. Please reload this page in a moment.",
-        ),
-    }[kind]
-    return _page(ERROR_KINDS[kind], name, title, icon, tone, _paragraph(text))
+    say = _Words(locale, platform)
+    icon, tone = _ERROR_LOOKS[kind]
+    body = _paragraph(say(f"error.{kind}.text"))
+    return _page(ERROR_KINDS[kind], say, say(f"error.{kind}.title"), icon, tone, body)
 
 
 # --- building blocks --------------------------------------------------------------------------
@@ -346,16 +329,6 @@ def script_json(value: object) -> str:
 
 def _nonce() -> str:
     return secrets.token_urlsafe(16)
-
-
-def _platform(platform: str) -> str:
-    name = " ".join(str(platform or "").split())
-    return name or DEFAULT_PLATFORM
-
-
-def _sentence(name: str) -> str:
-    """The name at the start of a sentence: "your app" → "Your app"; brand names as given."""
-    return name[0].upper() + name[1:] if name.startswith("your ") else name
 
 
 def _text(value: str) -> str:
@@ -401,7 +374,7 @@ _ICONS = {
 
 def _page(
     status: int,
-    platform: str,
+    say: _Words,
     title: str,
     icon: str,
     tone: str,
@@ -412,8 +385,9 @@ def _page(
     script_origin: str | None = None,
 ) -> Page:
     nonce = nonce or _nonce()
+    platform = say.platform
     document = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{say.lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex, nofollow">'
         # Not "no-referrer" (the service's header): under it Chromium sends `Origin: null` on
@@ -522,7 +496,7 @@ _PLAID_SCRIPT = """
     sending = true;
     reopen.hidden = true;
     retry.hidden = true;
-    say("Finishing up…", "busy");
+    say(config.words.finishing, "busy");
     fetch(config.completeUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -536,8 +510,7 @@ _PLAID_SCRIPT = """
     }).then(go).catch(function () {
       sending = false;
       retry.hidden = false;
-      say("We couldn't reach our service to finish. Check your connection, then tap Try " +
-          "again, or reload this page.", "problem");
+      say(config.words.unreachable, "problem");
     });
   }
 
@@ -550,8 +523,7 @@ _PLAID_SCRIPT = """
   retry.addEventListener("click", send);
 
   if (!window.Plaid || typeof window.Plaid.create !== "function") {
-    say("The secure window couldn't be loaded. Check your connection, then reload this page.",
-        "problem");
+    say(config.words.notLoaded, "problem");
     return;
   }
   try {
@@ -570,11 +542,11 @@ _PLAID_SCRIPT = """
     reopen.addEventListener("click", function () { handler.open(); });
     handler.open();
     if (pending === null) {
-      say("The secure window is open. If you don't see it, tap the button below.", "");
+      say(config.words.open, "");
       reopen.hidden = false;
     }
   } catch (e) {
-    say("The secure window couldn't be opened. Please reload this page.", "problem");
+    say(config.words.notOpened, "problem");
   }
 })();
 """

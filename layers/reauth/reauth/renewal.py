@@ -115,6 +115,7 @@ class Renewing:
             return_url=kept.return_url,
             funding_source_id=kept.funding_source_id,
             contact=kept.contact,
+            locale=request.locale,  # the closed request's language, whoever gave it
             idempotency_key=f"renewal:{event_id}",
             trigger="renewal",
         )

@@ -20,7 +20,8 @@ request's writes; the sweep reads the shards in parallel. Index
 "REMIND#<shard>" by the next slot's due time (`remindSlot`, schedule.py), sharded the same way.
 `ttl` lets DynamoDB delete old items. A request's `contact` (personal data) and its index
 entries are removed by every close. `stoppedChannels` (a string set) names the channels SES said
-no longer reach the customer (delivery.py): a slot's claim fails when it names one.
+no longer reach the customer (delivery.py): a slot's claim fails when it names one. `locale`
+(the customer's language for the pages and messages, words.py) outlives the contact.
 
 Every change of a request's status is conditioned on the status the writer read (which
 model.TRANSITIONS must allow to move to the target), and every write of events on the request's
@@ -280,6 +281,7 @@ def _request_item(request: ReauthRequest, remind_at: datetime | None = None) -> 
         "customerId": request.customer_id,
         "fundingSourceId": request.funding_source_id,
         "returnUrl": request.return_url,
+        "locale": request.locale,
     }
     item.update({name: {"S": value} for name, value in optional.items() if value})
     if request.funding_source_id and request.funding_source_verified:
@@ -346,6 +348,7 @@ def _request_from(item: Item) -> ReauthRequest:
         messages=_messages_from(item.get("messages")),
         opened_at=_when(item.get("openedAt")),
         ended_at=_when(item.get("endedAt")),
+        locale=_s(item, "locale"),
         stopped_channels=frozenset(
             Channel(c) for c in item.get("stoppedChannels", {}).get("SS", [])
         ),

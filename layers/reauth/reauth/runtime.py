@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from .config import Config, ConfigError
+from .config import DEFAULT_PLATFORM_NAME, Config, ConfigError
 from .context import Context
 from .creating import Creating
 from .delivery import Delivery
@@ -127,7 +127,7 @@ def build_senders(settings: Config) -> Senders:
         email = SesEmail(
             lazy(lambda: boto_session().client("sesv2")),
             delivery.email_sender,
-            settings.platform_name,
+            settings.platform_name or DEFAULT_PLATFORM_NAME,
             delivery.ses_configuration_set,
         )
     sms = None
@@ -219,6 +219,7 @@ def build_context(
             quiet_hours=settings.delivery.quiet_hours,
             time_zone=settings.delivery.time_zone,
             allow_self_service_renewal=settings.allow_self_service_renewal,
+            default_locale=settings.default_locale,
         ),
         clock=moment,
         webhook_secret=secrets.webhook_secret,

@@ -71,9 +71,11 @@ def install_error_handlers(
     *,
     browser_paths: tuple[str, ...] = (),
     platform: Callable[[], str] = lambda: "",
+    locale: Callable[[], str | None] = lambda: None,
 ) -> None:
     """One exception-handler table: domain errors, unknown routes, everything else.
-    Requests under `browser_paths` get an HTML page instead of the JSON error body.
+    Requests under `browser_paths` get an HTML page instead of the JSON error body, in the
+    language `locale` picks (the browser's, else the deployment's: no request is read).
     Dwolla failures also count in the DwollaErrors metric (the template alarms on it)."""
 
     def request_id() -> str | None:
@@ -81,7 +83,7 @@ def install_error_handlers(
 
     def answer(error: ServiceError) -> Response[str]:
         if browser_paths and app.current_event.path.startswith(browser_paths):
-            return error_page(error, _safely(platform))
+            return error_page(error, _safely(platform), _safely(locale))
         return error_response(error, request_id())
 
     def service_error(error: ServiceError) -> Response[str]:
@@ -94,7 +96,10 @@ def install_error_handlers(
     def contention(_: Contention) -> Response[str]:
         logger.warning("DynamoDB contention: the caller is asked to retry")
         if browser_paths and app.current_event.path.startswith(browser_paths):
-            return html_page(pages.error_page(platform=_safely(platform), kind="unavailable"))
+            page = pages.error_page(
+                platform=_safely(platform), kind="unavailable", locale=_safely(locale)
+            )
+            return html_page(page)
         return error_response(ServiceError(ErrorCode.CONFLICT), request_id())
 
     def not_found(_: NotFoundError) -> Response[str]:
@@ -112,9 +117,9 @@ def install_error_handlers(
     app.exception_handler(Exception)(unexpected)
 
 
-def _safely(platform: Callable[[], str]) -> str:
+def _safely(read: Callable[[], str | None]) -> str:
     try:
-        return platform()
+        return read() or ""
     except Exception:  # a configuration fault must not hide the page that reports it
         return ""
 
@@ -180,16 +185,16 @@ def html_page(page: Page, headers: dict[str, str] | None = None) -> Response[str
     )
 
 
-def error_page(error: ServiceError, platform: str) -> Response[str]:
+def error_page(error: ServiceError, platform: str, locale: str | None = None) -> Response[str]:
     """A browser's view of a service error: try again later for faults, else the refusal."""
     if error.status >= 500:
-        return html_page(pages.error_page(platform=platform, kind="unavailable"))
-    return refused_page(platform)
+        return html_page(pages.error_page(platform=platform, kind="unavailable", locale=locale))
+    return refused_page(platform, locale)
 
 
-def refused_page(platform: str) -> Response[str]:
+def refused_page(platform: str, locale: str | None = None) -> Response[str]:
     """The one answer to any browser request that is not honoured."""
-    return html_page(pages.error_page(platform=platform, kind="refused"))
+    return html_page(pages.error_page(platform=platform, kind="refused", locale=locale))
 
 
 def form_body(event: APIGatewayProxyEvent) -> dict[str, list[str]]:
