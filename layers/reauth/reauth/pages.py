@@ -60,10 +60,11 @@ class Page:
     csp: str
 
 
-def csp_for(nonce: str, script_origin: str | None = None) -> str:
+def csp_for(nonce: str, script_origin: str | None = None, *, inline_script: bool = False) -> str:
     """The page's Content-Security-Policy: nothing but its own nonce'd style block; with a
     `script_origin` (the Plaid page) also its nonce'd scripts, and that origin's script, frame
-    and connections."""
+    and connections; with `inline_script` (a page's own small script) its nonce'd scripts and
+    connections to the service only."""
     if not _NONCE_RE.fullmatch(nonce):
         raise ValueError("nonce must be 16-128 base64/base64url characters")
     directives = [
@@ -82,6 +83,8 @@ def csp_for(nonce: str, script_origin: str | None = None) -> str:
             f"frame-src {script_origin}",
             f"connect-src 'self' {script_origin}",
         ]
+    elif inline_script:
+        directives += [f"script-src 'nonce-{nonce}'", "connect-src 'self'"]
     return "; ".join(directives)
 
 
@@ -383,8 +386,14 @@ def _page(
     head: str = "",
     nonce: str | None = None,
     script_origin: str | None = None,
+    script: str = "",
 ) -> Page:
+    """One document. `script` (the page's own JavaScript, no outside origin) is added nonce'd
+    at the end of the body, and the CSP lets it run and call the service."""
     nonce = nonce or _nonce()
+    if script:
+        body += f'<script nonce="{nonce}">{script}</script>'
+
     platform = say.platform
     document = (
         f'<!doctype html><html lang="{say.lang}"><head><meta charset="utf-8">'
@@ -404,7 +413,8 @@ def _page(
         f'stroke-linejoin="round" aria-hidden="true" focusable="false">{_ICONS[icon]}</svg></div>'
         f"<h1>{_text(title)}</h1>{body}</div></main></body></html>"
     )
-    return Page(status=status, html=document, csp=csp_for(nonce, script_origin))
+    csp = csp_for(nonce, script_origin, inline_script=bool(script))
+    return Page(status=status, html=document, csp=csp)
 
 
 # Mobile-first; light and dark schemes, each with AA contrast (tests/e2e measure it).
