@@ -23,10 +23,13 @@ from .state import (
     ACCOUNT_ID,
     OUTCOMES,
     PARTNER_IDS,
+    PARTNER_NAMES,
+    PARTNERS_CREATED,
     REDIRECT_PARTNERS,
     BankFundingSource,
     Event,
     Exchange,
+    ExchangeSession,
     Fault,
     SandboxState,
     SeedError,
@@ -119,6 +122,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/exchanges/(?P<id>[^/]+)/exchange-sessions"), "create_exchange_session"),
     ("GET", re.compile(r"/exchange-sessions/(?P<id>[^/]+)"), "get_exchange_session"),
     ("GET", re.compile(r"/exchanges/(?P<id>[^/]+)"), "get_exchange"),
+    ("GET", re.compile(r"/exchange-partners/(?P<id>[^/]+)"), "get_exchange_partner"),
     ("GET", re.compile(r"/funding-sources/(?P<id>[^/]+)/balance"), "get_balance"),
     ("GET", re.compile(r"/funding-sources/(?P<id>[^/]+)"), "get_funding_source"),
     (
@@ -132,10 +136,18 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/_plaid/link-initialize\.js"), "plaid_script"),
     ("GET", re.compile(r"/_plaid/link"), "plaid_link_page"),
     ("POST", re.compile(r"/_plaid/link/finish"), "plaid_link_finish"),
+    ("GET", re.compile(r"/_plaid/oauth-bank"), "plaid_oauth_bank"),
 ]
-UNAUTHENTICATED = {"token", "provider_page", "plaid_script", "plaid_link_page", "plaid_link_finish"}
+UNAUTHENTICATED = {
+    "token",
+    "provider_page",
+    "plaid_script",
+    "plaid_link_page",
+    "plaid_link_finish",
+    "plaid_oauth_bank",
+}
 # Routes a browser loads as a page or script: an injected fault answers them with an HTML page.
-BROWSER_PAGES = {"provider_page", "plaid_script", "plaid_link_page"}
+BROWSER_PAGES = {"provider_page", "plaid_script", "plaid_link_page", "plaid_oauth_bank"}
 
 ADMIN_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/_admin/reset"), "admin_reset"),
@@ -452,6 +464,26 @@ class SandboxApp:
         }
         return hal(200, body)
 
+    # --- GET /exchange-partners/{id} ----------------------------------------------------------
+
+    def get_exchange_partner(self, request: Request, id: str) -> Answer:
+        partner = next((name for name, known in PARTNER_IDS.items() if known == id), None)
+        if partner is None:
+            return dwolla_error("NotFound")
+        base = request.base_url
+        links = {
+            "self": link(f"{base}/exchange-partners/{id}", "exchange-partner"),
+            "funding-source": link(f"{base}/funding-sources", "funding-source"),
+        }
+        body = {
+            "_links": links,
+            "id": id,
+            "name": PARTNER_NAMES[partner],
+            "status": "active",
+            "created": PARTNERS_CREATED,
+        }
+        return hal(200, body)
+
     # --- GET /funding-sources/{id}/balance ---------------------------------------------------
 
     def get_balance(self, request: Request, id: str) -> Answer:
@@ -605,6 +637,11 @@ class SandboxApp:
         session = self.state.session_for_plaid_token(token) if token else None
         if session is None:
             return _plaid_json(404, {"outcome": plaid.INVALID_LINK_TOKEN})
+        exchange = self.state.exchange(session.exchange_id)
+        if exchange is not None and exchange.plaid_bank == "oauth" and not session.used:
+            received = data.get("receivedRedirectUri") if isinstance(data, dict) else None
+            if not _back_from_oauth(received, session):
+                return self._leave_for_oauth_bank(request, session)
         result, finished = self.state.finish_session(session.id, None)
         if result != "ok" or finished is None:  # "used"
             return _plaid_json(410, {"outcome": plaid.INVALID_LINK_TOKEN})
@@ -612,6 +649,29 @@ class SandboxApp:
         if finished.outcome == "success":
             body["publicToken"] = f"public-sandbox-{uuid.uuid4()}"
         return _plaid_json(200, body)
+
+    def _leave_for_oauth_bank(self, request: Request, session: ExchangeSession) -> Answer:
+        """Link at an OAuth bank: the browser leaves for the bank's site, which sends it back to
+        the session's redirect URL with `oauth_state_id`. A token made with no redirect URL
+        cannot do it (Plaid: "OAuth redirect URI must be configured")."""
+        if session.redirect_url is None:
+            return _plaid_json(400, {"outcome": plaid.OAUTH_NOT_CONFIGURED})
+        state = self.state.leave_for_oauth_bank(session.id)
+        if state is None:
+            return _plaid_json(410, {"outcome": plaid.INVALID_LINK_TOKEN})
+        bank = f"{request.base_url}/_plaid/oauth-bank?{urlencode({'oauth_state_id': state})}"
+        return _plaid_json(200, {"outcome": plaid.OAUTH, "bankUrl": bank})
+
+    def plaid_oauth_bank(self, request: Request) -> Answer:
+        """The OAuth bank's own site: the customer approves, and goes back to the redirect URL
+        with the state id (a plain link: no script)."""
+        state = request.query_value("oauth_state_id") or ""
+        session = self.state.session_for_oauth_state(state) if state else None
+        if session is None or session.used or session.redirect_url is None:
+            return html(410, "Session already used", "This bank session is not open.")
+        back = redirect_with(session.redirect_url, {"oauth_state_id": state})
+        page, csp = plaid.oauth_bank_page(back)
+        return Answer(200, page, HTML, {"Content-Security-Policy": csp, **PAGE_HEADERS})
 
     # --- admin API ---------------------------------------------------------------------------
 
@@ -792,6 +852,17 @@ def _int_query(request: Request, name: str, default: int, *, minimum: int) -> in
         return None
     value = int(raw)
     return value if value >= minimum else None
+
+
+def _back_from_oauth(received: object, session: ExchangeSession) -> bool:
+    """Does Link's `receivedRedirectUri` bring this session's OAuth state back to its redirect
+    URL (Plaid: the same URI, with the oauth_state_id the bank was given)?"""
+    if not isinstance(received, str) or session.oauth_state_id is None or not session.redirect_url:
+        return False
+    base, _, query = received.partition("?")
+    return base == session.redirect_url and parse_qs(query).get("oauth_state_id") == [
+        session.oauth_state_id
+    ]
 
 
 def _plaid_json(status: int, body: dict) -> Answer:

@@ -1,16 +1,17 @@
 """A stand-in for Plaid Link's web SDK, served by the sandbox (no external assets, no network).
 
     <script src="{sandbox}/_plaid/link-initialize.js"></script>
-    const handler = Plaid.create({token, onSuccess, onExit, onEvent, onLoad});
+    const handler = Plaid.create({token, onSuccess, onExit, onEvent, onLoad,
+                                  receivedRedirectUri});
     handler.open();   // and handler.exit(), handler.destroy()
 
-Same API as https://cdn.plaid.com/link/v2/stable/link-initialize.js. `open()` lays a full-window
-iframe over the page, pointed at the sandbox's bank UI `GET /_plaid/link?token=...`. That page,
-by itself after ~300 ms, finishes the exchange session whose Plaid token it is
-(`POST /_plaid/link/finish`, the exchange's seeded providerOutcome) and postMessages the result to
-its parent: {source: "dwolla-sandbox-plaid", outcome, publicToken?, institution?}. The script
-accepts only messages from its own origin (learnt from its `src`) and from its own iframe, removes
-the iframe and calls the integrator back the way Plaid does:
+Same API as https://cdn.plaid.com/link/v2/stable/link-initialize.js (`receivedRedirectUri` too).
+`open()` lays a full-window iframe over the page, pointed at the sandbox's bank UI `GET
+/_plaid/link?token=...`. That page, by itself after ~300 ms, finishes the exchange session whose
+Plaid token it is (`POST /_plaid/link/finish`, the exchange's seeded providerOutcome) and
+postMessages the result to its parent: {source: "dwolla-sandbox-plaid", outcome, publicToken?,
+institution?}. The script accepts only messages from its own origin (learnt from its `src`) and
+from its own iframe, removes the iframe and calls the integrator back the way Plaid does:
 
     success              onEvent("HANDOFF"), onSuccess("public-sandbox-<uuid>",
                          {status: "connected", link_session_id, institution, accounts: []})
@@ -20,6 +21,15 @@ the iframe and calls the integrator back the way Plaid does:
     TEMPORARY_ERROR      same with API_ERROR / INTERNAL_SERVER_ERROR (also: the bank unreachable)
     unknown/used token   same with INVALID_INPUT / INVALID_LINK_TOKEN (metadata.status null)
 
+An exchange seeded with "plaidBank": "oauth" is at an OAuth bank: the finish call answers
+{outcome: "oauth", bankUrl} and the script takes the whole page there (onEvent("OPEN_OAUTH"));
+the bank's page (`GET /_plaid/oauth-bank`, a link a human follows) sends the browser to the
+session's redirect URL with `?oauth_state_id=`. Only a page there that calls Plaid.create with the
+same token and `receivedRedirectUri` (that URL, that state id) and open() finishes the login;
+anything else starts the OAuth trip again, and the exchange stays broken. A token made with no
+redirect URL cannot use the OAuth bank: onExit({error_type: "INVALID_FIELD", error_code:
+"INVALID_FIELD", error_message: "OAuth redirect URI must be configured ..."}).
+
 `open()` calls onEvent("OPEN"); `exit()` closes Link and calls onEvent("EXIT") and
 onExit(null, metadata); `destroy()` removes the iframe without callbacks; `onLoad` is called once,
 asynchronously, after `create`. Wording of Plaid's errors: Plaid's error reference.
@@ -28,12 +38,17 @@ asynchronously, after `create`. Wording of Plaid's errors: Plaid's error referen
 from __future__ import annotations
 
 import secrets
+from html import escape
 
 SCRIPT_CONTENT_TYPE = "application/javascript"
 MESSAGE_SOURCE = "dwolla-sandbox-plaid"
 INSTITUTION = {"name": "Sandbox bank", "institution_id": "ins_sandbox"}
 # What POST /_plaid/link/finish reports when the token does not name an open Plaid session.
 INVALID_LINK_TOKEN = "INVALID_LINK_TOKEN"
+# ... when the Item's bank is an OAuth bank: Link leaves for it (`bankUrl`), or cannot, its
+# token being made with no redirect URL.
+OAUTH = "oauth"
+OAUTH_NOT_CONFIGURED = "OAUTH_NOT_CONFIGURED"
 
 # Kept ASCII-only, so it can be served as plain application/javascript.
 LINK_INITIALIZE_JS = r"""/* Dwolla sandbox: a stand-in for Plaid Link's web SDK (same API as
@@ -67,6 +82,13 @@ LINK_INITIALIZE_JS = r"""/* Dwolla sandbox: a stand-in for Plaid Link's web SDK 
       error_type: "INVALID_INPUT",
       error_code: "INVALID_LINK_TOKEN",
       error_message: "invalid link_token provided",
+      display_message: null
+    },
+    OAUTH_NOT_CONFIGURED: {
+      error_type: "INVALID_FIELD",
+      error_code: "INVALID_FIELD",
+      error_message: "OAuth redirect URI must be configured in the developer dashboard. " +
+        "See https://plaid.com/docs/#oauth-redirect-uris",
       display_message: null
     }
   };
@@ -163,7 +185,15 @@ LINK_INITIALIZE_JS = r"""/* Dwolla sandbox: a stand-in for Plaid Link's web SDK 
     function finish(data) {
       close();
       var outcome = data.outcome;
-      if (outcome === "success") {
+      if (outcome === "oauth") {
+        var bank = new URL(String(data.bankUrl || ""), ORIGIN);
+        if (bank.origin !== ORIGIN) {
+          exitWith(copy(ERRORS.TEMPORARY_ERROR), null, null);
+          return;
+        }
+        emit("OPEN_OAUTH", {});
+        window.location.href = bank.href;  /* Link leaves the page for the bank's site */
+      } else if (outcome === "success") {
         var institution = copy(data.institution || INSTITUTION);
         emit("HANDOFF", {
           institution_id: institution.institution_id, institution_name: institution.name
@@ -180,8 +210,8 @@ LINK_INITIALIZE_JS = r"""/* Dwolla sandbox: a stand-in for Plaid Link's web SDK 
         }]);
       } else if (outcome === "USER_CANCELLED") {
         exitWith(null, "requires_credentials", data.institution || INSTITUTION);
-      } else if (outcome === "INVALID_LINK_TOKEN") {
-        exitWith(copy(ERRORS.INVALID_LINK_TOKEN), null, null);
+      } else if (outcome === "INVALID_LINK_TOKEN" || outcome === "OAUTH_NOT_CONFIGURED") {
+        exitWith(copy(ERRORS[outcome]), null, null);
       } else {
         var error = ERRORS[outcome] || ERRORS.TEMPORARY_ERROR;
         exitWith(copy(error), "requires_credentials", data.institution || INSTITUTION);
@@ -214,6 +244,9 @@ LINK_INITIALIZE_JS = r"""/* Dwolla sandbox: a stand-in for Plaid Link's web SDK 
         returnFocus = document.activeElement;
         var url = new URL(LINK_URL);
         url.searchParams.set("token", config.token == null ? "" : String(config.token));
+        if (typeof config.receivedRedirectUri === "string" && config.receivedRedirectUri) {
+          url.searchParams.set("received_redirect_uri", config.receivedRedirectUri);
+        }
         frame = document.createElement("iframe");
         frame.src = url.href;
         frame.title = "Plaid Link (Dwolla sandbox)";
@@ -272,15 +305,19 @@ _LINK_PAGE = """<!doctype html>
 (function () {
   "use strict";
   var KNOWN = ["success", "USER_CANCELLED", "AUTHENTICATION_ERROR", "TEMPORARY_ERROR",
-    "INVALID_LINK_TOKEN"];
+    "INVALID_LINK_TOKEN", "oauth", "OAUTH_NOT_CONFIGURED"];
   var TEXT = {
     success: "Your account is reconnected.",
     USER_CANCELLED: "You left the bank without reconnecting.",
     AUTHENTICATION_ERROR: "The bank did not accept the sign-in.",
     TEMPORARY_ERROR: "The bank is not available right now.",
-    INVALID_LINK_TOKEN: "This link is not valid any more."
+    INVALID_LINK_TOKEN: "This link is not valid any more.",
+    oauth: "Taking you to your bank\u2026",
+    OAUTH_NOT_CONFIGURED: "This bank cannot be reached from here."
   };
-  var token = new URLSearchParams(window.location.search).get("token") || "";
+  var query = new URLSearchParams(window.location.search);
+  var token = query.get("token") || "";
+  var received = query.get("received_redirect_uri");
   var reported = false;
 
   function report(result) {
@@ -298,6 +335,9 @@ _LINK_PAGE = """<!doctype html>
     if (result && result.institution) {
       message.institution = result.institution;
     }
+    if (result && typeof result.bankUrl === "string") {
+      message.bankUrl = result.bankUrl;
+    }
     if (window.parent !== window) {
       window.parent.postMessage(message, "*");
     }
@@ -307,7 +347,8 @@ _LINK_PAGE = """<!doctype html>
     window.fetch("link/finish", {
       method: "POST",
       headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({token: token}),
+      body: JSON.stringify(received ? {token: token, receivedRedirectUri: received} :
+        {token: token}),
       credentials: "same-origin",
       cache: "no-store"
     }).then(function (answer) {
@@ -331,3 +372,27 @@ def link_page() -> tuple[str, str]:
         "frame-ancestors http: https:"
     )
     return _LINK_PAGE.replace("__NONCE__", nonce), csp
+
+
+_OAUTH_BANK_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox OAuth bank</title>
+</head>
+<body>
+<main>
+  <h1>Sandbox OAuth bank</h1>
+  <p>Your app asks to keep its connection to your account at this bank.</p>
+  <p><a id="approve" href="__BACK__">Allow and go back</a></p>
+</main>
+</body>
+</html>
+"""
+
+
+def oauth_bank_page(back_url: str) -> tuple[str, str]:
+    """(html, csp) of the OAuth bank's own site: one plain link back to the redirect URL."""
+    csp = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    return _OAUTH_BANK_PAGE.replace("__BACK__", escape(back_url, quote=True)), csp

@@ -34,6 +34,12 @@ PARTNER_IDS = {
     "plaid": "292317ec-e252-47d8-93c3-2d128e037aa4",
     "visa": "9b55a4b3-34ae-4607-b2d1-622f1eed77f9",
 }
+# GET /exchange-partners/{id}: the partner's name as Dwolla spells it.
+PARTNER_NAMES = {"mx": "MX", "plaid": "Plaid", "visa": "Visa"}
+PARTNERS_CREATED = "2022-07-23T00:18:21.419Z"
+# A Plaid Item's bank: "credentials" (Link finishes in its own window) or "oauth" (Link leaves
+# the page for the bank's site and finishes when the redirect page opens it again).
+PLAID_BANKS = ("credentials", "oauth")
 
 
 class SeedError(ValueError):
@@ -64,11 +70,13 @@ class Exchange:
     customer_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     funding_source_removed: bool = False
     created: str = field(default_factory=iso_now)
+    plaid_bank: str = "credentials"  # PLAID_BANKS
 
     def as_admin(self) -> dict:
         return {
             "id": self.id,
             "partner": self.partner,
+            "plaidBank": self.plaid_bank,
             "status": self.status,
             "reauthRequired": self.reauth_required,
             "providerOutcome": self.provider_outcome,
@@ -140,6 +148,7 @@ class ExchangeSession:
     plaid_token: str | None = None
     used: bool = False
     outcome: str | None = None
+    oauth_state_id: str | None = None  # Link left for an OAuth bank with this state id
 
     def as_admin(self) -> dict:
         return {
@@ -423,6 +432,26 @@ class SandboxState:
                     return copy.copy(session)
             return None
 
+    def session_for_oauth_state(self, state: str) -> ExchangeSession | None:
+        with self._lock:
+            for session in self.sessions.values():
+                if session.oauth_state_id is not None and secrets.compare_digest(
+                    session.oauth_state_id.encode(), state.encode()
+                ):
+                    return copy.copy(session)
+            return None
+
+    def leave_for_oauth_bank(self, session_id: str) -> str | None:
+        """Plaid Link leaves for the OAuth bank: the session's state id (one per link token,
+        the same on every leave), or None when the session is used or has no redirect URL."""
+        with self._lock:
+            session = self.sessions.get(session_id)
+            if session is None or session.used or session.redirect_url is None:
+                return None
+            if session.oauth_state_id is None:
+                session.oauth_state_id = str(uuid.uuid4())
+            return session.oauth_state_id
+
     def list_sessions(self) -> list[dict]:
         with self._lock:
             return [s.as_admin() for s in self.sessions.values()]
@@ -583,6 +612,10 @@ def _exchange_from_admin(data: dict) -> Exchange:
     if not isinstance(removed, bool):
         raise SeedError('"fundingSourceRemoved" must be true or false')
     fields["funding_source_removed"] = removed
+    bank = data.get("plaidBank", "credentials")
+    if bank not in PLAID_BANKS:
+        raise SeedError(f'"plaidBank" must be one of {", ".join(PLAID_BANKS)}')
+    fields["plaid_bank"] = bank
     return Exchange(**fields)
 
 

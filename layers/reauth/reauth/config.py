@@ -59,6 +59,9 @@ class Config:
     allow_self_service_renewal: bool = False  # "Send me a new link" starts a new request
     # The language of a customer whose request and browser name none the service speaks.
     default_locale: str = DEFAULT_LANGUAGE
+    # Where Plaid sends the browser back from an OAuth bank (the service's /reauth/plaid-oauth,
+    # registered with Dwolla); empty: token sessions are made as before, without it.
+    plaid_redirect_url: str = ""
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -90,6 +93,7 @@ class Config:
             delivery=DeliveryConfig.from_environment(env),
             allow_self_service_renewal=_flag(env, "ALLOW_SELF_SERVICE_RENEWAL"),
             default_locale=_default_locale(env),
+            plaid_redirect_url=_plaid_redirect_url(env, public_base_url),
         )
 
 
@@ -195,6 +199,21 @@ def _public_urls(env: Mapping[str, str]) -> tuple[str, str, str]:
                 "PUBLIC_BASE_URL (the binding cookie goes to that host only)"
             )
     return public_base_url, parameter, callback_url
+
+
+def _plaid_redirect_url(env: Mapping[str, str], public_base_url: str) -> str:
+    """PLAID_REDIRECT_URL: one of the redirect URLs registered with Dwolla, served by this API
+    (the binding cookie must reach it): https (http only on this machine), no query."""
+    url = env.get("PLAID_REDIRECT_URL", "").strip()
+    if not url:
+        return ""
+    _service_url("PLAID_REDIRECT_URL", url)
+    if public_base_url and urlsplit(url).netloc != urlsplit(public_base_url).netloc:
+        raise ConfigError(
+            "environment variable PLAID_REDIRECT_URL must be on the same host as "
+            "PUBLIC_BASE_URL (the binding cookie goes to that host only)"
+        )
+    return url
 
 
 def _return_url_allowlist(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -43,6 +43,8 @@ class Links:
     base_url: Callable[[], str]
     link_secrets: LinkSecretVersions
     callback_override: str = ""
+    # Plaid's OAuth return (PLAID_REDIRECT_URL): token sessions carry it; empty: none.
+    plaid_redirect_url: str = ""
 
     def callback_url(self) -> str:
         return self.callback_override or f"{self.base_url()}/reauth/callback"
@@ -82,15 +84,16 @@ class Links:
         return f"{self.base_url()}/reauth/done"
 
     def cookie_path(self) -> str:
-        """The binding cookie's path: the longest common directory of the links and the
-        callback, so the browser sends it to both and nowhere else."""
+        """The binding cookie's path: the longest common directory of the links, the
+        callback and Plaid's OAuth return, so the browser sends it to them and nowhere else."""
         link_parts = path_of(self.action_url("x")).split("/")[:-1]
-        callback_parts = path_of(self.callback_url()).split("/")[:-1]
-        common: list[str] = []
-        for a, b in zip(link_parts, callback_parts, strict=False):
-            if a != b:
-                break
-            common.append(a)
+        common = path_of(self.callback_url()).split("/")[:-1]
+        others = [self.plaid_redirect_url] if self.plaid_redirect_url else []
+        for parts in (link_parts, *(path_of(url).split("/")[:-1] for url in others)):
+            same = 0
+            while same < min(len(parts), len(common)) and parts[same] == common[same]:
+                same += 1
+            common = common[:same]
         return "/".join(common) + "/"
 
 

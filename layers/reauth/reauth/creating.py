@@ -56,11 +56,18 @@ class Created:
     delivery: DeliveryReport = field(default_factory=DeliveryReport)  # the first message
 
 
-def new_attempt(ctx: Context, exchange_id: str, dwolla_key: str, now: datetime) -> Attempt:
-    """Ask Dwolla for a re-authentication exchange session: one attempt, not yet started."""
+def new_attempt(
+    ctx: Context,
+    exchange_id: str,
+    dwolla_key: str,
+    now: datetime,
+    handoff_type: HandoffType | None = None,
+) -> Attempt:
+    """Ask Dwolla for a re-authentication exchange session: one attempt, not yet started.
+    `handoff_type`: the exchange's, when known (its request's earlier attempts); see _redirect_url."""
     try:
         session_id = ctx.dwolla.create_reauth_exchange_session(
-            exchange_id, ctx.links.callback_url(), dwolla_key
+            exchange_id, _redirect_url(ctx, exchange_id, handoff_type), dwolla_key
         )
         handoff = ctx.dwolla.get_exchange_session(session_id)
     except DwollaError as exc:
@@ -76,6 +83,24 @@ def new_attempt(ctx: Context, exchange_id: str, dwolla_key: str, now: datetime) 
         handoff_url=handoff.url,
         handoff_token=handoff.token,
     )
+
+
+def _redirect_url(ctx: Context, exchange_id: str, handoff: HandoffType | None) -> str:
+    """The session's `_links.redirect-url`: the callback for redirect partners (MX); for Plaid,
+    the deployment's Plaid OAuth return when it has one (Plaid sends OAuth banks' customers back
+    there), else the callback as before. Which partner an exchange has is known only once a
+    session is read, so a request's first session asks Dwolla (the exchange's partner, two
+    reads), and only when a Plaid OAuth return is configured."""
+    plaid = ctx.links.plaid_redirect_url
+    if not plaid:
+        return ctx.links.callback_url()
+    if handoff is None:
+        try:
+            partner = ctx.dwolla.exchange_partner_name(exchange_id)
+        except DwollaError as exc:
+            raise dwolla_failure(exc) from None
+        handoff = HandoffType.TOKEN if partner.lower() == "plaid" else HandoffType.REDIRECT
+    return plaid if handoff is HandoffType.TOKEN else ctx.links.callback_url()
 
 
 class Creating:

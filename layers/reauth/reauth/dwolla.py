@@ -81,6 +81,7 @@ _UUID_RE = re.compile(rf"{_UUID}\Z")
 _SESSION_LOCATION_RE = re.compile(rf"/exchange-sessions/({_UUID})\Z")
 _CUSTOMER_HREF_RE = re.compile(rf"/customers/({_UUID})\Z")
 _EXCHANGE_HREF_RE = re.compile(rf"/exchanges/({_UUID})\Z")
+_PARTNER_HREF_RE = re.compile(rf"/exchange-partners/({_UUID})\Z")
 
 
 def base_url_for(environment: str, override: str | None) -> str:
@@ -366,6 +367,25 @@ class DwollaClient:
             status=status,
             customer_id=_customer_id_from(payload, f"GET {template}"),
         )
+
+    def exchange_partner_name(self, exchange_id: str) -> str:
+        """The name of the exchange's open-banking partner ("Plaid", "MX", ...): the exchange's
+        `_links.exchange-partner`, read (GET /exchanges/{id}, GET /exchange-partners/{id})."""
+        _require_uuid(exchange_id, "exchange_id")
+        template = "/exchanges/{id}"
+        exchange = _json_object(
+            self._call("GET", f"/exchanges/{exchange_id}", template), f"GET {template}"
+        )
+        href = _link_href(exchange, "exchange-partner")
+        match = _PARTNER_HREF_RE.search(href) if isinstance(href, str) else None
+        if match is None:
+            raise DwollaBadResponse(f"GET {template}: the answer names no exchange partner")
+        template = "/exchange-partners/{id}"
+        response = self._call("GET", f"/exchange-partners/{match.group(1)}", template)
+        name = _json_object(response, f"GET {template}").get("name")
+        if not isinstance(name, str) or not name:
+            raise DwollaBadResponse(f"GET {template}: the answer has no partner name")
+        return name
 
     def list_customer_funding_sources(self, customer_id: str) -> list[DwollaFundingSource]:
         """The customer's funding sources that are not removed (`?removed=false`), in Dwolla's

@@ -190,7 +190,13 @@ class BrowserJourney:
             return StartPage("too_many_attempts", request)  # for good: a new request is needed
         else:
             number = len(request.attempts) + 1
-            attempt = new_attempt(ctx, request.exchange_id, f"reauth-{request.id}-{number}", now)
+            attempt = new_attempt(
+                ctx,
+                request.exchange_id,
+                f"reauth-{request.id}-{number}",
+                now,
+                request.handoff_type,
+            )
             attempt = replace(
                 attempt, started_at=now, binding_hash=token_hash, render_hash=render_hash
             )

@@ -207,6 +207,7 @@ def build_context(
             base_url=public_base_url,
             link_secrets=link_secrets,
             callback_override=settings.callback_url,
+            plaid_redirect_url=settings.plaid_redirect_url,
         ),
         settings=Settings(
             return_url_allowlist=settings.return_url_allowlist,
