@@ -80,6 +80,11 @@ class Stack:
         return f"{self.api_url}/reauth/callback"
 
     @property
+    def plaid_redirect_url(self) -> str:
+        """Plaid's OAuth return (PLAID_REDIRECT_URL), registered with the sandbox."""
+        return f"{self.api_url}/reauth/plaid-oauth"
+
+    @property
     def return_url(self) -> str:
         return f"{self.api_url}/reauth/done"
 
@@ -154,6 +159,7 @@ def write_env_file(stack: Stack) -> None:
             "DWOLLA_API_BASE_URL": inside,
             "AWS_ENDPOINT_URL": f"http://host.docker.internal:{stack.moto_port}",
             "PUBLIC_BASE_URL": stack.api_url,
+            "PLAID_REDIRECT_URL": stack.plaid_redirect_url,
             "RETURN_URL_ALLOWLIST": stack.return_url,
             # The browser (on this machine) loads the stand-in Link script from the sandbox.
             "PLAID_LINK_SCRIPT_URL": f"{stack.sandbox_url}/_plaid/link-initialize.js",
@@ -192,7 +198,7 @@ def sam_build(log=print) -> None:
 def seed_sandbox(stack: Stack) -> None:
     admin = stack.dwolla()
     admin.reset()
-    admin.set_redirect_urls(stack.callback_url)
+    admin.set_redirect_urls(stack.callback_url, stack.plaid_redirect_url)
     for partner, exchange_id in EXCHANGES.items():
         admin.seed_exchange(
             partner, id=exchange_id, fundingSourceId=FUNDING_SOURCES[partner], customerId=CUSTOMER

@@ -7,6 +7,8 @@ Routes
   POST     /reauth/link/{sessionId}/renew        "Send me a new link" (an expired or cancelled
                                                  link's page): the platform is told
   GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
+  GET      /reauth/plaid-oauth?oauth_state_id=…  Plaid's return from an OAuth bank (with
+                                                 PLAID_REDIRECT_URL): the Plaid page again
   GET      /reauth/done?status=…&session=…       the built-in result page, for every status a
            [&lang=es]                            landing carries (see LANDING_OUTCOMES), in the
                                                  request's language
@@ -25,7 +27,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.ids import normalize_uuid
-from reauth.journey import Browser, BrowserRejected, Started, StartPage
+from reauth.journey import Browser, BrowserRejected, PlaidReturn, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, ReauthRequest, RequestStatus
 from reauth.security import new_secret
 from reauth.words import choose_locale
@@ -197,6 +199,25 @@ def callback() -> Response[str]:
     query = app.current_event.resolved_query_string_parameters
     landing = runtime.service().journey.callback(_browser(), query)
     return web.redirect(landing.location)
+
+
+@app.get("/reauth/plaid-oauth")
+def plaid_oauth_return() -> Response[str]:
+    """Back from an OAuth bank: Link opens again on the same attempt (no new Dwolla session)."""
+    query = app.current_event.resolved_query_string_parameters
+    answer = runtime.service().journey.plaid_return(_browser(), query)
+    if not isinstance(answer, PlaidReturn):
+        return web.redirect(answer.location)  # that attempt is over: its result
+    page = pages.plaid_page(
+        platform=_platform(),
+        locale=_locale(answer.request),
+        script_url=runtime.service().ctx.settings.plaid_link_script_url,
+        token=answer.attempt.handoff_token or "",
+        complete_url=runtime.service().ctx.links.complete_url(answer.request.id),
+        csrf=answer.csrf,
+        received_redirect_uri=answer.received_redirect_uri,
+    )
+    return web.html_page(page)
 
 
 # What the result page shows for each status a landing carries (journey._landing puts it on the

@@ -8,6 +8,7 @@ are skipped, the behaviour tests still run.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -724,6 +725,57 @@ def test_plaid_session_completed_with_an_error_leaves_the_exchange(dwolla):
     )
     assert done.json()["session"]["outcome"] == "USER_CANCELLED"
     assert dwolla.stored_exchange(exchange["id"])["reauthRequired"] is True
+
+
+@pytest.mark.parametrize(("partner", "name"), [("plaid", "Plaid"), ("mx", "MX")])
+def test_an_exchange_names_its_partner(dwolla, partner, name):
+    exchange = dwolla.seed(partner)
+    href = dwolla.get(f"/exchanges/{exchange['id']}").json()["_links"]["exchange-partner"]["href"]
+    assert dwolla.get(href.removeprefix(dwolla.base)).json()["name"] == name
+
+
+def _oauth_session(dwolla: Dwolla, redirect: str | None = CALLBACK) -> tuple[str, str]:
+    """(session id, link token) of a Plaid session whose Item is at an OAuth bank."""
+    exchange = dwolla.seed("plaid", plaidBank="oauth")
+    location = dwolla.post_session(exchange["id"], redirect).headers["Location"]
+    token = dwolla.get(location).json()["externalProviderSessionToken"]
+    return location.rsplit("/", 1)[-1], token
+
+
+def _finish_oauth(dwolla: Dwolla, token: str, received: str | None = None) -> dict:
+    body = {"token": token, **({"receivedRedirectUri": received} if received else {})}
+    answer = dwolla.http.post(f"{dwolla.base}/_plaid/link/finish", json=body, timeout=10)
+    return answer.json()
+
+
+def test_oauth_bank_finishes_only_when_link_reopens_at_the_redirect_url(dwolla):
+    _, token = _oauth_session(dwolla)
+    left = _finish_oauth(dwolla, token)
+    assert left["outcome"] == "oauth"  # Link leaves the page for the bank's site
+    bank = dwolla.http.get(left["bankUrl"], timeout=10)
+    assert bank.status_code == 200 and "script" not in bank.text
+    back = html.unescape(re.search(r'id="approve" href="([^"]+)"', bank.text)[1])
+    state = parse_qs(urlsplit(back).query)["oauth_state_id"][0]
+    assert back == f"{CALLBACK}?oauth_state_id={state}"
+
+    # The redirect page does not re-open Link right: the login never completes.
+    for received in (
+        None,
+        f"{CALLBACK}?oauth_state_id=other",
+        f"https://else.test/?oauth_state_id={state}",
+    ):
+        assert _finish_oauth(dwolla, token, received)["outcome"] == "oauth"
+    assert _finish_oauth(dwolla, token)["bankUrl"] == left["bankUrl"]  # one state per token
+    assert [s["used"] for s in dwolla.sessions()] == [False]
+
+    assert _finish_oauth(dwolla, token, back)["outcome"] == "success"
+    assert [s["used"] for s in dwolla.sessions()] == [True]
+
+
+def test_oauth_bank_needs_a_redirect_url_on_the_session(dwolla):
+    _, token = _oauth_session(dwolla, redirect=None)
+    assert _finish_oauth(dwolla, token) == {"outcome": "OAUTH_NOT_CONFIGURED"}
+    assert [s["used"] for s in dwolla.sessions()] == [False]
 
 
 # --- GET /customers/{id}/funding-sources, GET /funding-sources/{id} ------------------------------
@@ -1653,6 +1705,7 @@ def test_command_line_prints_its_url_and_exits_cleanly_on_signal(signum):
 SESSION_POST = ("paths", "/exchanges/{id}/exchange-sessions", "post", "responses")
 SESSION_GET = ("paths", "/exchange-sessions/{id}", "get", "responses")
 EXCHANGE_GET = ("paths", "/exchanges/{id}", "get", "responses")
+EXCHANGE_PARTNER_GET = ("paths", "/exchange-partners/{id}", "get", "responses")
 BALANCE_GET = ("paths", "/funding-sources/{id}/balance", "get", "responses")
 FUNDING_SOURCE_GET = ("paths", "/funding-sources/{id}", "get", "responses")
 FUNDING_SOURCES_GET = ("paths", "/customers/{id}/funding-sources", "get", "responses")
@@ -1814,6 +1867,20 @@ SCHEMA_CASES = {
         200,
         lambda d: d.get(f"/exchanges/{d.seed()['id']}"),
         [response(EXCHANGE_GET, "200")],
+    ),
+    "exchange_partner": (
+        200,
+        lambda d: d.get(
+            d.get(f"/exchanges/{d.seed('plaid')['id']}")
+            .json()["_links"]["exchange-partner"]["href"]
+            .removeprefix(d.base)
+        ),
+        [response(EXCHANGE_PARTNER_GET, "200")],
+    ),
+    "exchange_partner_not_found": (
+        404,
+        lambda d: d.get(f"/exchange-partners/{uuid.uuid4()}"),
+        [response(EXCHANGE_PARTNER_GET, "404")],
     ),
     "exchange_not_found": (
         404,

@@ -64,7 +64,7 @@ def new_attempt(
     handoff_type: HandoffType | None = None,
 ) -> Attempt:
     """Ask Dwolla for a re-authentication exchange session: one attempt, not yet started.
-    `handoff_type`: the exchange's, when known (its request's earlier attempts); see _redirect_url."""
+    `handoff_type`: the exchange's, when known (its earlier attempts); see _redirect_url."""
     try:
         session_id = ctx.dwolla.create_reauth_exchange_session(
             exchange_id, _redirect_url(ctx, exchange_id, handoff_type), dwolla_key

@@ -9,6 +9,8 @@
                         `?error=` (the browser's word) ends the one attempt at the bank, if any
     POST link/complete  Plaid Link's onSuccess / onExit, reported by the Plaid page (its CSRF
                         token names the attempt: two tabs each report their own)
+    GET  plaid-oauth    Plaid's return from an OAuth bank (`?oauth_state_id=`): the bound
+                        browser's Plaid page again, same token and attempt; changes nothing
 
 Everything a browser sends is checked before any I/O; a refusal (BrowserRejected) changes
 nothing and explains nothing (one generic page).
@@ -17,6 +19,7 @@ nothing and explains nothing (one generic page).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -54,6 +57,7 @@ REUSE_MARGIN_SECONDS = 120  # an unstarted attempt closer than this to its end i
 BIND_TRIES = 3  # concurrent clicks on one link: re-read and decide again
 COOKIE_MAX_AGE = 24 * 3600  # the binding outlives the attempt: "try again" uses it
 AT_THE_BANK = timedelta(hours=1)  # a started attempt this recent may be at the bank still
+_OAUTH_STATE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")  # Plaid's are UUIDs
 logger = logging.getLogger(__name__)
 
 
@@ -91,6 +95,16 @@ class Started:
     attempt: Attempt
     set_cookie: str
     csrf: str
+
+
+@dataclass(frozen=True)
+class PlaidReturn:
+    """Back from an OAuth bank: the Plaid page again, for the attempt still at Plaid."""
+
+    request: ReauthRequest
+    attempt: Attempt
+    csrf: str
+    received_redirect_uri: str  # the configured return with the validated oauth_state_id
 
 
 @dataclass(frozen=True)
@@ -248,6 +262,30 @@ class BrowserJourney:
         request, attempt = _latest(ended)  # a reload of the callback: the same answer
         return Landing(self._landing(request, attempt.id))
 
+    def plaid_return(self, browser: Browser, query: dict[str, list[str]]) -> PlaidReturn | Landing:
+        """Plaid sends the browser back from an OAuth bank to PLAID_REDIRECT_URL with
+        `?oauth_state_id=`: Link must be opened again with the same token and that URI. Only for
+        this browser's Plaid attempt still at Plaid (bound, not ended, its request open, its
+        token alive); a tab whose attempt is over lands on its result. Changes nothing."""
+        redirect = self._ctx.links.plaid_redirect_url
+        if not redirect:
+            raise BrowserRejected("no Plaid OAuth return configured")
+        values = query.get("oauth_state_id") or []
+        if len(values) != 1 or not _OAUTH_STATE_ID_RE.fullmatch(values[0]):
+            raise BrowserRejected("malformed oauth_state_id")
+        binding = read_binding(browser.cookies)
+        bound = [b for b in self._bound(binding) if b[1].handoff_type is HandoffType.TOKEN]
+        now = self._ctx.now()
+        at_plaid = [b for b in bound if _at_plaid(b[0], b[1], now)]
+        if not at_plaid:
+            if not bound:
+                raise BrowserRejected("no Plaid attempt for this OAuth return")
+            request, attempt = _latest(bound)  # a stale tab, a late return: its result
+            return Landing(self._landing(request, attempt.id))
+        request, attempt = _latest(at_plaid)
+        received = with_query(redirect, {"oauth_state_id": values[0]})
+        return PlaidReturn(request, attempt, csrf_token(binding.token or "", attempt.id), received)
+
     def complete(
         self, request_id: str, browser: Browser, csrf: str | None, body: object
     ) -> Landing:
@@ -358,6 +396,20 @@ def _at_the_bank(request: ReauthRequest, attempt: Attempt, now: datetime) -> boo
         and attempt.outcome is None
         and started is not None
         and now - started <= AT_THE_BANK
+    )
+
+
+def _at_plaid(request: ReauthRequest, attempt: Attempt, now: datetime) -> bool:
+    """A Plaid attempt of an open request, started lately, not ended, its link token alive: the
+    browser may be coming back from an OAuth bank to finish it."""
+    started = attempt.started_at
+    return (
+        request.is_open()
+        and attempt.outcome is None
+        and bool(attempt.handoff_token)
+        and started is not None
+        and now - started <= AT_THE_BANK
+        and now < attempt.expires_at
     )
 
 

@@ -164,9 +164,11 @@ def plaid_page(
     complete_url: str,
     csrf: str,
     locale: str | None = None,
+    received_redirect_uri: str | None = None,
 ) -> Page:
     """The answer to the start button for token partners: opens Plaid Link over the page and
-    reports how it ended to `complete_url`, then goes where the service's answer says."""
+    reports how it ended to `complete_url`, then goes where the service's answer says. Back from
+    an OAuth bank, `received_redirect_uri` (Plaid's option) lets Link finish there."""
     say = _Words(locale, platform)
     script_url = _url(script_url, "script_url", absolute=True)
     origin = _origin(script_url)
@@ -177,6 +179,8 @@ def plaid_page(
         "csrf": csrf,
         "words": {name: say(key) for name, key in _SCRIPT_WORDS.items()},
     }
+    if received_redirect_uri:
+        config["receivedRedirectUri"] = _url(received_redirect_uri, "received_redirect_uri")
     body = (
         _paragraph(say("plaid.text"))
         + '<p id="status" class="status" role="status" aria-live="polite">'
@@ -537,7 +541,7 @@ _PLAID_SCRIPT = """
     return;
   }
   try {
-    handler = window.Plaid.create({
+    var options = {
       token: config.token,
       onSuccess: function () { report({outcome: "success"}); },
       onExit: function (err) {
@@ -548,7 +552,9 @@ _PLAID_SCRIPT = """
         report({outcome: "error", error: error});
       },
       onEvent: function () {}
-    });
+    };
+    if (config.receivedRedirectUri) { options.receivedRedirectUri = config.receivedRedirectUri; }
+    handler = window.Plaid.create(options);
     reopen.addEventListener("click", function () { handler.open(); });
     handler.open();
     if (pending === null) {
