@@ -216,6 +216,7 @@ def function_environment(resources: LocalResources, overrides: dict[str, str]) -
         "PUBLIC_BASE_URL": "",
         "PUBLIC_BASE_URL_PARAMETER": "/dwolla-reauth-local/public-base-url",
         "CALLBACK_URL": "",
+        "PLAID_REDIRECT_URL": "",  # off; local/stack.py sets the local one
         "RETURN_URL_ALLOWLIST": "",
         "SESSION_TTL_MINUTES": "30",
         "REQUEST_LIFETIME_DAYS": "7",
