@@ -340,6 +340,36 @@ def test_plaid_customer_reauthorizes_in_the_stand_in_link(stack, api, phone, pub
     tab.check()
 
 
+def test_plaid_oauth_bank_customer_leaves_and_comes_back_to_link(
+    stack, api, phone, dwolla, published
+):
+    """An OAuth bank: Link takes the whole page to the bank's site; the bank sends the browser
+    to PLAID_REDIRECT_URL, whose page re-opens Link on the same attempt, which then finishes."""
+    exchange = dwolla.seed_exchange("plaid", plaidBank="oauth")
+    request = create(api, stack, exchange["id"])
+    tab = Tab.open(phone, stack)
+
+    open_start_page(tab, request["startUrl"])
+    tab.click(START_BUTTON)
+    tab.page.wait_for_url(lambda url: url.startswith(f"{stack.sandbox_url}/_plaid/oauth-bank?"))
+    assert tab.heading == "Sandbox OAuth bank"
+    tab.shot("plaid-oauth-bank")
+    tab.page.keyboard.press("Tab")  # the bank's one link, by keyboard
+    with tab.page.expect_navigation(url=lambda url: url.startswith(stack.plaid_redirect_url)):
+        tab.page.keyboard.press("Enter")
+
+    tab.page.wait_for_url(RESULT_URL)  # Link re-opened with receivedRedirectUri and finished
+    assert tab.page.url == result_url(stack, request["id"])
+    assert tab.heading == "Your bank is connected again"
+
+    seen = api.session(request["id"]).json()
+    assert seen["status"] == "reauthorized"
+    assert [a["state"] for a in seen["attempts"]] == ["reauthorized"]  # one Dwolla session
+    assert [s["redirectUrl"] for s in dwolla.exchange_sessions()] == [stack.plaid_redirect_url]
+    assert_events(published, CREATED, REAUTHORIZED)
+    tab.check()
+
+
 def test_cancelled_at_the_bank_then_try_again_succeeds(stack, api, phone, dwolla, published):
     exchange = dwolla.seed_exchange("mx", providerOutcome="USER_CANCELLED")
     request = create(api, stack, exchange["id"])
