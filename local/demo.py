@@ -65,8 +65,8 @@ class Customer:
     It opens links and clicks buttons; everything else (redirects, the bank's pages, Plaid
     Link's window, the page's report) is the browser's own doing."""
 
-    def __init__(self, browser) -> None:
-        self.context = browser.new_context(viewport={"width": 390, "height": 844})
+    def __init__(self, browser, **options) -> None:
+        self.context = browser.new_context(viewport={"width": 390, "height": 844}, **options)
         self.context.set_default_timeout(90_000)  # sam local start-api may start a container
         self.page = self.context.new_page()
 
@@ -348,6 +348,25 @@ def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.check(got["status"] == "reauthorized", "request reauthorized (Dwolla confirmed)")
 
 
+def run_spanish(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step('A customer who reads Spanish: contact.locale "es" (the browser says English)')
+    exchange = stack.dwolla().seed_exchange("mx")
+    contact = {**_contact("Ana"), "locale": "es"}
+    session = _create(stack, exchange["id"], {"contact": contact}).json()
+    email, text = _messages_to(s, stack, contact)
+    s.check(email.subject.endswith("vuelve a conectar tu cuenta bancaria"), "the email in Spanish")
+    customer = Customer(browser, locale="en-US")
+    heading = customer.open(text.links()[0])
+    lang = customer.page.locator("html").get_attribute("lang")
+    s.show(f"the link from the text message → <html lang={lang}> “{heading}”")
+    s.check(lang == "es" and heading == "Vuelve a conectar tu banco", "the page in Spanish")
+    heading = customer.click("Continuar a tu banco", "**/reauth/done*")
+    s.show(f"bank → the service's own result page ({_short(customer.page.url)}) → “{heading}”")
+    customer.close()
+    s.check(heading == "Tu banco está conectado de nuevo", "the result in Spanish too")
+    s.check(_request(stack, session["id"])["status"] == "reauthorized", "reauthorized")
+
+
 def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.step("The customer cancels at the bank, then tries again with the same link")
     dwolla = stack.dwolla()
@@ -523,6 +542,7 @@ def main() -> int:
         with launch_chromium() as browser:
             run_flow(s, stack, browser)
             run_plaid(s, stack, browser)
+            run_spanish(s, stack, browser)
             run_cancelled(s, stack, browser)
             run_forgery(s, stack, browser)
             run_eventbridge(s, stack)
