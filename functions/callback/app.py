@@ -23,7 +23,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
+from reauth import inapp, pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, ReauthRequest, RequestStatus
@@ -96,12 +96,18 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
     return_url = request.return_url if request else None
     said = {"platform": platform, "locale": locale}
     if shown.kind == "start" and request is not None:
+        user_agent = web.header(app.current_event, "user-agent")
+        in_app = inapp.in_app_browser(user_agent) is not None
         page = pages.start_page(
-            **said,
+            platform=platform,
+            locale=locale,
             action_url=service.ctx.links.action_url(request.id),
             key=key,
             handoff=request.handoff_type.value,
             render=new_secret(),  # one rendering starts at most one attempt
+            # Inside another app: lead with this link (the service's own) in the browser.
+            in_app_link=service.ctx.links.start_url(request.id) if in_app else None,
+            android=inapp.on_android(user_agent),
         )
     elif shown.kind == "done":  # reauthorized, here or elsewhere: nothing more to do
         page = pages.result_page(**said, outcome="already_done", return_url=return_url)

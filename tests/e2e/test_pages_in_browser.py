@@ -312,6 +312,80 @@ def test_start_page_for_a_plaid_partner(tab, site):
     screenshot(tab.page, "start-plaid")
 
 
+# --- the start page inside another app (reauth.inapp) -------------------------------------------
+
+
+def in_app_start(site: Site, *, locale: str | None = None, android: bool = False) -> Page:
+    return pages.start_page(
+        platform=PLATFORM,
+        action_url=LINK,
+        key=KEY,
+        render=RENDER,
+        handoff="redirect",
+        locale=locale,
+        in_app_link=f"{site.base}{LINK}?key={KEY}",
+        android=android,
+    )
+
+
+def test_inside_an_app_copy_link_copies_the_link_and_continuing_posts_the_key(browser, site):  # noqa: F811
+    context = mobile_context(browser, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        site.page(LINK, in_app_start(site))
+        site.page(LINK, pages.to_bank_page(platform=PLATFORM, bank_url=f"{site.base}/bank"),
+                  method="POST")  # fmt: skip
+        site.routes[("GET", "/bank")] = lambda _: (204, {}, b"")  # the page stays
+        tab = open_tab(context, site)
+        tab.open(f"{LINK}?key={KEY}")
+        screenshot(tab.page, "start-in-app")
+        tab.check()
+        assert tab.page.locator("h1").inner_text() == "Open this page in your browser"
+        assert not tab.page.locator("a[href^='intent:']").count()  # not an Android phone
+
+        tab.page.get_by_role("button", name="Copy link").click()
+        expect_status = "Link copied. Now open your browser and paste it into the address bar."
+        tab.page.get_by_role("status").filter(has_text=expect_status).wait_for()
+        assert tab.page.evaluate("navigator.clipboard.readText()") == f"{site.base}{LINK}?key={KEY}"
+        tab.seen.assert_clean()
+
+        tab.page.keyboard.press("Tab")  # from the copy button to "Continue here anyway"
+        with tab.page.expect_request(lambda r: r.url == f"{site.base}/bank"):
+            tab.page.keyboard.press("Enter")
+        (post,) = site.seen("POST", LINK)
+        assert parse_qs(post.body.decode()) == {"key": [KEY], "render": [RENDER]}
+        assert post.headers.get("sec-fetch-site") == "same-origin"
+    finally:
+        context.close()
+
+
+def test_inside_an_app_on_android_in_spanish_without_a_clipboard_api_the_link_is_selected(
+    tab, site
+):
+    site.page(LINK, in_app_start(site, locale="es", android=True))
+    tab.page.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    tab.open(LINK)
+    tab.seen.assert_clean()
+    assert tab.page.evaluate("document.documentElement.lang") == "es"
+    intent = tab.page.get_by_role("link", name="Abrir en mi navegador").get_attribute("href")
+    assert intent == (
+        f"intent://{site.base.split('://')[1]}{LINK}?key={KEY}"
+        "#Intent;scheme=http;action=android.intent.action.VIEW;end"
+    )
+    assert tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(tab.page, "start-in-app-android-es")
+    tab.check_keyboard()
+
+    tab.page.get_by_role("button", name="Copiar enlace").click()
+    said = tab.page.get_by_role("status").inner_text()
+    assert said in (
+        "Enlace copiado. Ahora abre tu navegador y pégalo en la barra de direcciones.",
+        "El enlace está seleccionado. Cópialo y pégalo en tu navegador.",
+    )
+    selected = "[document.activeElement.id, document.activeElement.selectionEnd]"
+    assert tab.page.evaluate(selected) == ["page-link", len(f"{site.base}{LINK}?key={KEY}")]
+    tab.seen.assert_clean()
+
+
 # --- the Plaid page ---------------------------------------------------------------------------
 
 
@@ -491,6 +565,15 @@ def every_page(site: Site, platform: str = PLATFORM) -> dict[str, Page]:
         ),
         "start-plaid": pages.start_page(
             platform=platform, action_url=LINK, key=KEY, render=RENDER, handoff="token"
+        ),
+        "start-in-app": pages.start_page(
+            platform=platform,
+            action_url=LINK,
+            key=KEY,
+            render=RENDER,
+            handoff="redirect",
+            in_app_link=f"{site.base}{LINK}?key={KEY}",
+            android=True,
         ),
         "plaid": pages.plaid_page(
             platform=platform,

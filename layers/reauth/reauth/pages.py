@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
+from .inapp import android_intent_url
 from .words import DEFAULT_LANGUAGE, language, sentence_start, words
 
 # The provider error reasons a failure page explains (design: USER_CANCELLED and
@@ -113,22 +114,68 @@ def start_page(
     handoff: str,
     render: str,
     locale: str | None = None,
+    in_app_link: str | None = None,
+    android: bool = False,
 ) -> Page:
     """The page the link opens. Changes nothing: its one button POSTs the key back (none when
-    the browser's binding stands for it), and this rendering's id (one attempt per rendering)."""
+    the browser's binding stands for it), and this rendering's id (one attempt per rendering).
+
+    With `in_app_link` (the page is open inside another app, inapp.py; the link is this page's
+    own, as the service built it) the page leads with opening that link in the phone's browser:
+    a "Copy link" button, on `android` an intent link to the default browser, and the start
+    button, the same form, as "Continue here anyway"."""
     if handoff not in HANDOFFS:
         raise ValueError(f"handoff must be one of {HANDOFFS}")
     say = _Words(locale, platform)
-    body = (
-        _paragraph(say("start.text", where=say(f"start.where.{handoff}")))
-        + '<div class="actions">'
-        + f'<form method="post" action="{_attr(_url(action_url, "action_url"))}">'
-        + (f'<input type="hidden" name="key" value="{_attr(key)}">' if key else "")
-        + f'<input type="hidden" name="render" value="{_attr(render)}">'
-        + f'<button class="button" type="submit">{_text(say("start.button"))}</button>'
-        + "</form></div>"
-    )
+    action = _url(action_url, "action_url")
+
+    def form(label: str, tone: str = "") -> str:
+        return (
+            f'<form method="post" action="{_attr(action)}">'
+            + (f'<input type="hidden" name="key" value="{_attr(key)}">' if key else "")
+            + f'<input type="hidden" name="render" value="{_attr(render)}">'
+            + f'<button class="button{tone}" type="submit">{_text(label)}</button></form>'
+        )
+
+    text = _paragraph(say("start.text", where=say(f"start.where.{handoff}")))
+    if in_app_link is not None:
+        button = form(say("inapp.continue"), " secondary")
+        return _in_app_start_page(say, text, button, in_app_link, android=android)
+    body = text + '<div class="actions">' + form(say("start.button")) + "</div>"
     return _page(200, say, say("start.title"), "bank", "info", body)
+
+
+def _in_app_start_page(say: _Words, text: str, form: str, link: str, *, android: bool) -> Page:
+    link = _url(link, "in_app_link", absolute=True)
+    copy_tone = " secondary" if android else ""
+    body = (
+        text
+        + _paragraph(say("inapp.text"))
+        + _paragraph(say("inapp.how"))
+        + '<div class="actions">'
+        + (
+            f'<a class="button" href="{_attr(android_intent_url(link))}">'
+            f"{_text(say('inapp.open_browser'))}</a>"
+            if android
+            else ""
+        )
+        + '<div class="copy">'
+        + f'<label for="page-link">{_text(say("inapp.link_label"))}</label>'
+        + f'<input id="page-link" class="link" type="text" readonly value="{_attr(link)}" '
+        + 'spellcheck="false" autocomplete="off" dir="ltr">'
+        + f'<button id="copy-link" class="button{copy_tone}" type="button" hidden '
+        + f'data-copied="{_attr(say("inapp.copied"))}" '
+        + f'data-selected="{_attr(say("inapp.selected"))}">{_text(say("inapp.copy"))}</button>'
+        + '<p id="copy-status" class="status" role="status"></p></div>'
+        + form
+        + "</div>"
+    )
+    nonce = _nonce()
+    head = f'<style nonce="{nonce}">{_IN_APP_STYLE}</style>'
+    return _page(
+        200, say, say("inapp.title"), "bank", "info", body,
+        head=head, nonce=nonce, script=_COPY_SCRIPT,
+    )  # fmt: skip
 
 
 def to_bank_page(*, platform: str, bank_url: str, locale: str | None = None) -> Page:
@@ -558,5 +605,49 @@ _PLAID_SCRIPT = """
   } catch (e) {
     say(config.words.notOpened, "problem");
   }
+})();
+"""
+
+# The in-app start page's own styles: the link's field and the copy button's confirmation.
+_IN_APP_STYLE = (
+    ".copy{display:flex;flex-direction:column;gap:.5rem}"
+    ".copy label{font-weight:600}"
+    ".link{width:100%;min-height:3rem;margin:0;padding:.625rem .75rem;"
+    "border:2px solid var(--muted);border-radius:.75rem;background:var(--card);"
+    "color:var(--text);font:inherit;font-size:1rem}"
+    ".copy .status{min-height:1.5rem;margin:0}"
+)
+
+# The in-app start page's script: "Copy link" puts the page's link on the clipboard, else
+# selects it in its field for the customer to copy; either way it says so (a live region).
+_COPY_SCRIPT = """
+(function () {
+  "use strict";
+  var button = document.getElementById("copy-link");
+  var field = document.getElementById("page-link");
+  var status = document.getElementById("copy-status");
+
+  function say(message) { status.textContent = message; }
+
+  function selectIt() {
+    var copied = false;
+    field.focus();
+    field.select();
+    field.setSelectionRange(0, field.value.length);
+    try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+    say(button.getAttribute(copied ? "data-copied" : "data-selected"));
+  }
+
+  button.addEventListener("click", function () {
+    say("");
+    if (navigator.clipboard && typeof navigator.clipboard.writeText === "function") {
+      navigator.clipboard.writeText(field.value).then(function () {
+        say(button.getAttribute("data-copied"));
+      }, selectIt);
+    } else {
+      selectIt();
+    }
+  });
+  button.hidden = false;
 })();
 """
