@@ -367,6 +367,34 @@ def run_spanish(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.check(_request(stack, session["id"])["status"] == "reauthorized", "reauthorized")
 
 
+INSTAGRAM_ON_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,2; iOS 17_5; en_US; en-US)"
+)
+
+
+def run_in_app(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step("A customer opens the link inside an app's browser (Instagram's User-Agent)")
+    exchange = stack.dwolla().seed_exchange("mx")
+    session = _create(stack, exchange["id"], {"returnUrl": stack.return_url}).json()
+    customer = Customer(browser, user_agent=INSTAGRAM_ON_IPHONE)
+    customer.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    heading = customer.open(session["startUrl"])
+    s.show(f"→ “{heading}”: banks often refuse logins inside apps")
+    s.check(heading == "Open this page in your browser", "the page says how to open the browser")
+    customer.page.get_by_role("button", name="Copy link").click()
+    copied = customer.page.evaluate("navigator.clipboard.readText()")
+    s.check(
+        copied == session["startUrl"], "“Copy link” puts the customer's own link on the clipboard"
+    )
+    heading = customer.click("Continue here anyway", f"{stack.return_url}*")
+    s.show(f"“Continue here anyway” → bank → “{heading}”")
+    customer.close()
+    s.check(
+        _request(stack, session["id"])["status"] == "reauthorized", "going on anyway still works"
+    )
+
+
 def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.step("The customer cancels at the bank, then tries again with the same link")
     dwolla = stack.dwolla()
@@ -543,6 +571,7 @@ def main() -> int:
             run_flow(s, stack, browser)
             run_plaid(s, stack, browser)
             run_spanish(s, stack, browser)
+            run_in_app(s, stack, browser)
             run_cancelled(s, stack, browser)
             run_forgery(s, stack, browser)
             run_eventbridge(s, stack)
