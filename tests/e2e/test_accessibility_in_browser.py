@@ -20,6 +20,7 @@ function of (site, locale) giving the `Page`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -29,6 +30,16 @@ import pytest
 from reauth import pages
 from reauth.pages import Page
 from reauth.words import LANGUAGES
+from tests.e2e.test_journey_in_browser import (  # noqa: F401 (the `chromium` fixture)
+    PLAID,
+    RESULT_URL,
+    TIMEOUT_MS,
+    Tab,
+    attempt_states,
+    chromium,
+    create,
+    result_url,
+)
 from tests.e2e.test_pages_in_browser import (  # noqa: F401 (the `site` fixture)
     CSRF,
     KEY,
@@ -39,12 +50,12 @@ from tests.e2e.test_pages_in_browser import (  # noqa: F401 (the `site` fixture)
     Site,
     site,
 )
-from tests.support.axe import axe_unavailable, axe_violations, describe
-from tests.support.browser import mobile_context, new_page, screenshot
+from tests.support.axe import assert_accessible, axe_unavailable, axe_violations, describe
+from tests.support.browser import focus_indicator, mobile_context, new_page, screenshot
 from tests.support.browser_fixtures import browser  # noqa: F401
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext
+    from playwright.sync_api import BrowserContext, Route
 
 Factory = Callable[[Site, str], Page]
 
@@ -191,5 +202,149 @@ def test_every_page_in_every_language_at_a_phones_size(browser, site):  # noqa: 
             )
             screenshot(page, name if locale == "en" else f"{name}.{locale}")
         seen.assert_clean(ignore=(ERROR_STATUS,))
+    finally:
+        context.close()
+
+
+# --- 2. keyboard only, through the real stack ------------------------------------------------
+
+
+def _keyboard_tab(context: BrowserContext, stack) -> Tab:
+    """A journey tab (its way to the bank held until the customer acts) that must never be
+    clicked: any mouse use fails the test."""
+    tab = Tab.open(context, stack)
+    tab.page.add_init_script(_NO_POINTER)
+    return tab
+
+
+# Any pointer event reaching the page means a click (a keyboard's Enter/Space on a button gives
+# a `click` with detail 0 but no pointerdown/mousedown): recorded, and checked by `no_pointer`.
+_NO_POINTER = """
+window.__pointer = [];
+for (const kind of ["pointerdown", "mousedown", "touchstart"]) {
+  window.addEventListener(kind, (e) => window.__pointer.push(kind), true);
+}
+"""
+
+
+def no_pointer(tab: Tab) -> None:
+    assert tab.page.evaluate("window.__pointer") == []
+
+
+def tab_to(tab: Tab, name: str, *, limit: int = 8) -> None:
+    """Press Tab (from the top of the page) until `name` has the focus, which must show."""
+    page = tab.page
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    passed: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        ring = focus_indicator(page)
+        text = " ".join(ring["text"].split())
+        if text == name:
+            assert ring["focusVisible"], ring
+            assert ring["outlineStyle"] not in ("none", "hidden") and ring["outlineWidth"] >= 2
+            return
+        passed.append(text)
+    pytest.fail(f"Tab never reached {name!r} (reached {passed})")
+
+
+def press_and_land(tab: Tab, key: str, url: re.Pattern[str] | str) -> None:
+    """Press `key` on the focused control and wait for the page it leads to."""
+    tab.page.keyboard.press(key)
+    tab.page.wait_for_url(url)
+    tab.page.wait_for_load_state()
+
+
+def service_page_is_accessible(tab: Tab, where: str) -> None:
+    tab.seen.assert_clean(ignore=tuple(tab.expected_errors))
+    assert_accessible(tab.page, where)
+
+
+def through_the_bank_by_keyboard(tab: Tab, go: str) -> None:
+    """On the "Taking you to your bank" page (its automatic navigation held): axe, then Tab to
+    Continue and Enter; the sandbox's bank page sends the browser back to the result page."""
+    tab.at_bank()
+    service_page_is_accessible(tab, "the to-bank page")
+    tab_to(tab, go)
+    tab.holding = False
+    try:
+        press_and_land(tab, "Enter", RESULT_URL)
+    finally:
+        tab.holding = True
+        tab.held.clear()
+
+
+@pytest.fixture
+def keyboard_phone(chromium) -> Iterator[BrowserContext]:  # noqa: F811
+    context = mobile_context(chromium, has_touch=False)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("clean", "axe_ready")
+def test_mx_customer_finishes_by_keyboard_alone_after_a_cancelled_try(
+    stack, api, keyboard_phone, dwolla
+):
+    exchange = dwolla.seed_exchange("mx", providerOutcome="USER_CANCELLED")
+    request = create(api, stack, exchange["id"])
+    tab = _keyboard_tab(keyboard_phone, stack)
+
+    tab.goto(request["startUrl"])  # the link, opened from the customer's mail or messages
+    service_page_is_accessible(tab, "the start page")
+    tab_to(tab, "Continue to your bank")
+    tab.page.keyboard.press("Enter")
+    through_the_bank_by_keyboard(tab, "Continue")
+    assert tab.heading == "Your bank wasn't reconnected"  # closed the bank's login
+    service_page_is_accessible(tab, "the result page (cancelled)")
+
+    same = {k: exchange[k] for k in ("id", "fundingSourceId", "customerId")}
+    dwolla.seed_exchange("mx", **same, providerOutcome="success")
+    tab_to(tab, "Try again")
+    tab.page.keyboard.press("Space")
+    through_the_bank_by_keyboard(tab, "Continue")
+    assert tab.page.url == result_url(stack, request["id"])
+    assert tab.heading == "Your bank is connected again"
+    service_page_is_accessible(tab, "the result page (reauthorized)")
+    assert attempt_states(api, request["id"]) == ["failed", "reauthorized"]
+    no_pointer(tab)
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("clean", "axe_ready")
+def test_plaid_customer_finishes_by_keyboard_alone_in_spanish(stack, api, chromium):  # noqa: F811
+    request = create(api, stack, PLAID)
+    context = mobile_context(chromium, has_touch=False, locale="es-MX")  # Accept-Language: es
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    try:
+        tab = _keyboard_tab(context, stack)
+        finishing: list[Route] = []  # the stand-in's finish call, held while axe runs
+        tab.page.route(
+            lambda url: url.endswith("/_plaid/link/finish"), lambda r: finishing.append(r)
+        )
+
+        tab.goto(request["startUrl"])
+        assert tab.page.evaluate("document.documentElement.lang") == "es"
+        service_page_is_accessible(tab, "the start page (es)")
+        tab_to(tab, "Continuar a tu banco")
+        tab.page.keyboard.press("Space")
+        tab.page.locator("iframe").wait_for()  # Plaid Link over the page
+        deadline = time.monotonic() + 30
+        while not finishing:
+            assert time.monotonic() < deadline, "the stand-in Link never finished"
+            tab.page.wait_for_timeout(50)
+        assert tab.heading == "Inicia sesión en tu banco"
+        service_page_is_accessible(tab, "the Plaid page (es), Link open")
+        finishing[0].continue_()  # Link reports success; the page goes where it is told
+        tab.page.wait_for_url(RESULT_URL)
+        tab.page.wait_for_load_state()
+        assert tab.page.url == result_url(stack, request["id"])
+        assert tab.heading == "Tu banco está conectado de nuevo"
+        service_page_is_accessible(tab, "the result page (es)")
+        assert api.session(request["id"]).json()["status"] == "reauthorized"
+        no_pointer(tab)
     finally:
         context.close()
