@@ -52,7 +52,6 @@ from tests.e2e.test_pages_in_browser import (  # noqa: F401 (the `site` fixture)
 )
 from tests.support.axe import assert_accessible, axe_unavailable, axe_violations, describe
 from tests.support.browser import focus_indicator, mobile_context, new_page, screenshot
-from tests.support.browser_fixtures import browser  # noqa: F401
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Route
@@ -143,10 +142,10 @@ def axe_ready() -> None:
         pytest.skip(why)
 
 
-def _context(browser, width: int, scheme: str = "light") -> BrowserContext:  # noqa: F811
+def _context(chromium, width: int, scheme: str = "light") -> BrowserContext:  # noqa: F811
     if width == 1280:
-        return browser.new_context(viewport=WIDTHS[width], color_scheme=scheme)
-    return mobile_context(browser, viewport=WIDTHS[width], color_scheme=scheme)
+        return chromium.new_context(viewport=WIDTHS[width], color_scheme=scheme)
+    return mobile_context(chromium, viewport=WIDTHS[width], color_scheme=scheme)
 
 
 def _serve(served: Site) -> Iterator[tuple[str, str, str]]:
@@ -164,8 +163,8 @@ def _serve(served: Site) -> Iterator[tuple[str, str, str]]:
 
 @pytest.mark.usefixtures("axe_ready")
 @pytest.mark.parametrize(("width", "scheme"), LOOKS, ids=[f"{w}px-{s}" for w, s in LOOKS])
-def test_every_page_in_every_language_has_no_axe_violation(browser, site, width, scheme):  # noqa: F811
-    context = _context(browser, width, scheme)
+def test_every_page_in_every_language_has_no_axe_violation(chromium, site, width, scheme):  # noqa: F811
+    context = _context(chromium, width, scheme)
     started = time.monotonic()
     found: dict[tuple[str, str], list] = {}
     try:
@@ -188,10 +187,10 @@ def test_every_page_in_every_language_has_no_axe_violation(browser, site, width,
     )
 
 
-def test_every_page_in_every_language_at_a_phones_size(browser, site):  # noqa: F811
+def test_every_page_in_every_language_at_a_phones_size(chromium, site):  # noqa: F811
     """The screenshots: docs/screenshots/<page>.png in English, <page>.<lang>.png otherwise;
     each fits the phone's width (no sideways scrolling)."""
-    context = mobile_context(browser)
+    context = mobile_context(chromium)
     try:
         page, seen = new_page(context)
         for name, locale, path in _serve(site):
