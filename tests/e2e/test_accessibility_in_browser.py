@@ -8,9 +8,10 @@
    pages at a phone's size are saved as docs/screenshots/<page>.png (English) and
    <page>.es.png (Spanish).
 2. Keyboard only, through the real stack (SAM CLI in Docker, the Dwolla sandbox): a redirect
-   (MX) customer and a Plaid customer go from the start link to the result with Tab and Enter
-   alone (no mouse, no element.click()), and axe checks each of the service's pages met on the
-   way. The sandbox's bank pages stand in for the partner and are not checked by axe; they ask
+   (MX) customer (cancelled once, then Try again) and a Plaid customer (in Spanish) go from the
+   start link to the result with Tab, Enter and Space alone (no mouse, no element.click(): a
+   pointer event on the page fails the test), and axe checks each of the service's pages met
+   on the way. The sandbox's bank pages stand in for the partner and are not checked by axe; they ask
    nothing of the customer (the MX page redirects back at once, the Plaid Link stand-in
    finishes by itself), so a keyboard user gets through them as anyone else.
 
