@@ -97,6 +97,17 @@ def _requested(*, self_service: bool, already: bool = False) -> Factory:
 PAGES: dict[str, Factory] = {
     "start-redirect": _start("redirect"),
     "start-plaid": _start("token"),
+    # opened inside an app's browser (Android: the intent link too)
+    "start-in-app": lambda served, locale: pages.start_page(
+        platform=PLATFORM,
+        action_url=LINK,
+        key=KEY,
+        render=RENDER,
+        handoff="redirect",
+        in_app_link=f"{served.base}{LINK}?key={KEY}",
+        android=True,
+        locale=locale,
+    ),
     # its refresh goes to /bank/authorize, which the site answers 204: the page stays
     "to-bank": lambda served, locale: pages.to_bank_page(
         platform=PLATFORM, bank_url=f"{served.base}/bank/authorize?exchange=e1", locale=locale
