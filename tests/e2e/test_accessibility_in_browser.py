@@ -11,8 +11,8 @@
    (MX) customer (cancelled once, then Try again) and a Plaid customer (in Spanish) go from the
    start link to the result with Tab, Enter and Space alone (no mouse, no element.click(): a
    pointer event on the page fails the test), and axe checks each of the service's pages met
-   on the way. The sandbox's bank pages stand in for the partner and are not checked by axe; they ask
-   nothing of the customer (the MX page redirects back at once, the Plaid Link stand-in
+   on the way. The sandbox's bank pages stand in for the partner and are not checked by axe;
+   they ask nothing of the customer (the MX page redirects back at once, the Plaid Link stand-in
    finishes by itself), so a keyboard user gets through them as anyone else.
 
 To add a page (a new variant another change brings), add one line to PAGES: a name and a
