@@ -98,7 +98,7 @@ PAGES: dict[str, Factory] = {
     "start-redirect": _start("redirect"),
     "start-plaid": _start("token"),
     # opened inside an app's browser (Android: the intent link too)
-    "start-in-app": lambda served, locale: pages.start_page(
+    "start-in-app-android": lambda served, locale: pages.start_page(
         platform=PLATFORM,
         action_url=LINK,
         key=KEY,

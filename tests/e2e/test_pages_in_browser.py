@@ -372,7 +372,6 @@ def test_inside_an_app_on_android_in_spanish_without_a_clipboard_api_the_link_is
         "#Intent;scheme=http;action=android.intent.action.VIEW;end"
     )
     assert tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    screenshot(tab.page, "start-in-app-android-es")
     tab.check_keyboard()
 
     tab.page.get_by_role("button", name="Copiar enlace").click()
