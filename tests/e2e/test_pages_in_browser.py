@@ -650,3 +650,21 @@ def test_the_verifying_page_says_when_it_takes_longer_than_usual(tab, site, loca
     if locale == "en":
         tab.check()
     screenshot(tab.page, f"result-verifying-longer{suffix}")
+
+
+def test_the_verifying_page_of_another_browser_stops_at_once_and_offers_to_check_again(tab, site):
+    following(site)
+    refused = {"code": "NotBound", "message": "…", "requestId": None}
+    site.routes[("GET", STATUS)] = lambda _: json_answer(400, refused)
+    tab.page.clock.install()
+    tab.open("/verifying")
+
+    with tab.page.expect_response(lambda r: r.url.endswith(STATUS)):
+        tab.page.clock.fast_forward(pages.POLL_FIRST_MS)
+    tab.page.get_by_role("link", name="Check again").wait_for()
+    tab.page.clock.fast_forward(10 * pages.POLL_MAX_MS)
+
+    assert len(site.seen("GET", STATUS)) == 1
+    assert not tab.page.locator("#status").is_visible()
+    tab.expect_error("the server responded with a status of 400")
+    tab.check()

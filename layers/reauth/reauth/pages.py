@@ -608,8 +608,9 @@ _PLAID_SCRIPT = """
 """
 
 # The verifying page's script: polls the status route with backoff; an ended request's
-# `location` is where it goes (http(s) only); past the limit, or refused, it stops and shows
-# "Check again" (a reload of the page). Its config comes from the JSON block.
+# `location` is where it goes (http(s) only); past the limit, or refused (400 NotBound: another
+# browser), it stops and shows "Check again" (a reload of the page). Other failures (429, 5xx, a
+# dropped connection) are checked again later. Its config comes from the JSON block.
 _FOLLOW_SCRIPT = """
 (function () {
   "use strict";
@@ -645,7 +646,7 @@ _FOLLOW_SCRIPT = """
     if (Date.now() - started >= config.limit) { stop(config.words.longer); return; }
     fetch(config.statusUrl, {credentials: "same-origin", cache: "no-store"})
       .then(function (response) {
-        if (response.status === 403) { stop(""); return; }
+        if (response.status === 400) { stop(""); return; }  // NotBound: not this browser's
         if (!response.ok) { later(); return; }
         return response.json().then(function (answer) {
           if (answer && answer.status !== "verifying" && typeof answer.location === "string") {
