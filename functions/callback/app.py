@@ -110,14 +110,13 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
     elif shown.kind == "done":  # reauthorized, here or elsewhere: nothing more to do
         page = pages.result_page(**said, outcome="already_done", return_url=return_url)
     elif shown.kind == "verifying" and request is not None:  # checks on its own till it ends
-        check = service.ctx.links.action_url(request.id)
-        check = with_query(check, {"key": key}) if key else _done_verifying(request.id, locale)
+        # "Check again": the result page (the link key is never put on a page but the start's)
         page = pages.result_page(
             **said,
             outcome="verifying",
             return_url=return_url,
             status_url=service.ctx.links.status_url(request.id),
-            check_url=check,
+            check_url=_done_verifying(request.id, locale),
         )
     elif shown.kind == "too_many_attempts":  # for good: the platform must make a new request
         page = pages.error_page(**said, kind="too_many_attempts")

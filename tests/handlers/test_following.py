@@ -5,11 +5,12 @@ not add load on Dwolla), and once the request has ended says where the browser g
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from reauth.security import BrowserBinding, binding_cookie, new_secret
 from tests.support.constants import PUBLIC_BASE_URL
-from tests.support.flow import Browser, bank_url, header, location, plaid_config
+from tests.support.flow import Browser, bank_url, header, location
 
 DONE_URL = f"{PUBLIC_BASE_URL}/reauth/done"
 
@@ -26,6 +27,15 @@ def _verifying(api, dwolla, browser) -> tuple[dict, str]:
     return session, landed
 
 
+def _follow_config(page: dict) -> dict:
+    """The verifying page's configuration block (its script's)."""
+    found = re.search(
+        r'<script type="application/json" id="reauth-follow">(.*?)</script>', page["body"]
+    )
+    assert found, page["body"][:500]
+    return json.loads(found[1])
+
+
 def _poll(browser, session_id: str, **kwargs) -> tuple[int, dict, dict]:
     answer = browser.call("GET", f"{PUBLIC_BASE_URL}/reauth/link/{session_id}/status", **kwargs)
     return answer["statusCode"], json.loads(answer["body"]), answer
@@ -36,14 +46,14 @@ def test_the_verifying_page_follows_the_request_without_asking_dwolla_until_it_e
 ):
     session, landed = _verifying(api, dwolla, browser)
     page = browser.get(landed)
-    config = plaid_config(page)  # the page's JSON config block
+    config = _follow_config(page)  # the page's JSON config block
     assert config["statusUrl"] == f"{PUBLIC_BASE_URL}/reauth/link/{session['id']}/status"
     check_again = f"{landed}&lang=en"  # this page, in the language it was shown in
     assert f'href="{check_again.replace("&", "&amp;")}"' in page["body"]
     assert "script-src 'nonce-" in header(page, "content-security-policy")
     link = browser.get(session["startUrl"])  # the link, opened again: the same page
-    assert plaid_config(link)["statusUrl"] == config["statusUrl"]
-    assert f'href="{session["startUrl"]}"' in link["body"]  # "Check again": the link itself
+    assert _follow_config(link)["statusUrl"] == config["statusUrl"]
+    assert f'href="{check_again.replace("&", "&amp;")}"' in link["body"]  # no key on it
     dwolla.clear_faults()
     clock.advance(minutes=2)  # the next check is due: the poll still does not make it
     dwolla.clear_requests()

@@ -287,7 +287,7 @@ def _following(say: _Words, follow: tuple[str, str]) -> str:
         '<div class="actions" id="check">'
         f'<a class="button" href="{_attr(check)}">{_text(say("verifying.check_again"))}</a>'
         "</div>"
-        f'<script type="application/json" id="reauth-config">{script_json(config)}</script>'
+        f'<script type="application/json" id="reauth-follow">{script_json(config)}</script>'
     )
 
 
@@ -614,7 +614,7 @@ _PLAID_SCRIPT = """
 _FOLLOW_SCRIPT = """
 (function () {
   "use strict";
-  var config = JSON.parse(document.getElementById("reauth-config").textContent);
+  var config = JSON.parse(document.getElementById("reauth-follow").textContent);
   var statusLine = document.getElementById("status");
   var check = document.getElementById("check");
   var started = Date.now();
