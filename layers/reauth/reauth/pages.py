@@ -245,6 +245,15 @@ def plaid_page(
     )
 
 
+# The verifying page's poll: first after POLL_FIRST_MS, each wait 1.5 times the last up to
+# POLL_MAX_MS; after POLL_LIMIT_MS it stops and says it is taking longer than usual. The limit
+# covers the schedule's re-check of a waiting claim (every 5 minutes, due 1 minute after Dwolla
+# failed to answer: at most 6 minutes when Dwolla answers again).
+POLL_FIRST_MS = 3_000
+POLL_MAX_MS = 15_000
+POLL_LIMIT_MS = 6 * 60_000
+
+
 def result_page(
     *,
     platform: str,
@@ -254,14 +263,23 @@ def result_page(
     return_url: str | None = None,
     retry_render: str | None = None,
     locale: str | None = None,
+    status_url: str | None = None,
+    check_url: str | None = None,
 ) -> Page:
     """How it ended. `reason` (a provider error reason) only matters for "failed".
 
     "reauthorized_elsewhere": Dwolla shows the connection working though this request was not
     finished (the customer re-authenticated in another app, or the check that saw their login
-    ran first). "closed": the request expired or was superseded before a login was confirmed."""
+    ran first). "closed": the request expired or was superseded before a login was confirmed.
+    "verifying" with `status_url` (the service's status route for the request) and `check_url`
+    (the page to load again to check by hand: the link, or this page) checks on its own, and
+    goes on once the request has ended (_FOLLOW_SCRIPT); without JavaScript, or past
+    POLL_LIMIT_MS, it offers "Check again" (`check_url`)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
+    follow = (status_url, check_url) if status_url and check_url else None
+    if (status_url or check_url) and (follow is None or outcome != "verifying"):
+        raise ValueError("only the verifying page follows, with both status_url and check_url")
     say = _Words(locale, platform)
     icon, tone = _RESULT_LOOKS[outcome]
     if outcome == "failed":
@@ -288,8 +306,36 @@ def result_page(
         kind = "button secondary" if retry_action is not None else "button"
         url = _url(return_url, "return_url", absolute=True)
         actions += f'<a class="{kind}" href="{_attr(url)}">{_text(say("result.back"))}</a>'
-    body = _paragraph(text) + (f'<div class="actions">{actions}</div>' if actions else "")
-    return _page(200, say, say(f"result.{outcome}.title"), icon, tone, body)
+    body = (
+        _paragraph(text)
+        + (_following(say, follow) if follow else "")
+        + (f'<div class="actions">{actions}</div>' if actions else "")
+    )
+    script = _FOLLOW_SCRIPT if follow else ""
+    return _page(200, say, say(f"result.{outcome}.title"), icon, tone, body, script=script)
+
+
+def _following(say: _Words, follow: tuple[str, str]) -> str:
+    """The verifying page's status line, its "Check again" link (shown without JavaScript, and
+    by the script when it stops) and the script's configuration."""
+    status_url, check_url = follow
+    config = {
+        "statusUrl": _url(status_url, "status_url"),
+        "first": POLL_FIRST_MS,
+        "most": POLL_MAX_MS,
+        "limit": POLL_LIMIT_MS,
+        "words": {"checking": say("verifying.checking"), "longer": say("verifying.longer")},
+    }
+    check = _url(check_url, "check_url")
+    return (
+        '<p id="status" class="status" role="status" aria-live="polite" hidden>'
+        '<span class="spinner" aria-hidden="true"></span>'
+        f"<span>{_text(say('verifying.checking'))}</span></p>"
+        '<div class="actions" id="check">'
+        f'<a class="button" href="{_attr(check)}">{_text(say("verifying.check_again"))}</a>'
+        "</div>"
+        f'<script type="application/json" id="reauth-follow">{script_json(config)}</script>'
+    )
 
 
 # A result page's icon and tone, by outcome.
@@ -649,5 +695,63 @@ _COPY_SCRIPT = """
     }
   });
   button.hidden = false;
+})();
+"""
+
+# The verifying page's script: polls the status route with backoff; an ended request's
+# `location` is where it goes (http(s) only); past the limit, or refused (400 NotBound: another
+# browser), it stops and shows "Check again" (a reload of the page). Other failures (429, 5xx, a
+# dropped connection) are checked again later. Its config comes from the JSON block.
+_FOLLOW_SCRIPT = """
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("reauth-follow").textContent);
+  var statusLine = document.getElementById("status");
+  var check = document.getElementById("check");
+  var started = Date.now();
+  var wait = config.first;
+
+  function stop(message) {
+    check.hidden = false;
+    if (!message) { statusLine.hidden = true; return; }
+    statusLine.textContent = "";
+    statusLine.className = "status problem";
+    var text = document.createElement("span");
+    text.textContent = message;
+    statusLine.appendChild(text);
+  }
+
+  function go(target) {
+    var url = new URL(target, window.location.href);
+    if (url.protocol !== "https:" && url.protocol !== "http:") { throw new Error("bad location"); }
+    window.location.replace(url.href);
+  }
+
+  function later() {
+    if (Date.now() - started >= config.limit) { stop(config.words.longer); return; }
+    window.setTimeout(poll, wait);
+    wait = Math.min(Math.round(wait * 1.5), config.most);
+  }
+
+  function poll() {
+    if (Date.now() - started >= config.limit) { stop(config.words.longer); return; }
+    fetch(config.statusUrl, {credentials: "same-origin", cache: "no-store"})
+      .then(function (response) {
+        if (response.status === 400) { stop(""); return; }  // NotBound: not this browser's
+        if (!response.ok) { later(); return; }
+        return response.json().then(function (answer) {
+          if (answer && answer.status !== "verifying" && typeof answer.location === "string") {
+            go(answer.location);
+          } else {
+            later();
+          }
+        });
+      })
+      .catch(later);
+  }
+
+  check.hidden = true;
+  statusLine.hidden = false;
+  later();
 })();
 """

@@ -80,6 +80,14 @@ WORDS: dict[str, str] = {
         "We're confirming your login with your bank. You can close this window: we'll let "
         "{platform} know when it's done."
     ),
+    # The verifying page, while it checks on its own (result_page's status_url).
+    "verifying.checking": "Checking with your bank…",
+    "verifying.longer": (
+        "This is taking longer than usual. You don't need to do anything else: we'll let "
+        "{platform} know as soon as your bank confirms. You can close this window, or check "
+        "again in a few minutes."
+    ),
+    "verifying.check_again": "Check again",
     "result.unverified.title": "Your bank didn't confirm the login",
     "result.unverified.text": "Your bank didn't confirm that you logged in. Please try again.",
     "result.failed.title": "Your bank wasn't reconnected",

@@ -84,6 +84,13 @@ WORDS: dict[str, str] = {
         "Estamos confirmando con tu banco que iniciaste sesión. Puedes cerrar esta ventana: le "
         "avisaremos a {platform} cuando esté listo."
     ),
+    "verifying.checking": "Confirmando con tu banco…",
+    "verifying.longer": (
+        "Esto está tardando más de lo normal. No tienes que hacer nada más: le avisaremos a "
+        "{platform} en cuanto tu banco lo confirme. Puedes cerrar esta ventana o volver a "
+        "revisar en unos minutos."
+    ),
+    "verifying.check_again": "Volver a revisar",
     "result.unverified.title": "Tu banco no confirmó el inicio de sesión",
     "result.unverified.text": (
         "Tu banco no confirmó que iniciaste sesión. Por favor, inténtalo de nuevo."
