@@ -104,7 +104,7 @@ PAGES: dict[str, Factory] = {
         key=KEY,
         render=RENDER,
         handoff="redirect",
-        in_app_link=f"{served.base}{LINK}?key={KEY}",
+        in_app_link=f"https://pay.acme.example{LINK}?key={KEY}",  # the same in every screenshot
         android=True,
         locale=locale,
     ),
@@ -124,7 +124,14 @@ PAGES: dict[str, Factory] = {
     "result-reauthorized": _result("reauthorized", back=True),
     "result-reauthorized-elsewhere": _result("reauthorized_elsewhere", back=True),
     "result-already-done": _result("already_done", back=True),
-    "result-verifying": _result("verifying"),
+    # following the request (its first check waits 3 s: axe sees "Checking with your bank…")
+    "result-verifying": lambda served, locale: pages.result_page(
+        platform=PLATFORM,
+        outcome="verifying",
+        status_url=f"{LINK}/status",
+        check_url="/verifying",
+        locale=locale,
+    ),
     "result-unverified": _result("unverified", retry=True, back=True),
     "result-failed-user-cancelled": _result("failed", "USER_CANCELLED", retry=True),
     "result-failed-temporary-error": _result("failed", "TEMPORARY_ERROR", retry=True, back=True),
