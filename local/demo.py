@@ -264,6 +264,50 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.check("code" not in balance, "no UpdateCredentials any more")
 
 
+class Verifying:
+    """A customer back from the bank while Dwolla cannot answer: the page says "Almost done" and
+    keeps checking on its own; the schedule's re-check (a minute later, with the reminders) ends
+    it, and the page, left open meanwhile, turns into the result by itself."""
+
+    def __init__(self, s: Steps, stack: local_stack.Stack, browser) -> None:
+        s.step("A customer is back from the bank while Dwolla cannot answer the balance check")
+        self.dwolla = dwolla = stack.dwolla()
+        exchange = dwolla.seed_exchange("mx")
+        self.session = _create(stack, exchange["id"]).json()
+        self.customer = Customer(browser)
+        self.customer.open(self.session["startUrl"])
+        dwolla.inject_fault("/funding-sources/*/balance", method="GET", times=50, status=503)
+        try:
+            heading = self.customer.click("Continue to your bank", "**/reauth/done*verifying*")
+        finally:
+            dwolla.clear_faults()
+        self.back_at = time.monotonic()
+        status = self.customer.page.get_by_role("status").inner_text()
+        s.show(f"Dwolla answers 503 → “{heading}” · “{status}” (the page checks on its own)")
+        s.check(_request_status(stack, self.session["id"]) == "verifying", "verifying, not lost")
+
+    def finished(self, s: Steps, stack: local_stack.Stack) -> None:
+        page = self.customer.page
+        page.wait_for_url("**/reauth/done*status=reauthorized*", timeout=30_000)
+        heading = page.locator("h1").inner_text()
+        s.show(f"the page left open since: “{heading}” (no click, no reload)")
+        s.check(heading == "Your bank is connected again", "the verifying page finished by itself")
+        self.customer.close()
+
+
+def _request_status(stack: local_stack.Stack, request_id: str) -> str:
+    """The request's status from the table (not the API: its read would re-check with Dwolla)."""
+    item = (
+        stack.aws()
+        .client("dynamodb")
+        .get_item(
+            TableName=stack.local_resources().table_name,
+            Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
+        )
+    )
+    return item["Item"]["status"]["S"]
+
+
 class Reminders:
     """Two customers told at the same moment, whose first reminder falls due a minute later
     (the local stack's REMINDER_SCHEDULE): one reconnects before it, one does not."""
@@ -282,7 +326,9 @@ class Reminders:
         self.told_at = time.monotonic()
 
 
-def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Reminders) -> None:
+def run_reminders(
+    s: Steps, stack: local_stack.Stack, browser, reminders: Reminders, verifying: Verifying
+) -> None:
     s.step("One of them reconnects before the reminder is due, from the link in the text message")
     contact = reminders.contacts["done_early"]
     _, text = _messages_to(s, stack, contact)
@@ -294,7 +340,8 @@ def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Remind
     s.check(early["status"] == "reauthorized", "reauthorized: its reminders are silenced")
 
     s.step("A minute later the schedule runs (sam local invoke ApiFunction, the Scheduled Event)")
-    time.sleep(max(0.0, reminders.told_at + 62 - time.monotonic()))
+    due = max(reminders.told_at, verifying.back_at) + 62  # the reminder; the re-check (1 min)
+    time.sleep(max(0.0, due - time.monotonic()))
     command = _invoke_command(stack, ROOT / "events" / "schedule-expiry-sweep.json")
     swept = _invoke(command, stack)
     s.show(f"→ {json.dumps(swept)}")
@@ -304,6 +351,7 @@ def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Remind
     _messages_to(s, stack, contact, what="the one who reconnected got nothing more")
     again = _invoke(command, stack)
     s.check(again.get("messagesSent") == 0, "the schedule run again sends nothing twice")
+    verifying.finished(s, stack)
 
     s.step("The platform cancels the other request (POST /reauth-sessions/{id}/cancel, IAM)")
     aws, resources = stack.aws(), stack.local_resources()
@@ -568,6 +616,7 @@ def main() -> int:
     try:
         reminders = Reminders(s, stack)
         with launch_chromium() as browser:
+            verifying = Verifying(s, stack, browser)
             run_flow(s, stack, browser)
             run_plaid(s, stack, browser)
             run_spanish(s, stack, browser)
@@ -575,7 +624,7 @@ def main() -> int:
             run_cancelled(s, stack, browser)
             run_forgery(s, stack, browser)
             run_eventbridge(s, stack)
-            run_reminders(s, stack, browser, reminders)
+            run_reminders(s, stack, browser, reminders, verifying)
     except (DemoFailed, requests.RequestException, KeyError, PlaywrightError) as failure:
         print(f"\n{RED}Demo failed: {failure!r}{RESET}  (logs: {stack.logs})")
         return 1
