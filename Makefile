@@ -4,7 +4,7 @@
 #                then the first three again with the clock moved (make test-timetravel)
 #   make up/down the local stack (moto server, Dwolla sandbox, sam local start-api)
 #   make bench   the benchmark (benchmarks/results.json)
-#   make browser Debian's chromium + Playwright for the in-browser tests
+#   make browser Debian's chromium + Playwright (+ axe-core from npm) for the in-browser tests
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -22,9 +22,11 @@ $(STAMP): requirements-dev.txt layers/reauth/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# Debian's chromium (apt) and a check that Playwright imports from .venv.
+# Debian's chromium (apt) and a check that Playwright imports from .venv; axe-core (npm, pinned
+# with its sha512 in local/axe/) into .cache/axe for the accessibility tests.
 browser: venv
 	@local/browser_setup.sh
+	@local/axe_setup.sh
 
 # Debian's faketime (libfaketime, apt) for the time-travel runs.
 faketime:

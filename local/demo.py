@@ -65,8 +65,8 @@ class Customer:
     It opens links and clicks buttons; everything else (redirects, the bank's pages, Plaid
     Link's window, the page's report) is the browser's own doing."""
 
-    def __init__(self, browser) -> None:
-        self.context = browser.new_context(viewport={"width": 390, "height": 844})
+    def __init__(self, browser, **options) -> None:
+        self.context = browser.new_context(viewport={"width": 390, "height": 844}, **options)
         self.context.set_default_timeout(90_000)  # sam local start-api may start a container
         self.page = self.context.new_page()
 
@@ -264,6 +264,50 @@ def run_flow(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.check("code" not in balance, "no UpdateCredentials any more")
 
 
+class Verifying:
+    """A customer back from the bank while Dwolla cannot answer: the page says "Almost done" and
+    keeps checking on its own; the schedule's re-check (a minute later, with the reminders) ends
+    it, and the page, left open meanwhile, turns into the result by itself."""
+
+    def __init__(self, s: Steps, stack: local_stack.Stack, browser) -> None:
+        s.step("A customer is back from the bank while Dwolla cannot answer the balance check")
+        self.dwolla = dwolla = stack.dwolla()
+        exchange = dwolla.seed_exchange("mx")
+        self.session = _create(stack, exchange["id"]).json()
+        self.customer = Customer(browser)
+        self.customer.open(self.session["startUrl"])
+        dwolla.inject_fault("/funding-sources/*/balance", method="GET", times=50, status=503)
+        try:
+            heading = self.customer.click("Continue to your bank", "**/reauth/done*verifying*")
+        finally:
+            dwolla.clear_faults()
+        self.back_at = time.monotonic()
+        status = self.customer.page.get_by_role("status").inner_text()
+        s.show(f"Dwolla answers 503 → “{heading}” · “{status}” (the page checks on its own)")
+        s.check(_request_status(stack, self.session["id"]) == "verifying", "verifying, not lost")
+
+    def finished(self, s: Steps, stack: local_stack.Stack) -> None:
+        page = self.customer.page
+        page.wait_for_url("**/reauth/done*status=reauthorized*", timeout=30_000)
+        heading = page.locator("h1").inner_text()
+        s.show(f"the page left open since: “{heading}” (no click, no reload)")
+        s.check(heading == "Your bank is connected again", "the verifying page finished by itself")
+        self.customer.close()
+
+
+def _request_status(stack: local_stack.Stack, request_id: str) -> str:
+    """The request's status from the table (not the API: its read would re-check with Dwolla)."""
+    item = (
+        stack.aws()
+        .client("dynamodb")
+        .get_item(
+            TableName=stack.local_resources().table_name,
+            Key={"pk": {"S": f"REQUEST#{request_id}"}, "sk": {"S": "REQUEST"}},
+        )
+    )
+    return item["Item"]["status"]["S"]
+
+
 class Reminders:
     """Two customers told at the same moment, whose first reminder falls due a minute later
     (the local stack's REMINDER_SCHEDULE): one reconnects before it, one does not."""
@@ -282,7 +326,9 @@ class Reminders:
         self.told_at = time.monotonic()
 
 
-def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Reminders) -> None:
+def run_reminders(
+    s: Steps, stack: local_stack.Stack, browser, reminders: Reminders, verifying: Verifying
+) -> None:
     s.step("One of them reconnects before the reminder is due, from the link in the text message")
     contact = reminders.contacts["done_early"]
     _, text = _messages_to(s, stack, contact)
@@ -294,7 +340,8 @@ def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Remind
     s.check(early["status"] == "reauthorized", "reauthorized: its reminders are silenced")
 
     s.step("A minute later the schedule runs (sam local invoke ApiFunction, the Scheduled Event)")
-    time.sleep(max(0.0, reminders.told_at + 62 - time.monotonic()))
+    due = max(reminders.told_at, verifying.back_at) + 62  # the reminder; the re-check (1 min)
+    time.sleep(max(0.0, due - time.monotonic()))
     command = _invoke_command(stack, ROOT / "events" / "schedule-expiry-sweep.json")
     swept = _invoke(command, stack)
     s.show(f"→ {json.dumps(swept)}")
@@ -304,6 +351,7 @@ def run_reminders(s: Steps, stack: local_stack.Stack, browser, reminders: Remind
     _messages_to(s, stack, contact, what="the one who reconnected got nothing more")
     again = _invoke(command, stack)
     s.check(again.get("messagesSent") == 0, "the schedule run again sends nothing twice")
+    verifying.finished(s, stack)
 
     s.step("The platform cancels the other request (POST /reauth-sessions/{id}/cancel, IAM)")
     aws, resources = stack.aws(), stack.local_resources()
@@ -346,6 +394,53 @@ def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
     customer.close()
     got = _request(stack, session["id"])
     s.check(got["status"] == "reauthorized", "request reauthorized (Dwolla confirmed)")
+
+
+def run_spanish(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step('A customer who reads Spanish: contact.locale "es" (the browser says English)')
+    exchange = stack.dwolla().seed_exchange("mx")
+    contact = {**_contact("Ana"), "locale": "es"}
+    session = _create(stack, exchange["id"], {"contact": contact}).json()
+    email, text = _messages_to(s, stack, contact)
+    s.check(email.subject.endswith("vuelve a conectar tu cuenta bancaria"), "the email in Spanish")
+    customer = Customer(browser, locale="en-US")
+    heading = customer.open(text.links()[0])
+    lang = customer.page.locator("html").get_attribute("lang")
+    s.show(f"the link from the text message → <html lang={lang}> “{heading}”")
+    s.check(lang == "es" and heading == "Vuelve a conectar tu banco", "the page in Spanish")
+    heading = customer.click("Continuar a tu banco", "**/reauth/done*")
+    s.show(f"bank → the service's own result page ({_short(customer.page.url)}) → “{heading}”")
+    customer.close()
+    s.check(heading == "Tu banco está conectado de nuevo", "the result in Spanish too")
+    s.check(_request(stack, session["id"])["status"] == "reauthorized", "reauthorized")
+
+
+INSTAGRAM_ON_IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/15E148 Instagram 334.0.4.32.98 (iPhone15,2; iOS 17_5; en_US; en-US)"
+)
+
+
+def run_in_app(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step("A customer opens the link inside an app's browser (Instagram's User-Agent)")
+    exchange = stack.dwolla().seed_exchange("mx")
+    session = _create(stack, exchange["id"], {"returnUrl": stack.return_url}).json()
+    customer = Customer(browser, user_agent=INSTAGRAM_ON_IPHONE)
+    customer.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    heading = customer.open(session["startUrl"])
+    s.show(f"→ “{heading}”: banks often refuse logins inside apps")
+    s.check(heading == "Open this page in your browser", "the page says how to open the browser")
+    customer.page.get_by_role("button", name="Copy link").click()
+    copied = customer.page.evaluate("navigator.clipboard.readText()")
+    s.check(
+        copied == session["startUrl"], "“Copy link” puts the customer's own link on the clipboard"
+    )
+    heading = customer.click("Continue here anyway", f"{stack.return_url}*")
+    s.show(f"“Continue here anyway” → bank → “{heading}”")
+    customer.close()
+    s.check(
+        _request(stack, session["id"])["status"] == "reauthorized", "going on anyway still works"
+    )
 
 
 def run_cancelled(s: Steps, stack: local_stack.Stack, browser) -> None:
@@ -521,12 +616,15 @@ def main() -> int:
     try:
         reminders = Reminders(s, stack)
         with launch_chromium() as browser:
+            verifying = Verifying(s, stack, browser)
             run_flow(s, stack, browser)
             run_plaid(s, stack, browser)
+            run_spanish(s, stack, browser)
+            run_in_app(s, stack, browser)
             run_cancelled(s, stack, browser)
             run_forgery(s, stack, browser)
             run_eventbridge(s, stack)
-            run_reminders(s, stack, browser, reminders)
+            run_reminders(s, stack, browser, reminders, verifying)
     except (DemoFailed, requests.RequestException, KeyError, PlaywrightError) as failure:
         print(f"\n{RED}Demo failed: {failure!r}{RESET}  (logs: {stack.logs})")
         return 1

@@ -34,7 +34,7 @@ from tests.support.functions import Functions, new_container, serve
 # Skips that CI must not accept: when the variable is "1", a test skipped for that reason fails.
 REQUIRED_WHEN = {
     # .ci/run: the end-to-end tests (SAM CLI in Docker) and the in-browser tests must run
-    "REQUIRE_E2E": ("Docker", "Chromium"),
+    "REQUIRE_E2E": ("Docker", "Chromium", "axe-core"),
     "REQUIRE_DWOLLA_OPENAPI": ("openapi.yml",),  # .ci/run: check the sandbox against Dwolla's spec
 }
 

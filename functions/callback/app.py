@@ -4,6 +4,8 @@ Routes
   GET|HEAD /reauth/link/{sessionId}?key=…        the start page (changes nothing)
   POST     /reauth/link/{sessionId}              its button: bind this browser, go to the bank
   POST     /reauth/link/{sessionId}/complete     the Plaid page reports Link's end
+  GET      /reauth/link/{sessionId}/status       the verifying page's poll (bound browser only;
+                                                 read-only, no Dwolla call): JSON
   POST     /reauth/link/{sessionId}/renew        "Send me a new link" (an expired or cancelled
                                                  link's page): the platform is told
   GET      /reauth/callback?exchange=…|error=…   Dwolla's redirect back, 303 to the return URL
@@ -25,12 +27,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from reauth import pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
+from reauth import inapp, pages, runtime, snapstart, web  # noqa: F401  (snapstart: SnapStart's hooks)
+from reauth.errors import ErrorCode, ServiceError
 from reauth.ids import normalize_uuid
 from reauth.journey import Browser, BrowserRejected, PlaidReturn, Started, StartPage
 from reauth.model import NOT_REPAIRED, PROVIDER_ERRORS, ReauthRequest, RequestStatus
 from reauth.security import new_secret
-from reauth.words import choose_locale
+from reauth.urls import with_query
+from reauth.words import choose_locale, language
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -98,17 +102,30 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
     return_url = request.return_url if request else None
     said = {"platform": platform, "locale": locale}
     if shown.kind == "start" and request is not None:
+        user_agent = web.header(app.current_event, "user-agent")
+        in_app = inapp.in_app_browser(user_agent) is not None
         page = pages.start_page(
-            **said,
+            platform=platform,
+            locale=locale,
             action_url=service.ctx.links.action_url(request.id),
             key=key,
             handoff=request.handoff_type.value,
             render=new_secret(),  # one rendering starts at most one attempt
+            # Inside another app: lead with this link (the service's own) in the browser.
+            in_app_link=service.ctx.links.start_url(request.id) if in_app else None,
+            android=inapp.on_android(user_agent),
         )
     elif shown.kind == "done":  # reauthorized, here or elsewhere: nothing more to do
         page = pages.result_page(**said, outcome="already_done", return_url=return_url)
-    elif shown.kind == "verifying":
-        page = pages.result_page(**said, outcome="verifying", return_url=return_url)
+    elif shown.kind == "verifying" and request is not None:  # checks on its own till it ends
+        # "Check again": the result page (the link key is never put on a page but the start's)
+        page = pages.result_page(
+            **said,
+            outcome="verifying",
+            return_url=return_url,
+            status_url=service.ctx.links.status_url(request.id),
+            check_url=_done_verifying(request.id, locale),
+        )
     elif shown.kind == "too_many_attempts":  # for good: the platform must make a new request
         page = pages.error_page(**said, kind="too_many_attempts")
     elif shown.kind == "busy":  # lost to concurrent clicks on the link: "reload in a moment"
@@ -194,6 +211,32 @@ def complete(session_id: str) -> Response[str]:
     return web.json_response(200, {"location": landing.location})
 
 
+@app.get("/reauth/link/<session_id>/status")
+def follow(session_id: str) -> Response[str]:
+    """The verifying page's poll: `{"status": "verifying"}`, or the landing's status and
+    `location` once the request has ended. A browser not bound to the request (or any malformed
+    request) gets NotBound, and learns nothing."""
+    try:
+        followed = runtime.service().journey.follow(session_id, _browser())
+    except BrowserRejected as rejection:
+        logger.info("browser request refused", extra={"reason": str(rejection)})
+        metrics.add_metric("BrowserRequestsRefused", MetricUnit.Count, 1)
+        request_id = app.current_event.request_context.request_id
+        return web.error_response(ServiceError(ErrorCode.NOT_BOUND), request_id)
+    if followed.location is None:
+        return web.json_response(200, {"status": followed.status})
+    return web.json_response(200, {"status": followed.status, "location": followed.location})
+
+
+def _done_verifying(session_id: str, locale: str) -> str:
+    """The result page of a verifying request, in `locale`: loaded again by a browser bound to
+    it once the request has ended, it goes on to the landing (done())."""
+    params = {"status": RequestStatus.VERIFYING.value, "session": session_id}
+    if lang := language(locale):
+        params["lang"] = lang
+    return with_query(runtime.service().ctx.links.done_url(), params)
+
+
 @app.get("/reauth/callback")
 def callback() -> Response[str]:
     query = app.current_event.resolved_query_string_parameters
@@ -242,11 +285,14 @@ def done() -> Response[str]:
     query = app.current_event.resolved_query_string_parameters
     status, reason = _one(query.get("status")), _one(query.get("reason"))
     session_id = normalize_uuid(_one(query.get("session")))
-    # No request is read here: its language comes as `lang` (journey._landing puts it on this
-    # page's URL), else the browser's, else the deployment's. Only a language we have is used.
+    # Its language comes as `lang` (journey._landing puts it on this page's URL), else the
+    # browser's, else the deployment's. Only a language we have is used. No request is read
+    # here, but for `verifying` by a browser bound to it (one GetItem: has it ended?).
     platform = _platform()
     accept = web.header(app.current_event, "accept-language")
     locale = choose_locale(_one(query.get("lang")), accept, runtime.config().default_locale)
+    if status == RequestStatus.VERIFYING and session_id is not None:
+        return _verifying_done(session_id, platform, locale)
     if status in LANDING_OUTCOMES:
         outcome = LANDING_OUTCOMES[RequestStatus(status)]
         return web.html_page(pages.result_page(platform=platform, outcome=outcome, locale=locale))
@@ -267,6 +313,26 @@ def done() -> Response[str]:
         page = pages.result_page(platform=platform, outcome="failed", locale=locale, **retry)
         return web.html_page(page)
     return web.refused_page(platform, locale)
+
+
+def _verifying_done(session_id: str, platform: str, locale: str) -> Response[str]:
+    """The verifying result page, which follows the request on its own; for a browser bound to
+    it, once the request has ended, straight on to the landing (a reload, "Check again")."""
+    links = runtime.service().ctx.links
+    try:
+        followed = runtime.service().journey.follow(session_id, _browser())
+    except BrowserRejected:
+        followed = None  # another browser: the page, as for anyone
+    if followed is not None and followed.location is not None:
+        return web.redirect(followed.location)
+    page = pages.result_page(
+        platform=platform,
+        outcome="verifying",
+        locale=locale,
+        status_url=links.status_url(session_id),
+        check_url=_done_verifying(session_id, locale),
+    )
+    return web.html_page(page)
 
 
 @app.post("/webhooks/dwolla")

@@ -312,6 +312,79 @@ def test_start_page_for_a_plaid_partner(tab, site):
     screenshot(tab.page, "start-plaid")
 
 
+# --- the start page inside another app (reauth.inapp) -------------------------------------------
+
+
+def in_app_start(site: Site, *, locale: str | None = None, android: bool = False) -> Page:
+    return pages.start_page(
+        platform=PLATFORM,
+        action_url=LINK,
+        key=KEY,
+        render=RENDER,
+        handoff="redirect",
+        locale=locale,
+        in_app_link=f"{site.base}{LINK}?key={KEY}",
+        android=android,
+    )
+
+
+def test_inside_an_app_copy_link_copies_the_link_and_continuing_posts_the_key(browser, site):  # noqa: F811
+    context = mobile_context(browser, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        site.page(LINK, in_app_start(site))
+        site.page(LINK, pages.to_bank_page(platform=PLATFORM, bank_url=f"{site.base}/bank"),
+                  method="POST")  # fmt: skip
+        site.routes[("GET", "/bank")] = lambda _: (204, {}, b"")  # the page stays
+        tab = open_tab(context, site)
+        tab.open(f"{LINK}?key={KEY}")
+        screenshot(tab.page, "start-in-app")
+        tab.check()
+        assert tab.page.locator("h1").inner_text() == "Open this page in your browser"
+        assert not tab.page.locator("a[href^='intent:']").count()  # not an Android phone
+
+        tab.page.get_by_role("button", name="Copy link").click()
+        expect_status = "Link copied. Now open your browser and paste it into the address bar."
+        tab.page.get_by_role("status").filter(has_text=expect_status).wait_for()
+        assert tab.page.evaluate("navigator.clipboard.readText()") == f"{site.base}{LINK}?key={KEY}"
+        tab.seen.assert_clean()
+
+        tab.page.keyboard.press("Tab")  # from the copy button to "Continue here anyway"
+        with tab.page.expect_request(lambda r: r.url == f"{site.base}/bank"):
+            tab.page.keyboard.press("Enter")
+        (post,) = site.seen("POST", LINK)
+        assert parse_qs(post.body.decode()) == {"key": [KEY], "render": [RENDER]}
+        assert post.headers.get("sec-fetch-site") == "same-origin"
+    finally:
+        context.close()
+
+
+def test_inside_an_app_on_android_in_spanish_without_a_clipboard_api_the_link_is_selected(
+    tab, site
+):
+    site.page(LINK, in_app_start(site, locale="es", android=True))
+    tab.page.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    tab.open(LINK)
+    tab.seen.assert_clean()
+    assert tab.page.evaluate("document.documentElement.lang") == "es"
+    intent = tab.page.get_by_role("link", name="Abrir en mi navegador").get_attribute("href")
+    assert intent == (
+        f"intent://{site.base.split('://')[1]}{LINK}?key={KEY}"
+        "#Intent;scheme=http;action=android.intent.action.VIEW;end"
+    )
+    assert tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    tab.check_keyboard()
+
+    tab.page.get_by_role("button", name="Copiar enlace").click()
+    said = tab.page.get_by_role("status").inner_text()
+    assert said in (
+        "Enlace copiado. Ahora abre tu navegador y pégalo en la barra de direcciones.",
+        "El enlace está seleccionado. Cópialo y pégalo en tu navegador.",
+    )
+    selected = "[document.activeElement.id, document.activeElement.selectionEnd]"
+    assert tab.page.evaluate(selected) == ["page-link", len(f"{site.base}{LINK}?key={KEY}")]
+    tab.seen.assert_clean()
+
+
 # --- the Plaid page ---------------------------------------------------------------------------
 
 
@@ -492,6 +565,15 @@ def every_page(site: Site, platform: str = PLATFORM) -> dict[str, Page]:
         "start-plaid": pages.start_page(
             platform=platform, action_url=LINK, key=KEY, render=RENDER, handoff="token"
         ),
+        "start-in-app": pages.start_page(
+            platform=platform,
+            action_url=LINK,
+            key=KEY,
+            render=RENDER,
+            handoff="redirect",
+            in_app_link=f"{site.base}{LINK}?key={KEY}",
+            android=True,
+        ),
         "plaid": pages.plaid_page(
             platform=platform,
             script_url=f"{site.base}/static/link-initialize.js?mode=idle",
@@ -560,3 +642,111 @@ def test_on_a_wide_screen_the_page_is_a_card(browser, site):  # noqa: F811
         screenshot(tab.page, "start-redirect-wide")
     finally:
         context.close()
+
+
+# --- the verifying page, which finishes by itself ---------------------------------------------
+
+STATUS = f"{LINK}/status"
+CHECKING = {"en": "Checking with your bank…", "es": "Confirmando con tu banco…"}
+LONGER = {
+    "en": "This is taking longer than usual. You don't need to do anything else: we'll let "
+    f"{PLATFORM} know as soon as your bank confirms. You can close this window, or check again "
+    "in a few minutes.",
+    "es": "Esto está tardando más de lo normal. No tienes que hacer nada más: le avisaremos a "
+    f"{PLATFORM} en cuanto tu banco lo confirme. Puedes cerrar esta ventana o volver a revisar "
+    "en unos minutos.",
+}
+
+
+def following(site: Site, locale: str = "en") -> str:
+    """The verifying page, following the request (its status route on the site)."""
+    page = pages.result_page(
+        platform=PLATFORM,
+        outcome="verifying",
+        locale=locale,
+        status_url=STATUS,
+        check_url="/verifying",
+    )
+    return site.page("/verifying", page)
+
+
+def test_the_verifying_page_checks_on_its_own_then_goes_where_it_is_told(tab, site):
+    following(site)
+    answers = iter([json_answer(200, {"status": "verifying"})])
+    ended = json_answer(200, {"status": "reauthorized", "location": "/done"})
+    site.routes[("GET", STATUS)] = lambda _: next(answers, ended)
+    tab.page.clock.install()  # the page's timers run when the test says
+
+    tab.open("/verifying")
+    status = tab.page.get_by_role("status")
+    assert status.inner_text() == CHECKING["en"]
+    assert not tab.page.get_by_role("link", name="Check again").is_visible()
+    tab.check()
+    screenshot(tab.page, "result-verifying-checking")
+    assert not site.seen("GET", STATUS)  # the first check waits a moment
+    with tab.page.expect_response(lambda r: r.url.endswith(STATUS)):
+        tab.page.clock.fast_forward(pages.POLL_FIRST_MS)
+    assert tab.page.url == f"{site.base}/verifying"  # still verifying: it waits longer
+    tab.page.clock.fast_forward(pages.POLL_FIRST_MS)  # not yet (the wait grew)
+    assert len(site.seen("GET", STATUS)) == 1
+    tab.page.clock.fast_forward(pages.POLL_FIRST_MS // 2)
+
+    tab.page.wait_for_url(f"{site.base}/done")
+    polls = site.seen("GET", STATUS)
+    assert len(polls) == 2
+    assert polls[0].headers.get("sec-fetch-site") == "same-origin"
+    assert tab.page.locator("h1").inner_text() == "Your bank is connected again"
+    tab.check()  # no CSP violation on the way
+    assert tab.page.evaluate("history.length") == 2  # replaced: Back skips the verifying page
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_the_verifying_page_says_when_it_takes_longer_than_usual(tab, site, locale):
+    following(site, locale)
+    site.routes[("GET", STATUS)] = lambda _: json_answer(200, {"status": "verifying"})
+    tab.page.clock.install()
+    tab.open("/verifying")
+    suffix = "" if locale == "en" else f"-{locale}"
+    if locale != "en":
+        assert tab.page.get_by_role("status").inner_text() == CHECKING[locale]
+        screenshot(tab.page, f"result-verifying-checking{suffix}")
+
+    status = tab.page.get_by_role("status")
+    for _ in range(2 * pages.POLL_LIMIT_MS // pages.POLL_MAX_MS):  # each check: "verifying"
+        if "problem" in (status.get_attribute("class") or ""):
+            break
+        tab.page.clock.fast_forward(pages.POLL_MAX_MS)
+        tab.page.wait_for_timeout(25)  # the check's answer arrives (real time)
+    polls = len(site.seen("GET", STATUS))
+
+    assert status.inner_text() == LONGER[locale]
+    check = tab.page.locator("#check a")
+    assert check.is_visible()
+    assert check.get_attribute("href") == "/verifying"
+    # It kept checking until the limit (the waits grow to POLL_MAX_MS), and then stopped.
+    assert polls >= pages.POLL_LIMIT_MS // pages.POLL_MAX_MS - 3
+    tab.page.clock.fast_forward(10 * pages.POLL_MAX_MS)
+    tab.page.wait_for_timeout(25)
+    assert len(site.seen("GET", STATUS)) == polls
+    tab.seen.assert_clean()
+    if locale == "en":
+        tab.check()
+    screenshot(tab.page, f"result-verifying-longer{suffix}")
+
+
+def test_the_verifying_page_of_another_browser_stops_at_once_and_offers_to_check_again(tab, site):
+    following(site)
+    refused = {"code": "NotBound", "message": "…", "requestId": None}
+    site.routes[("GET", STATUS)] = lambda _: json_answer(400, refused)
+    tab.page.clock.install()
+    tab.open("/verifying")
+
+    with tab.page.expect_response(lambda r: r.url.endswith(STATUS)):
+        tab.page.clock.fast_forward(pages.POLL_FIRST_MS)
+    tab.page.get_by_role("link", name="Check again").wait_for()
+    tab.page.clock.fast_forward(10 * pages.POLL_MAX_MS)
+
+    assert len(site.seen("GET", STATUS)) == 1
+    assert not tab.page.locator("#status").is_visible()
+    tab.expect_error("the server responded with a status of 400")
+    tab.check()

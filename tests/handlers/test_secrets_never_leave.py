@@ -934,8 +934,8 @@ def _show_the_key_on_the_bank_page(kit: Kit, monkeypatch) -> None:
     _, request = kit.create(kit.dwolla.seed_exchange("mx")["id"])
     key = request["startUrl"].rpartition("key=")[2]
 
-    def leaky(*, platform, bank_url):
-        page = original(platform=platform, bank_url=bank_url)
+    def leaky(*, platform, bank_url, locale=None):
+        page = original(platform=platform, bank_url=bank_url, locale=locale)
         return pages.Page(page.status, page.html + f"<!-- {key} -->", page.csp)
 
     monkeypatch.setattr(pages, "to_bank_page", leaky)

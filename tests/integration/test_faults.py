@@ -259,7 +259,9 @@ def test_retries_stop_when_the_invocation_has_no_time_left_for_another_attempt(
     # Less time than one full attempt: the first is made, no retry can fit after it.
     status, body, elapsed = _create_with_deadline(functions, exchange["id"], attempt - 0.1)
 
-    assert (status, body["code"]) == (503, "DwollaUnavailable")
+    # The one attempt's answer (503) comes back in time on a quiet machine; on a loaded one its
+    # timeout, cut to the little time left, may fire first (504). Either way: one try, no retry.
+    assert (status, body["code"]) in ((503, "DwollaUnavailable"), (504, "DwollaTimeout"))
     assert len(_session_posts(dwolla, exchange["id"])) == 1
     assert client.waits == []
     assert table_items(functions) == []

@@ -146,11 +146,17 @@ def test_every_route_documents_api_gateways_own_answers(document):
             assert expected in codes, (path, method, expected)
 
 
+# A browser route a page's script calls, answering JSON (its refusal too).
+SCRIPT_ROUTES = {("/reauth/link/{sessionId}/status", "get")}
+
+
 def test_browser_pages_are_html_and_platform_answers_json(document):
     for path, method, operation in operations(document):
         for status, response in operation["responses"].items():
             types = set(_resolve(document, response).get("content", {}))
-            if path.startswith("/reauth/") and method != "head" and status in ("400", "410"):
+            if (path, method) in SCRIPT_ROUTES and status == "400":
+                assert "application/json" in types, (path, method, status)
+            elif path.startswith("/reauth/") and method != "head" and status in ("400", "410"):
                 assert types == {"text/html"}, (path, method, status)
             if not path.startswith("/reauth/"):
                 assert types <= {"application/json"}, (path, method, status)

@@ -40,4 +40,5 @@ Modules, from the outside in:
   snapstart   SnapStart's hooks: nothing made before the snapshot outlives a restore
   web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes
   pages       the customer-facing HTML pages (pure functions, a CSP nonce per page)
+  inapp       in-app browsers and webviews, told from the User-Agent (one table of patterns)
 """

@@ -80,6 +80,10 @@ class Links:
     def complete_url(self, request_id: str) -> str:
         return f"{self.action_url(request_id)}/complete"
 
+    def status_url(self, request_id: str) -> str:
+        """The verifying page's poll (journey.follow)."""
+        return f"{self.action_url(request_id)}/status"
+
     def done_url(self) -> str:
         return f"{self.base_url()}/reauth/done"
 

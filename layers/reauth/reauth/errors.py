@@ -49,6 +49,11 @@ class ErrorCode(Enum):
         400,
         "The returnUrl is not on the service's allow-list of return URLs.",
     )
+    NOT_BOUND = (
+        "NotBound",
+        400,
+        "Only the browser that started this re-authentication can follow it.",
+    )
     INVALID_COMPLETION = (
         "InvalidCompletion",
         400,

@@ -11,6 +11,8 @@
                         token names the attempt: two tabs each report their own)
     GET  plaid-oauth    Plaid's return from an OAuth bank (`?oauth_state_id=`): the bound
                         browser's Plaid page again, same token and attempt; changes nothing
+    GET  link/status    the verifying page's poll: still verifying, or where the browser goes
+                        (read-only, one GetItem, no Dwolla call)
 
 Everything a browser sends is checked before any I/O; a refusal (BrowserRejected) changes
 nothing and explains nothing (one generic page).
@@ -112,6 +114,15 @@ class Landing:
     """Where the browser goes after the bank: the platform's return URL or the result page."""
 
     location: str
+
+
+@dataclass(frozen=True)
+class Followed:
+    """How a request a browser follows stands: "verifying" (no location yet), or the status
+    its landing carries and the landing itself (where the browser goes now)."""
+
+    status: str
+    location: str | None = None
 
 
 class BrowserJourney:
@@ -321,7 +332,36 @@ class BrowserJourney:
             return self._landing(over, attempt_id, "expired" if over.is_open() else "")
         return self._landing(request, attempt_id)
 
+    # ---- following a verifying request -------------------------------------------------------
+    def follow(self, request_id: str, browser: Browser) -> Followed:
+        """The verifying page's poll: honoured only for a browser bound to one of the request's
+        attempts (its cookie names the request, an attempt holds its token's digest). Reads
+        the one request (one GetItem), changes nothing and asks no one: a poll never adds load
+        on Dwolla (a waiting claim is checked by the schedule, and by the platform's reads)."""
+        if not same_origin(browser.origin, browser.fetch_site, self._ctx.links.base_url()):
+            raise BrowserRejected("cross-origin status")
+        request_id = _uuid(request_id)
+        binding = read_binding(browser.cookies)
+        token = binding.token
+        if token is None or request_id not in binding.request_ids:
+            raise BrowserRejected("no binding for this request")
+        request = self._ctx.repo.get_request(request_id)
+        if request is None:
+            raise BrowserRejected("no such request")
+        mine = [(request, a) for a in request.attempts if matches(token, a.binding_hash)]
+        if not mine:
+            raise BrowserRejected("binding does not match the request")
+        if self._page_kind(request) == "verifying":
+            return Followed("verifying")
+        params = self._landing_params(request, _latest(mine)[1].id)
+        return Followed(params["status"], self._landing_url(request, params))
+
     def _landing(self, request: ReauthRequest, attempt_id: str, status: str = "") -> str:
+        return self._landing_url(request, self._landing_params(request, attempt_id, status))
+
+    def _landing_params(
+        self, request: ReauthRequest, attempt_id: str, status: str = ""
+    ) -> dict[str, str]:
         status = status or ("verifying" if request.claim_pending else request.status.value)
         params = {"status": status, "session": request.id}
         attempt = request.attempt(attempt_id)
@@ -333,6 +373,9 @@ class BrowserJourney:
                 "reason": attempt.reason or "",
                 "recoverable": "true" if recoverable else "false",
             }
+        return params
+
+    def _landing_url(self, request: ReauthRequest, params: dict[str, str]) -> str:
         if request.return_url:
             return with_query(request.return_url, params)
         # The service's own result page speaks the request's language (it reads no request).

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
+from .inapp import android_intent_url
 from .words import DEFAULT_LANGUAGE, language, sentence_start, words
 
 # The provider error reasons a failure page explains (design: USER_CANCELLED and
@@ -113,22 +114,68 @@ def start_page(
     handoff: str,
     render: str,
     locale: str | None = None,
+    in_app_link: str | None = None,
+    android: bool = False,
 ) -> Page:
     """The page the link opens. Changes nothing: its one button POSTs the key back (none when
-    the browser's binding stands for it), and this rendering's id (one attempt per rendering)."""
+    the browser's binding stands for it), and this rendering's id (one attempt per rendering).
+
+    With `in_app_link` (the page is open inside another app, inapp.py; the link is this page's
+    own, as the service built it) the page leads with opening that link in the phone's browser:
+    a "Copy link" button, on `android` an intent link to the default browser, and the start
+    button, the same form, as "Continue here anyway"."""
     if handoff not in HANDOFFS:
         raise ValueError(f"handoff must be one of {HANDOFFS}")
     say = _Words(locale, platform)
-    body = (
-        _paragraph(say("start.text", where=say(f"start.where.{handoff}")))
-        + '<div class="actions">'
-        + f'<form method="post" action="{_attr(_url(action_url, "action_url"))}">'
-        + (f'<input type="hidden" name="key" value="{_attr(key)}">' if key else "")
-        + f'<input type="hidden" name="render" value="{_attr(render)}">'
-        + f'<button class="button" type="submit">{_text(say("start.button"))}</button>'
-        + "</form></div>"
-    )
+    action = _url(action_url, "action_url")
+
+    def form(label: str, tone: str = "") -> str:
+        return (
+            f'<form method="post" action="{_attr(action)}">'
+            + (f'<input type="hidden" name="key" value="{_attr(key)}">' if key else "")
+            + f'<input type="hidden" name="render" value="{_attr(render)}">'
+            + f'<button class="button{tone}" type="submit">{_text(label)}</button></form>'
+        )
+
+    text = _paragraph(say("start.text", where=say(f"start.where.{handoff}")))
+    if in_app_link is not None:
+        button = form(say("inapp.continue"), " secondary")
+        return _in_app_start_page(say, text, button, in_app_link, android=android)
+    body = text + '<div class="actions">' + form(say("start.button")) + "</div>"
     return _page(200, say, say("start.title"), "bank", "info", body)
+
+
+def _in_app_start_page(say: _Words, text: str, form: str, link: str, *, android: bool) -> Page:
+    link = _url(link, "in_app_link", absolute=True)
+    copy_tone = " secondary" if android else ""
+    body = (
+        text
+        + _paragraph(say("inapp.text"))
+        + _paragraph(say("inapp.how"))
+        + '<div class="actions">'
+        + (
+            f'<a class="button" href="{_attr(android_intent_url(link))}">'
+            f"{_text(say('inapp.open_browser'))}</a>"
+            if android
+            else ""
+        )
+        + '<div class="copy">'
+        + f'<label for="page-link">{_text(say("inapp.link_label"))}</label>'
+        + f'<input id="page-link" class="link" type="text" readonly value="{_attr(link)}" '
+        + 'spellcheck="false" autocomplete="off" dir="ltr">'
+        + f'<button id="copy-link" class="button{copy_tone}" type="button" hidden '
+        + f'data-copied="{_attr(say("inapp.copied"))}" '
+        + f'data-selected="{_attr(say("inapp.selected"))}">{_text(say("inapp.copy"))}</button>'
+        + '<p id="copy-status" class="status" role="status"></p></div>'
+        + form
+        + "</div>"
+    )
+    nonce = _nonce()
+    head = f'<style nonce="{nonce}">{_IN_APP_STYLE}</style>'
+    return _page(
+        200, say, say("inapp.title"), "bank", "info", body,
+        head=head, nonce=nonce, script=_COPY_SCRIPT,
+    )  # fmt: skip
 
 
 def to_bank_page(*, platform: str, bank_url: str, locale: str | None = None) -> Page:
@@ -202,6 +249,15 @@ def plaid_page(
     )
 
 
+# The verifying page's poll: first after POLL_FIRST_MS, each wait 1.5 times the last up to
+# POLL_MAX_MS; after POLL_LIMIT_MS it stops and says it is taking longer than usual. The limit
+# covers the schedule's re-check of a waiting claim (every 5 minutes, due 1 minute after Dwolla
+# failed to answer: at most 6 minutes when Dwolla answers again).
+POLL_FIRST_MS = 3_000
+POLL_MAX_MS = 15_000
+POLL_LIMIT_MS = 6 * 60_000
+
+
 def result_page(
     *,
     platform: str,
@@ -211,14 +267,23 @@ def result_page(
     return_url: str | None = None,
     retry_render: str | None = None,
     locale: str | None = None,
+    status_url: str | None = None,
+    check_url: str | None = None,
 ) -> Page:
     """How it ended. `reason` (a provider error reason) only matters for "failed".
 
     "reauthorized_elsewhere": Dwolla shows the connection working though this request was not
     finished (the customer re-authenticated in another app, or the check that saw their login
-    ran first). "closed": the request expired or was superseded before a login was confirmed."""
+    ran first). "closed": the request expired or was superseded before a login was confirmed.
+    "verifying" with `status_url` (the service's status route for the request) and `check_url`
+    (the page to load again to check by hand: the link, or this page) checks on its own, and
+    goes on once the request has ended (_FOLLOW_SCRIPT); without JavaScript, or past
+    POLL_LIMIT_MS, it offers "Check again" (`check_url`)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
+    follow = (status_url, check_url) if status_url and check_url else None
+    if (status_url or check_url) and (follow is None or outcome != "verifying"):
+        raise ValueError("only the verifying page follows, with both status_url and check_url")
     say = _Words(locale, platform)
     icon, tone = _RESULT_LOOKS[outcome]
     if outcome == "failed":
@@ -245,8 +310,36 @@ def result_page(
         kind = "button secondary" if retry_action is not None else "button"
         url = _url(return_url, "return_url", absolute=True)
         actions += f'<a class="{kind}" href="{_attr(url)}">{_text(say("result.back"))}</a>'
-    body = _paragraph(text) + (f'<div class="actions">{actions}</div>' if actions else "")
-    return _page(200, say, say(f"result.{outcome}.title"), icon, tone, body)
+    body = (
+        _paragraph(text)
+        + (_following(say, follow) if follow else "")
+        + (f'<div class="actions">{actions}</div>' if actions else "")
+    )
+    script = _FOLLOW_SCRIPT if follow else ""
+    return _page(200, say, say(f"result.{outcome}.title"), icon, tone, body, script=script)
+
+
+def _following(say: _Words, follow: tuple[str, str]) -> str:
+    """The verifying page's status line, its "Check again" link (shown without JavaScript, and
+    by the script when it stops) and the script's configuration."""
+    status_url, check_url = follow
+    config = {
+        "statusUrl": _url(status_url, "status_url"),
+        "first": POLL_FIRST_MS,
+        "most": POLL_MAX_MS,
+        "limit": POLL_LIMIT_MS,
+        "words": {"checking": say("verifying.checking"), "longer": say("verifying.longer")},
+    }
+    check = _url(check_url, "check_url")
+    return (
+        '<p id="status" class="status" role="status" aria-live="polite" hidden>'
+        '<span class="spinner" aria-hidden="true"></span>'
+        f"<span>{_text(say('verifying.checking'))}</span></p>"
+        '<div class="actions" id="check">'
+        f'<a class="button" href="{_attr(check)}">{_text(say("verifying.check_again"))}</a>'
+        "</div>"
+        f'<script type="application/json" id="reauth-follow">{script_json(config)}</script>'
+    )
 
 
 # A result page's icon and tone, by outcome.
@@ -564,5 +657,107 @@ _PLAID_SCRIPT = """
   } catch (e) {
     say(config.words.notOpened, "problem");
   }
+})();
+"""
+
+# The in-app start page's own styles: the link's field and the copy button's confirmation.
+_IN_APP_STYLE = (
+    ".copy{display:flex;flex-direction:column;gap:.5rem}"
+    ".copy label{font-weight:600}"
+    ".link{width:100%;min-height:3rem;margin:0;padding:.625rem .75rem;"
+    "border:2px solid var(--muted);border-radius:.75rem;background:var(--card);"
+    "color:var(--text);font:inherit;font-size:1rem}"
+    ".copy .status{min-height:1.5rem;margin:0}"
+)
+
+# The in-app start page's script: "Copy link" puts the page's link on the clipboard, else
+# selects it in its field for the customer to copy; either way it says so (a live region).
+_COPY_SCRIPT = """
+(function () {
+  "use strict";
+  var button = document.getElementById("copy-link");
+  var field = document.getElementById("page-link");
+  var status = document.getElementById("copy-status");
+
+  function say(message) { status.textContent = message; }
+
+  function selectIt() {
+    var copied = false;
+    field.focus();
+    field.select();
+    field.setSelectionRange(0, field.value.length);
+    try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+    say(button.getAttribute(copied ? "data-copied" : "data-selected"));
+  }
+
+  button.addEventListener("click", function () {
+    say("");
+    if (navigator.clipboard && typeof navigator.clipboard.writeText === "function") {
+      navigator.clipboard.writeText(field.value).then(function () {
+        say(button.getAttribute("data-copied"));
+      }, selectIt);
+    } else {
+      selectIt();
+    }
+  });
+  button.hidden = false;
+})();
+"""
+
+# The verifying page's script: polls the status route with backoff; an ended request's
+# `location` is where it goes (http(s) only); past the limit, or refused (400 NotBound: another
+# browser), it stops and shows "Check again" (a reload of the page). Other failures (429, 5xx, a
+# dropped connection) are checked again later. Its config comes from the JSON block.
+_FOLLOW_SCRIPT = """
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("reauth-follow").textContent);
+  var statusLine = document.getElementById("status");
+  var check = document.getElementById("check");
+  var started = Date.now();
+  var wait = config.first;
+
+  function stop(message) {
+    check.hidden = false;
+    if (!message) { statusLine.hidden = true; return; }
+    statusLine.textContent = "";
+    statusLine.className = "status problem";
+    var text = document.createElement("span");
+    text.textContent = message;
+    statusLine.appendChild(text);
+  }
+
+  function go(target) {
+    var url = new URL(target, window.location.href);
+    if (url.protocol !== "https:" && url.protocol !== "http:") { throw new Error("bad location"); }
+    window.location.replace(url.href);
+  }
+
+  function later() {
+    if (Date.now() - started >= config.limit) { stop(config.words.longer); return; }
+    window.setTimeout(poll, wait);
+    wait = Math.min(Math.round(wait * 1.5), config.most);
+  }
+
+  function poll() {
+    if (Date.now() - started >= config.limit) { stop(config.words.longer); return; }
+    fetch(config.statusUrl, {credentials: "same-origin", cache: "no-store"})
+      .then(function (response) {
+        if (response.status === 400) { stop(""); return; }  // NotBound: not this browser's
+        if (!response.ok) { later(); return; }
+        return response.json().then(function (answer) {
+          if (answer && answer.status !== "verifying" && typeof answer.location === "string") {
+            go(answer.location);
+          } else {
+            later();
+          }
+        });
+      })
+      .catch(later);
+  }
+
+  check.hidden = true;
+  statusLine.hidden = false;
+  later();
 })();
 """

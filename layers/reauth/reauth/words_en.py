@@ -21,6 +21,22 @@ WORDS: dict[str, str] = {
     "start.where.redirect": "You'll sign in on your bank's page.",
     "start.where.token": "You'll sign in to your bank in a secure Plaid window.",
     "start.button": "Continue to your bank",
+    # ---- the start page inside another app (inapp.py) --------------------------------------
+    "inapp.title": "Open this page in your browser",
+    "inapp.text": (
+        "It looks like you opened this link inside another app. Many banks don't let you log "
+        "in from an app's built-in browser, so it's best to continue in your phone's browser."
+    ),
+    "inapp.how": (
+        "Tap this app's menu (⋯ or ⋮) and choose “Open in browser”. Or copy the link "
+        "and paste it into your browser."
+    ),
+    "inapp.link_label": "Your link",
+    "inapp.copy": "Copy link",
+    "inapp.copied": "Link copied. Now open your browser and paste it into the address bar.",
+    "inapp.selected": "The link is selected. Copy it, then paste it into your browser.",
+    "inapp.open_browser": "Open in my browser",
+    "inapp.continue": "Continue here anyway",
     # ---- the hand-offs ---------------------------------------------------------------------
     "to_bank.title": "Taking you to your bank…",
     "to_bank.text": "Your bank's login page is opening. If nothing happens, tap Continue.",
@@ -64,6 +80,14 @@ WORDS: dict[str, str] = {
         "We're confirming your login with your bank. You can close this window: we'll let "
         "{platform} know when it's done."
     ),
+    # The verifying page, while it checks on its own (result_page's status_url).
+    "verifying.checking": "Checking with your bank…",
+    "verifying.longer": (
+        "This is taking longer than usual. You don't need to do anything else: we'll let "
+        "{platform} know as soon as your bank confirms. You can close this window, or check "
+        "again in a few minutes."
+    ),
+    "verifying.check_again": "Check again",
     "result.unverified.title": "Your bank didn't confirm the login",
     "result.unverified.text": "Your bank didn't confirm that you logged in. Please try again.",
     "result.failed.title": "Your bank wasn't reconnected",

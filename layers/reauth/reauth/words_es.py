@@ -20,6 +20,23 @@ WORDS: dict[str, str] = {
     "start.where.redirect": "Lo harás en la página de tu banco.",
     "start.where.token": "Lo harás en una ventana segura de Plaid.",
     "start.button": "Continuar a tu banco",
+    # ---- the start page inside another app (inapp.py) --------------------------------------
+    "inapp.title": "Abre esta página en tu navegador",
+    "inapp.text": (
+        "Parece que abriste este enlace dentro de otra app. Muchos bancos no te dejan iniciar "
+        "sesión desde el navegador integrado de una app, así que es mejor seguir en el "
+        "navegador de tu celular."
+    ),
+    "inapp.how": (
+        "Toca el menú de esta app (⋯ o ⋮) y elige “Abrir en el navegador”. O copia el "
+        "enlace y pégalo en tu navegador."
+    ),
+    "inapp.link_label": "Tu enlace",
+    "inapp.copy": "Copiar enlace",
+    "inapp.copied": "Enlace copiado. Ahora abre tu navegador y pégalo en la barra de direcciones.",
+    "inapp.selected": "El enlace está seleccionado. Cópialo y pégalo en tu navegador.",
+    "inapp.open_browser": "Abrir en mi navegador",
+    "inapp.continue": "Continuar aquí de todos modos",
     # ---- the hand-offs ---------------------------------------------------------------------
     "to_bank.title": "Te estamos llevando a tu banco…",
     "to_bank.text": (
@@ -67,6 +84,13 @@ WORDS: dict[str, str] = {
         "Estamos confirmando con tu banco que iniciaste sesión. Puedes cerrar esta ventana: le "
         "avisaremos a {platform} cuando esté listo."
     ),
+    "verifying.checking": "Confirmando con tu banco…",
+    "verifying.longer": (
+        "Esto está tardando más de lo normal. No tienes que hacer nada más: le avisaremos a "
+        "{platform} en cuanto tu banco lo confirme. Puedes cerrar esta ventana o volver a "
+        "revisar en unos minutos."
+    ),
+    "verifying.check_again": "Volver a revisar",
     "result.unverified.title": "Tu banco no confirmó el inicio de sesión",
     "result.unverified.text": (
         "Tu banco no confirmó que iniciaste sesión. Por favor, inténtalo de nuevo."
