@@ -121,6 +121,16 @@ PAGES: dict[str, Factory] = {
         csrf=CSRF,
         locale=locale,
     ),
+    # back from an OAuth bank: Link re-opened with receivedRedirectUri (same markup and words)
+    "plaid-oauth-return": lambda served, locale: pages.plaid_page(
+        platform=PLATFORM,
+        script_url=f"{served.base}/static/link-initialize.js?mode=idle",
+        token=TOKEN,
+        complete_url=f"{LINK}/complete",
+        csrf=CSRF,
+        received_redirect_uri="https://pay.acme.example/reauth/plaid-oauth?oauth_state_id=s1",
+        locale=locale,
+    ),
     "result-reauthorized": _result("reauthorized", back=True),
     "result-reauthorized-elsewhere": _result("reauthorized_elsewhere", back=True),
     "result-already-done": _result("already_done", back=True),
