@@ -396,6 +396,37 @@ def run_plaid(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.check(got["status"] == "reauthorized", "request reauthorized (Dwolla confirmed)")
 
 
+def run_plaid_oauth(s: Steps, stack: local_stack.Stack, browser) -> None:
+    s.step("An OAuth bank through Plaid: Link leaves for the bank's site and comes back")
+    dwolla = stack.dwolla()
+    exchange = dwolla.seed_exchange("plaid", plaidBank="oauth")
+    session = _create(stack, exchange["id"], {"returnUrl": stack.return_url}).json()
+    sent = [x.get("redirectUrl") for x in dwolla.exchange_sessions()][-1:]
+    s.show(f"the exchange session's redirect-url: {sent[0] if sent else None}")
+    s.check(sent == [stack.plaid_redirect_url], "created with the deployment's PlaidRedirectUrl")
+    customer = Customer(browser)
+    customer.open(session["startUrl"])
+    heading = customer.click("Continue to your bank", f"{stack.sandbox_url}/_plaid/oauth-bank*")
+    s.show(f"Plaid Link → the bank's own site: “{heading}”")
+    visited: list[str] = []
+    customer.page.on("framenavigated", lambda frame: visited.append(frame.url))
+    customer.page.get_by_role("link").first.click()
+    customer.page.wait_for_url(f"{stack.return_url}*")
+    back = f"{stack.plaid_redirect_url}?oauth_state_id="
+    s.check(any(url.startswith(back) for url in visited), "the bank sent the browser back")
+    s.show(
+        f"back at {urlsplit(stack.plaid_redirect_url).path}?oauth_state_id=… → the Plaid page "
+        "re-opens Link (same token, receivedRedirectUri) → Link finishes"
+    )
+    s.check("status=reauthorized" in customer.page.url, "back at the return URL, reauthorized")
+    customer.close()
+    got = _request(stack, session["id"])
+    s.check(
+        got["status"] == "reauthorized" and len(got["attempts"]) == 1,
+        "reauthorized on the same attempt (no second Dwolla session)",
+    )
+
+
 def run_spanish(s: Steps, stack: local_stack.Stack, browser) -> None:
     s.step('A customer who reads Spanish: contact.locale "es" (the browser says English)')
     exchange = stack.dwolla().seed_exchange("mx")
@@ -619,6 +650,7 @@ def main() -> int:
             verifying = Verifying(s, stack, browser)
             run_flow(s, stack, browser)
             run_plaid(s, stack, browser)
+            run_plaid_oauth(s, stack, browser)
             run_spanish(s, stack, browser)
             run_in_app(s, stack, browser)
             run_cancelled(s, stack, browser)
