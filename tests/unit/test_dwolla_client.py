@@ -1439,3 +1439,17 @@ def test_secrets_never_reach_logs_exceptions_or_reprs(dwolla, make_client, caplo
         for secret in secrets:
             assert secret not in text
     assert handoff.token == PLAID_TOKEN  # hidden from repr, not lost
+
+
+def test_an_exchanges_partner_name_is_read_and_each_partners_name_only_once(dwolla, client):
+    partner_id = "e8a1c7c6-2d5f-4b8f-9a51-0c3a7d2b6f10"
+    partner = f"{dwolla.base_url}/exchange-partners/{partner_id}"
+    exchange = {"_links": {"exchange-partner": {"href": partner}}, "id": EXCHANGE_ID}
+    dwolla.answer_always("GET", f"/exchanges/{EXCHANGE_ID}", Reply(200, exchange))
+    dwolla.script("GET", f"/exchange-partners/{partner_id}", Reply(200, {"name": "Plaid"}))
+
+    names = [client.exchange_partner_name(EXCHANGE_ID) for _ in range(2)]
+
+    assert names == ["Plaid", "Plaid"]
+    assert len(dwolla.requests_to("GET", f"/exchanges/{EXCHANGE_ID}")) == 2  # per exchange
+    assert len(dwolla.requests_to("GET", f"/exchange-partners/{partner_id}")) == 1  # Dwolla's list

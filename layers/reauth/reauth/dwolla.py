@@ -299,6 +299,8 @@ class DwollaClient:
         self._on_attempt = on_attempt
         self._token: _AccessToken | None = None
         self._token_lock = threading.Lock()
+        # Exchange partners are Dwolla's fixed list (Plaid, MX, ...): a name read is kept.
+        self._partner_names: dict[str, str] = {}
         self.stats = DwollaStats()
 
     def set_time_budget(self, remaining_seconds: Callable[[], float] | None) -> None:
@@ -370,7 +372,8 @@ class DwollaClient:
 
     def exchange_partner_name(self, exchange_id: str) -> str:
         """The name of the exchange's open-banking partner ("Plaid", "MX", ...): the exchange's
-        `_links.exchange-partner`, read (GET /exchanges/{id}, GET /exchange-partners/{id})."""
+        `_links.exchange-partner` (GET /exchanges/{id}), then that partner's name
+        (GET /exchange-partners/{id}, once per partner and container: Dwolla's list is fixed)."""
         _require_uuid(exchange_id, "exchange_id")
         template = "/exchanges/{id}"
         exchange = _json_object(
@@ -380,11 +383,15 @@ class DwollaClient:
         match = _PARTNER_HREF_RE.search(href) if isinstance(href, str) else None
         if match is None:
             raise DwollaBadResponse(f"GET {template}: the answer names no exchange partner")
+        partner_id = match.group(1).lower()
+        if (known := self._partner_names.get(partner_id)) is not None:
+            return known
         template = "/exchange-partners/{id}"
-        response = self._call("GET", f"/exchange-partners/{match.group(1)}", template)
+        response = self._call("GET", f"/exchange-partners/{partner_id}", template)
         name = _json_object(response, f"GET {template}").get("name")
         if not isinstance(name, str) or not name:
             raise DwollaBadResponse(f"GET {template}: the answer has no partner name")
+        self._partner_names[partner_id] = name
         return name
 
     def list_customer_funding_sources(self, customer_id: str) -> list[DwollaFundingSource]:
