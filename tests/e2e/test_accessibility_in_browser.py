@@ -216,6 +216,27 @@ def test_every_page_in_every_language_has_no_axe_violation(chromium, site, width
     )
 
 
+@pytest.mark.usefixtures("axe_ready")
+def test_the_checker_sees_what_a_careless_page_gets_wrong(chromium, site):  # noqa: F811
+    """The check above can fail: the start page with its `lang` gone, its button emptied and an
+    image without `alt` gets those three rules from axe, under the same CSP."""
+    real = _start("redirect")(site, "en")
+    broken = (
+        real.html.replace('<html lang="en">', "<html>")
+        .replace("Continue to your bank</button>", "</button>")
+        .replace("<h1>", '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="9"><h1>')
+    )
+    site.page("/careless", Page(real.status, broken, real.csp))
+    context = _context(chromium, 320, "light")
+    try:
+        page, _ = new_page(context)
+        page.goto(site.base + "/careless")
+        rules = {violation.rule for violation in axe_violations(page)}
+    finally:
+        context.close()
+    assert {"html-has-lang", "button-name", "image-alt"} <= rules
+
+
 def test_every_page_in_every_language_at_a_phones_size(chromium, site):  # noqa: F811
     """The screenshots: docs/screenshots/<page>.png in English, <page>.<lang>.png otherwise;
     each fits the phone's width (no sideways scrolling)."""
