@@ -40,5 +40,6 @@ Modules, from the outside in:
   snapstart   SnapStart's hooks: nothing made before the snapshot outlives a restore
   web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes
   pages       the customer-facing HTML pages (pure functions, a CSP nonce per page)
+  page_assets the pages' fixed assets: icons, the style sheet, the small scripts
   inapp       in-app browsers and webviews, told from the User-Agent (one table of patterns)
 """
