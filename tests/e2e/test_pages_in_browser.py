@@ -4,7 +4,9 @@ Each page is served from a throwaway http.server on 127.0.0.1 with its own CSP h
 service sends it) and opened in Debian's Chromium through Playwright. Every page must run without
 a CSP violation or console error, load nothing from elsewhere, fit a phone's width, reach every
 control by keyboard with a visible focus ring, and keep text at WCAG AA contrast (4.5:1) in the
-light and dark schemes. Screenshots land in docs/screenshots/.
+light and dark schemes. Screenshots of states only these tests reach (focus, dark, a long name,
+a wide screen, the Plaid page's failures, the verifying page's two states) land in
+docs/screenshots/; each page in each language is test_accessibility_in_browser's to take.
 
 The Plaid page runs against a stand-in link-initialize.js (same API as Plaid's) served by the
 throwaway server, which also answers the page's report with `{"location": "/done"}`.
@@ -278,7 +280,6 @@ def test_start_page_posts_its_key_and_the_to_bank_page_takes_the_browser_to_the_
         f"{PLATFORM} needs you to log in to your bank again to keep your account connected. "
         "You'll sign in on your bank's page. It takes about a minute."
     )
-    screenshot(tab.page, "start-redirect")
     tab.page.get_by_role("button", name="Continue to your bank").focus()  # after keyboard use
     assert focus_indicator(tab.page)["focusVisible"]
     screenshot(tab.page, "start-redirect-focused")
@@ -296,7 +297,6 @@ def test_start_page_posts_its_key_and_the_to_bank_page_takes_the_browser_to_the_
     assert tab.page.locator("h1").inner_text() == "Taking you to your bank…"
     assert tab.page.get_by_role("link", name="Continue").get_attribute("href") == bank
     tab.check()
-    screenshot(tab.page, "to-bank")
 
 
 def test_start_page_for_a_plaid_partner(tab, site):
@@ -309,7 +309,6 @@ def test_start_page_for_a_plaid_partner(tab, site):
     tab.open(LINK)
     tab.check()
     assert "in a secure Plaid window" in tab.page.locator("main p").nth(1).inner_text()
-    screenshot(tab.page, "start-plaid")
 
 
 # --- the start page inside another app (reauth.inapp) -------------------------------------------
@@ -337,7 +336,6 @@ def test_inside_an_app_copy_link_copies_the_link_and_continuing_posts_the_key(br
         site.routes[("GET", "/bank")] = lambda _: (204, {}, b"")  # the page stays
         tab = open_tab(context, site)
         tab.open(f"{LINK}?key={KEY}")
-        screenshot(tab.page, "start-in-app")
         tab.check()
         assert tab.page.locator("h1").inner_text() == "Open this page in your browser"
         assert not tab.page.locator("a[href^='intent:']").count()  # not an Android phone
@@ -442,7 +440,6 @@ def test_plaid_page_while_link_is_open_offers_to_open_it_again(tab, site):
     assert status.get_attribute("aria-live") == "polite"
     assert tab.page.evaluate("window.__plaid") == {"token": TOKEN, "opened": 1}
     tab.check()
-    screenshot(tab.page, "plaid")
     tab.page.get_by_role("button", name="Open the secure window again").click()
     assert tab.page.evaluate("window.__plaid.opened") == 2
     assert not site.seen("POST", f"{LINK}/complete")
@@ -531,7 +528,6 @@ def test_result_pages(tab, site, name):
     if case.get("reason"):
         text = tab.page.locator("main p").nth(1).inner_text()
         assert text.startswith(pages.PROVIDER_MESSAGES[case["reason"]])
-    screenshot(tab.page, f"result-{name}")
 
 
 def test_try_again_posts_nothing_but_itself(tab, site):
@@ -551,7 +547,6 @@ def test_error_pages(tab, site, kind):
     tab.open("/error", status=pages.ERROR_KINDS[kind])
     tab.check()
     assert not tab.page.locator("a, button, form").count()
-    screenshot(tab.page, f"error-{kind.replace('_', '-')}")
 
 
 # --- the same pages in the dark scheme, and a hostile platform name ---------------------------
