@@ -56,6 +56,8 @@ def test_there_is_an_event_for_every_entry_point():
         "callback-success.json",
         "callback-error.json",
         "callback-done.json",
+        "callback-link-status.json",
+        "callback-plaid-oauth.json",
         "webhook-dwolla.json",
         "eventbridge-reauth-requested.json",
         "eventbridge-update-credentials.json",

@@ -119,6 +119,8 @@ HTTP_EXPECTATIONS = {
     "callback-success.json": refused,  # placeholder binding cookie: nothing matches it
     "callback-error.json": refused,
     "callback-done.json": done_page,
+    "callback-link-status.json": error_code("NotBound", 400),  # the placeholder cookie binds none
+    "callback-plaid-oauth.json": refused,  # likewise: no Plaid attempt of this browser's
     "webhook-dwolla.json": webhook_taken,
 }
 EVENT_EXPECTATIONS = {
