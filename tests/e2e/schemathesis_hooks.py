@@ -16,6 +16,9 @@ A contact's `timeZone` must be a zone the runtime's database knows (`America/Chi
 pattern can only say what such a name looks like, and a generated name of that form is almost
 never a real zone (`400 InvalidContact`, tested in the handler tier). So a generated one of the
 documented form becomes a real zone; one of another form is left, and must still be refused.
+Likewise its `firstName` must be printable without `<` or `>` (the document says so; a pattern
+cannot say "printable": a generated unassigned or private-use code point is not): one of the
+schema's length with a non-space becomes a printable name; any other is left, and refused.
 
 The cancel route's example (REAUTH_CANCEL_EXAMPLE, a placeholder id) becomes a request made
 just before the call (an MX one, through the API at REAUTH_API_URL): cancelling the document's
@@ -60,6 +63,7 @@ def before_call(context, case, kwargs) -> None:
     if case.operation.path == CREATE and case.method.upper() == "POST":
         _the_exchanges_own_funding_source(case)
         _a_real_time_zone(case)
+        _a_printable_first_name(case)
     if case.operation.path == CANCEL and case.method.upper() == "POST":
         _a_fresh_request_to_cancel(case)
     secret = os.environ.get("REAUTH_WEBHOOK_SECRET")
@@ -81,6 +85,17 @@ def _a_real_time_zone(case) -> None:
     zone = contact.get("timeZone") if isinstance(contact, dict) else None
     if isinstance(zone, str) and len(zone) <= 64 and _TIME_ZONE.fullmatch(zone):
         contact["timeZone"] = "America/Chicago"
+
+
+def _a_printable_first_name(case) -> None:
+    """A generated contact.firstName of the schema's form (1-60 characters, not all spaces): a
+    printable one, as the document describes it."""
+    contact = case.body.get("contact") if isinstance(case.body, dict) else None
+    name = contact.get("firstName") if isinstance(contact, dict) else None
+    if isinstance(name, str) and 1 <= len(name) <= 60 and name.strip():
+        printable = all(c.isprintable() and c not in "<>" for c in name.strip())
+        if not printable:
+            contact["firstName"] = "Ada"
 
 
 def _the_exchanges_own_funding_source(case) -> None:
