@@ -430,29 +430,29 @@ def _latest(bound: list[tuple[ReauthRequest, Attempt]]) -> tuple[ReauthRequest, 
 
 
 def _at_the_bank(request: ReauthRequest, attempt: Attempt, now: datetime) -> bool:
-    """A redirect attempt of an open request, started lately and not ended: the browser may be
-    coming back from its bank visit."""
-    started = attempt.started_at
-    return (
-        request.is_open()
-        and attempt.handoff_type is HandoffType.REDIRECT
-        and attempt.outcome is None
-        and started is not None
-        and now - started <= AT_THE_BANK
-    )
+    """A redirect attempt the browser may be coming back from its bank visit to finish."""
+    return _handed_off(request, attempt, HandoffType.REDIRECT, now)
 
 
 def _at_plaid(request: ReauthRequest, attempt: Attempt, now: datetime) -> bool:
-    """A Plaid attempt of an open request, started lately, not ended, its link token alive: the
-    browser may be coming back from an OAuth bank to finish it."""
+    """A Plaid attempt the browser may be coming back from an OAuth bank to finish: its link
+    token alive too."""
+    return (
+        _handed_off(request, attempt, HandoffType.TOKEN, now)
+        and bool(attempt.handoff_token)
+        and now < attempt.expires_at
+    )
+
+
+def _handed_off(request: ReauthRequest, attempt: Attempt, kind: HandoffType, now: datetime) -> bool:
+    """An attempt of this kind, of an open request, started lately (AT_THE_BANK) and not ended."""
     started = attempt.started_at
     return (
         request.is_open()
+        and attempt.handoff_type is kind
         and attempt.outcome is None
-        and bool(attempt.handoff_token)
         and started is not None
         and now - started <= AT_THE_BANK
-        and now < attempt.expires_at
     )
 
 
