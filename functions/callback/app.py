@@ -63,9 +63,13 @@ web.install_error_handlers(
 )
 
 
-def _refused(rejection: BrowserRejected) -> Response[str]:
+def _note_refusal(rejection: BrowserRejected) -> None:
     logger.info("browser request refused", extra={"reason": str(rejection)})
     metrics.add_metric("BrowserRequestsRefused", MetricUnit.Count, 1)
+
+
+def _refused(rejection: BrowserRejected) -> Response[str]:
+    _note_refusal(rejection)
     return web.refused_page(_platform(), _locale())
 
 
@@ -124,7 +128,7 @@ def _status_page(shown: StartPage, key: str | None = None) -> Response[str]:
             outcome="verifying",
             return_url=return_url,
             status_url=service.ctx.links.status_url(request.id),
-            check_url=_done_verifying(request.id, locale),
+            check_url=_check_again_url(request.id, locale),
         )
     elif shown.kind == "too_many_attempts":  # for good: the platform must make a new request
         page = pages.error_page(**said, kind="too_many_attempts")
@@ -218,9 +222,8 @@ def follow(session_id: str) -> Response[str]:
     request) gets NotBound, and learns nothing."""
     try:
         followed = runtime.service().journey.follow(session_id, _browser())
-    except BrowserRejected as rejection:
-        logger.info("browser request refused", extra={"reason": str(rejection)})
-        metrics.add_metric("BrowserRequestsRefused", MetricUnit.Count, 1)
+    except BrowserRejected as rejection:  # JSON, not the refusal page: the poll reads it
+        _note_refusal(rejection)
         request_id = app.current_event.request_context.request_id
         return web.error_response(ServiceError(ErrorCode.NOT_BOUND), request_id)
     if followed.location is None:
@@ -228,7 +231,7 @@ def follow(session_id: str) -> Response[str]:
     return web.json_response(200, {"status": followed.status, "location": followed.location})
 
 
-def _done_verifying(session_id: str, locale: str) -> str:
+def _check_again_url(session_id: str, locale: str) -> str:
     """The result page of a verifying request, in `locale`: loaded again by a browser bound to
     it once the request has ended, it goes on to the landing (done())."""
     params = {"status": RequestStatus.VERIFYING.value, "session": session_id}
@@ -330,7 +333,7 @@ def _verifying_done(session_id: str, platform: str, locale: str) -> Response[str
         outcome="verifying",
         locale=locale,
         status_url=links.status_url(session_id),
-        check_url=_done_verifying(session_id, locale),
+        check_url=_check_again_url(session_id, locale),
     )
     return web.html_page(page)
 
