@@ -77,6 +77,18 @@ def _start(handoff: str) -> Factory:
     )
 
 
+def _plaid(received_redirect_uri: str | None = None) -> Factory:
+    return lambda served, locale: pages.plaid_page(
+        platform=PLATFORM,
+        script_url=f"{served.base}/static/link-initialize.js?mode=idle",
+        token=TOKEN,
+        complete_url=f"{LINK}/complete",
+        csrf=CSRF,
+        received_redirect_uri=received_redirect_uri,
+        locale=locale,
+    )
+
+
 def _error(kind: str) -> Factory:
     return lambda served, locale: pages.error_page(platform=PLATFORM, kind=kind, locale=locale)
 
@@ -113,23 +125,10 @@ PAGES: dict[str, Factory] = {
         platform=PLATFORM, bank_url=f"{served.base}/bank/authorize?exchange=e1", locale=locale
     ),
     # Link "open" (the stand-in opens nothing): the status line and "Open again" showing
-    "plaid": lambda served, locale: pages.plaid_page(
-        platform=PLATFORM,
-        script_url=f"{served.base}/static/link-initialize.js?mode=idle",
-        token=TOKEN,
-        complete_url=f"{LINK}/complete",
-        csrf=CSRF,
-        locale=locale,
-    ),
+    "plaid": _plaid(),
     # back from an OAuth bank: Link re-opened with receivedRedirectUri (same markup and words)
-    "plaid-oauth-return": lambda served, locale: pages.plaid_page(
-        platform=PLATFORM,
-        script_url=f"{served.base}/static/link-initialize.js?mode=idle",
-        token=TOKEN,
-        complete_url=f"{LINK}/complete",
-        csrf=CSRF,
-        received_redirect_uri="https://pay.acme.example/reauth/plaid-oauth?oauth_state_id=s1",
-        locale=locale,
+    "plaid-oauth-return": _plaid(
+        received_redirect_uri="https://pay.acme.example/reauth/plaid-oauth?oauth_state_id=s1"
     ),
     "result-reauthorized": _result("reauthorized", back=True),
     "result-reauthorized-elsewhere": _result("reauthorized_elsewhere", back=True),
