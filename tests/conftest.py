@@ -157,10 +157,12 @@ def published(functions, relay):
     """Events the functions published: the relay delivers the outbox, then they are read
     through the tap rule → SQS queue."""
     from local.provision import drain_events
+    from tests.support.event_contract import assert_conforms
 
     def read() -> list[dict]:
         relay.pump()
-        return drain_events(functions.session, functions.resources.tap_queue_url)
+        events = drain_events(functions.session, functions.resources.tap_queue_url)
+        return assert_conforms(events)  # every event as its schema says (docs/events/)
 
     return read
 

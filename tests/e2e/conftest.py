@@ -20,6 +20,7 @@ from local import stack as local_stack
 from local.provision import drain_events
 from tests.e2e.clients import Browser, PlatformApi
 from tests.e2e.sam_cli import MAKE_UP_RETURN_URL, SamInvoker, sam_local_unavailable
+from tests.support.event_contract import assert_conforms
 from tests.support.ordering import as_a_consumer_reads
 
 PREFIX = "dwolla-reauth-e2e"
@@ -130,7 +131,7 @@ def published(stack, aws):
     def read(expect: str | None = None, timeout: float = 5.0) -> list[dict]:
         deadline = time.monotonic() + timeout
         while True:
-            seen.extend(drain_events(aws, stack.resources["tap_queue_url"]))
+            seen.extend(assert_conforms(drain_events(aws, stack.resources["tap_queue_url"])))
             if expect is None or any(e["detail-type"] == expect for e in seen):
                 return as_a_consumer_reads(seen)
             if time.monotonic() > deadline:
