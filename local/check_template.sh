@@ -2,7 +2,8 @@
 # Least privilege and operability of template.yaml, checked by tools rather than by eye:
 #   1. cfn-lint with the serverless rules (cfn-lint-serverless, from the project venv)
 #   2. checkov (its own virtualenv .venv-checkov, pinned: it pins many packages), offline
-#   3. sam validate --lint, when SAM CLI is installed (make sam-local)
+#   3. sam validate --lint, SAM's transform and the SAR metadata, when SAM CLI is installed
+#      (make sam-local)
 # Every finding is fixed in template.yaml or suppressed there, in place, with its reason
 # (cfn-lint: Metadata.cfn-lint.config.ignore_checks; checkov: Metadata.checkov.skip).
 # Idempotent; fast when everything is installed. Exit status: non-zero on any finding.
@@ -39,6 +40,8 @@ if [ -x "$SAM" ]; then
         "$SAM" validate --lint --template-file "$TEMPLATE"
     echo "== SAM's own transform (what the deploy runs): $TEMPLATE"
     .venv-sam/bin/python local/sam_transform.py "$TEMPLATE"
+    echo "== the Serverless Application Repository's metadata, as sam publish reads it: $TEMPLATE"
+    .venv-sam/bin/python local/sar_metadata.py "$TEMPLATE"
 else
     echo "== sam validate --lint skipped: SAM CLI not installed (make sam-local)"
 fi
