@@ -1,6 +1,6 @@
 """The guide cannot rot: every relative link in README.md and docs/*.md points at a file that
-exists (and, into a Markdown page, at a heading it has), and every `make <target>` they name is a
-target of the Makefile."""
+exists (and, into a Markdown page, at a heading it has), every `make <target>` they name is a
+target of the Makefile, and the README stays a guide (the reference is in docs/)."""
 
 from __future__ import annotations
 
@@ -81,3 +81,8 @@ def test_every_make_target_the_pages_name_exists():
             named.setdefault(target, page.relative_to(ROOT).as_posix())
     unknown = {target: page for target, page in named.items() if target not in targets}
     assert not unknown, f"pages name make targets the Makefile lacks: {unknown}"
+
+
+def test_the_readme_stays_a_guide():
+    lines = (ROOT / "README.md").read_text().count("\n")
+    assert lines <= 350, f"README.md has {lines} lines: move reference material to docs/"
