@@ -119,7 +119,7 @@ bench: venv
 	$(PY) -m benchmarks.run
 
 # The relay's window is 6 h; what it gave up is published again from the outbox (kept 7 days),
-# as written (the same eventIds). Writes nothing: safe to run twice. README: "Events at least once".
+# as written (the same eventIds). Writes nothing: safe to run twice. docs/operations.md: "Events at least once".
 #   make redrive TABLE=<TableName> BUS=<EventBusName> SINCE=2026-12-05T10:00:00Z
 #                [UNTIL=<ISO time>] [REQUEST=<request id>] [SOURCE=<EventSource>] [DRY_RUN=1]
 .PHONY: redrive

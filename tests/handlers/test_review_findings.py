@@ -108,14 +108,14 @@ def test_api_gateways_own_answers_speak_the_documented_error_shape():
 
     api = load_template()["Resources"]["Api"]["Properties"]
     codes = {code.code for code in ErrorCode}
-    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    documented = Path(__file__).resolve().parents[2].joinpath("docs", "errors.md").read_text()
     for name in ("DEFAULT_4XX", "DEFAULT_5XX", "ACCESS_DENIED", "THROTTLED"):
         template = api["GatewayResponses"][name]["ResponseTemplates"]["application/json"]
         body = json.loads(
             template.replace("$context.error.messageString", '"m"').replace("$context.", "")
         )
         assert set(body) == {"code", "message", "requestId"}
-        assert body["code"] in codes and f"`{body['code']}`" in readme
+        assert body["code"] in codes and f"`{body['code']}`" in documented
 
 
 def test_the_account_wide_api_gateway_setting_is_off_by_default():

@@ -331,8 +331,9 @@ def test_a_funding_source_dwolla_could_not_vouch_for_ends_rejected_never_reautho
 def test_a_link_sent_before_the_link_secret_is_rotated_still_reauthorizes(
     api, browser, dwolla, functions
 ):
-    """The README's rotation, on moto server: put-secret-value on LinkSecret mid-flow. The link
-    the customer already has still starts and finishes; a new container mints the next link."""
+    """The rotation in docs/operations.md, on moto server: put-secret-value on LinkSecret
+    mid-flow. The link the customer already has still starts and finishes; a new container
+    mints the next link."""
     from tests.support.aws import rotate_link_secret
     from tests.support.functions import new_container
 

@@ -30,8 +30,8 @@ def dwolla_secret_value():
 
 
 def rotate_link_secret(session, resources) -> str:
-    """What the README's rotation does: a new random value becomes AWSCURRENT, the one before
-    AWSPREVIOUS. Returns the new value."""
+    """What the rotation in docs/operations.md does: a new random value becomes AWSCURRENT, the
+    one before AWSPREVIOUS. Returns the new value."""
     value = secrets.token_urlsafe(48)
     session.client("secretsmanager").put_secret_value(
         SecretId=resources.link_secret_id, SecretString=value

@@ -1,6 +1,6 @@
 """In-app browsers (reauth.inapp): real User-Agents of the apps customers open links in are
 recognised; the browsers themselves (and the in-app tabs that are the real browser) are not;
-the README lists what the table detects."""
+docs/api.md lists what the table detects."""
 
 from __future__ import annotations
 
@@ -128,8 +128,8 @@ def test_android_is_told_apart_and_its_intent_opens_the_same_link_in_the_default
             android_intent_url(bad)
 
 
-def test_the_readme_lists_every_in_app_browser_the_table_detects():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("### In-app browsers", 1)[1].split("\n#", 1)[0]
+def test_the_api_reference_lists_every_in_app_browser_the_table_detects():
+    reference = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
+    section = reference.split("## In-app browsers", 1)[1].split("\n#", 1)[0]
     for app in IN_APP_BROWSERS:
         assert f"| {app.label} | `{app.name}` | {app.how} |" in section, app.name

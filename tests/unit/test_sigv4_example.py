@@ -1,4 +1,4 @@
-"""docs/examples/sign_request.py (quoted in the README) signs the IAM routes' requests the way
+"""docs/examples/sign_request.py (quoted in docs/api.md) signs the IAM routes' requests the way
 API Gateway checks them: SigV4, service execute-api, the caller's region, the body and the
 Idempotency-Key signed. Verified by an independent implementation of the signature (AWS's
 published algorithm, hashlib and hmac only), at a fixed time with fixed credentials."""

@@ -2,7 +2,7 @@
 webview), where many banks refuse to log in? Read from the User-Agent, one table of patterns.
 
 The start page (pages.start_page) then leads with "open this page in your browser" instead of
-the bank button. The table is the README's list too (tests/unit/test_inapp.py keeps them equal).
+the bank button. The table is docs/api.md's list too (tests/unit/test_inapp.py keeps them equal).
 A wrong guess costs little: the page still offers "Continue here anyway".
 """
 
@@ -19,9 +19,9 @@ MAX_USER_AGENT = 1024
 
 @dataclass(frozen=True)
 class InAppBrowser:
-    name: str  # stable: tests and the README name it
-    label: str  # what the README calls it
-    how: str  # how it is recognised, for the README
+    name: str  # stable: tests and docs/api.md name it
+    label: str  # what docs/api.md calls it
+    how: str  # how it is recognised, for docs/api.md
     pattern: re.Pattern[str]
 
 
