@@ -130,3 +130,9 @@ redrive: venv
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis
+
+# The event contract's generated copies: template.yaml's schema registry and docs/events.md, from
+# docs/events/*.schema.json (tests/unit/test_event_contract.py fails when they differ).
+.PHONY: event-schemas
+event-schemas: venv
+	$(PY) -m local.event_schemas
