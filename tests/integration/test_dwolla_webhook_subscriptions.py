@@ -5,8 +5,10 @@ sandbox's (test_dwolla_sandbox_contract.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import io
 import json
 import threading
 import time
@@ -17,9 +19,11 @@ import pytest
 from local.dwolla_sandbox import DwollaSandbox
 from tests.integration.test_dwolla_sandbox_contract import (
     HAL,
+    KEY,
     Dwolla,
     openapi_validator,  # noqa: F401
 )
+from tests.integration.test_dwolla_sandbox_contract import SECRET as SANDBOX_SECRET
 
 SUBS = ("paths", "/webhook-subscriptions")
 SECRET = "a-webhook-secret"
@@ -231,3 +235,51 @@ def test_a_failing_subscription_is_paused_and_unpausing_delivers_again(dwolla, r
     marked = reauth_required(dwolla)
     deliveries = receiver.wait_for(seen + 1)
     assert json.loads(deliveries[seen]["body"])["id"] == marked["event"]["id"]
+
+
+# --- The operator's command (reauth.webhook_subscription) against the sandbox ------------------
+
+
+def command(dwolla: Dwolla, action: str, base_url: str) -> tuple[int, str]:
+    """`python -m reauth.webhook_subscription <action>` with the secret the stack would hold."""
+    from reauth import webhook_subscription
+
+    value = json.dumps({"key": KEY, "secret": SANDBOX_SECRET, "webhookSecret": SECRET})
+    out = io.StringIO()
+    argv = [action, "--secret-arn", "arn:local", "--url", base_url]
+    argv += ["--dwolla-base-url", dwolla.base]
+    with contextlib.redirect_stdout(out):
+        status = webhook_subscription.main(argv, read_secret=lambda arn, region: value)
+    assert SECRET not in out.getvalue() and SANDBOX_SECRET not in out.getvalue()
+    return status, out.getvalue()
+
+
+def test_the_command_subscribes_once_checks_and_unpauses_what_dwolla_paused(dwolla, receiver):
+    base = receiver.url.removesuffix("/webhooks/dwolla")
+    assert command(dwolla, "check", base)[0] == 1  # not subscribed yet
+    assert command(dwolla, "create", base)[1].startswith("subscribed: ")
+    assert command(dwolla, "create", base)[1].startswith("already subscribed: ")
+    [made] = dwolla.get("/webhook-subscriptions").json()["_embedded"]["webhook-subscriptions"]
+    assert made["url"] == receiver.url
+    status, report = command(dwolla, "check", base)
+    assert status == 0 and report.startswith("active: ")
+
+    reauth_required(dwolla)  # delivered, signed with the stack's webhookSecret
+    [delivery] = receiver.wait_for(1)
+    signature = hmac.new(SECRET.encode(), delivery["body"], hashlib.sha256).hexdigest()
+    assert delivery["headers"]["X-Request-Signature-SHA-256"] == signature
+
+    dwolla.admin("PUT", "/webhook-settings", {"pauseAfterFailures": 3, "timeScale": 0.00002})
+    receiver.status = 500
+    reauth_required(dwolla)
+    location = f"{dwolla.base}/webhook-subscriptions/{made['id']}"
+    until(lambda: dwolla.get(location).json(), lambda s: s["paused"])
+    status, report = command(dwolla, "check", base)
+    assert status == 1 and report.startswith("PAUSED")
+    assert "1 of its last 2 webhooks failed" in report
+    receiver.status = 200
+    assert command(dwolla, "unpause", base)[1].startswith("unpaused: ")
+    assert command(dwolla, "check", base)[0] == 0
+    seen = len(receiver.received)
+    reauth_required(dwolla)
+    assert len(receiver.wait_for(seen + 1)) == seen + 1  # delivered again
