@@ -44,7 +44,7 @@ class DwollaSandbox:
         self.verbose = verbose
         self.state = SandboxState(token_ttl=token_ttl, redirect_urls=redirect_urls, clock=clock)
         self.webhooks = WebhookSubscriptions(clock=clock, link_base=lambda: self.link_base(None))
-        self.webhooks.configure({"timeScale": webhook_time_scale})
+        self.webhooks.start_settings = self.webhooks.configure({"timeScale": webhook_time_scale})
         self.app = SandboxApp(self.state, key=key, secret=secret, webhooks=self.webhooks)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -132,12 +132,15 @@ class WebhookSubscriptions:
         self.max_subscriptions = MAX_SUBSCRIPTIONS
         self.pause_after_failures = PAUSE_AFTER_FAILURES
         self.render_event: Callable[[str, Event], dict] | None = None
+        self.start_settings: dict | None = None  # what a reset goes back to
         self.reset()
 
     # --- settings and lifecycle -------------------------------------------------------------
 
     def reset(self) -> None:
         with self._lock:
+            if self.start_settings is not None:
+                self.configure(self.start_settings)
             self.subscriptions: dict[str, Subscription] = {}
             self.webhooks: dict[str, Webhook] = {}
             self._queue.clear()
