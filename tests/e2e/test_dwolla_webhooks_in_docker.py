@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean")]
 
 def sandbox_call(dwolla, method: str, path_or_url: str, body: dict | None = None):
     url = path_or_url if path_or_url.startswith("http") else dwolla.base_url + path_or_url
-    headers = {"Accept": HAL, "Authorization": f"Bearer {dwolla._token()}"}
+    headers = {"Accept": HAL, "Authorization": f"Bearer {dwolla.access_token()}"}
     if body is not None:
         headers["Content-Type"] = HAL
     return requests.request(
@@ -83,7 +83,7 @@ def test_a_refused_delivery_is_retried_the_subscription_paused_and_check_says_so
 ):
     [good] = subscriptions(dwolla)
     sandbox_call(dwolla, "DELETE", good["_links"]["self"]["href"])
-    dwolla._call("PUT", "/webhook-settings", {"timeScale": 0.00002, "pauseAfterFailures": 2})
+    dwolla.set_webhook_settings(timeScale=0.00002, pauseAfterFailures=2)
     wrong = sandbox_call(
         dwolla,
         "POST",
