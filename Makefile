@@ -128,6 +128,15 @@ redrive: venv
 		--since "$(SINCE)" $(if $(UNTIL),--until "$(UNTIL)") $(if $(REQUEST),--request "$(REQUEST)") \
 		$(if $(SOURCE),--source "$(SOURCE)") $(if $(DRY_RUN),--dry-run)
 
+# Dwolla's webhook subscription for the stack's /webhooks/dwolla (docs/dwolla-webhooks.md):
+#   make dwolla-webhooks ACTION=create|list|check|unpause SECRET_ARN=<DwollaSecretArn output>
+#        URL=<callback base URL> [DWOLLA_ENVIRONMENT=production] [DWOLLA_BASE_URL=<other host>]
+.PHONY: dwolla-webhooks
+dwolla-webhooks: venv
+	PYTHONPATH=layers/reauth $(PY) -m reauth.webhook_subscription "$(ACTION)" \
+		--secret-arn "$(SECRET_ARN)" --url "$(URL)" --environment "$(or $(DWOLLA_ENVIRONMENT),sandbox)" \
+		$(if $(DWOLLA_BASE_URL),--dwolla-base-url "$(DWOLLA_BASE_URL)") $(if $(REGION),--region "$(REGION)")
+
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis
 

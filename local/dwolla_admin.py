@@ -103,6 +103,14 @@ class SandboxAdmin:
         )
         return answer.json()
 
+    def set_webhook_settings(self, **settings: float) -> dict:
+        """PUT /_admin/webhook-settings: timeScale, maxSubscriptions, pauseAfterFailures."""
+        return self._call("PUT", "/webhook-settings", settings)
+
+    def access_token(self) -> str:
+        """A fresh access token for calling the sandbox's Dwolla API directly."""
+        return self._token()
+
     def _token(self) -> str:
         answer = self._http.post(
             f"{self.base_url}/token",

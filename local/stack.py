@@ -203,6 +203,34 @@ def seed_sandbox(stack: Stack) -> None:
         admin.seed_exchange(
             partner, id=exchange_id, fundingSourceId=FUNDING_SOURCES[partner], customerId=CUSTOMER
         )
+    subscribe_webhooks(stack)
+
+
+def subscribe_webhooks(stack: Stack, action: str = "create") -> tuple[int, str]:
+    """Dwolla's webhook subscription for the local /webhooks/dwolla, made as an operator makes
+    it for a deployed stack (`make dwolla-webhooks`): the command reads the stack's Dwolla
+    secret (moto's Secrets Manager) and calls the sandbox, which then delivers real signed
+    webhooks to `sam local start-api`. Returns (exit status, what the command printed)."""
+    import contextlib
+    import io
+
+    if str(ROOT / "layers" / "reauth") not in sys.path:  # `make up` runs without the layer
+        sys.path.insert(0, str(ROOT / "layers" / "reauth"))
+    from reauth import webhook_subscription
+
+    session = stack.aws()
+    value = session.client("secretsmanager").get_secret_value(
+        SecretId=stack.local_resources().secret_id
+    )["SecretString"]
+    out = io.StringIO()
+    argv = [action, "--secret-arn", stack.local_resources().secret_id, "--url", stack.api_url]
+    with contextlib.redirect_stdout(out):
+        status = webhook_subscription.main(
+            [*argv, "--dwolla-base-url", stack.sandbox_url], read_secret=lambda *_: value
+        )
+    if action == "create" and status != 0:
+        raise RuntimeError(f"the webhook subscription was not made: {out.getvalue()}")
+    return status, out.getvalue()
 
 
 def _spawn(command: list[str], log_name: str, stack: Stack, **kwargs) -> int:

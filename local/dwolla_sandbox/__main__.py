@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 
@@ -25,6 +26,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="a configured redirect URL (repeatable; also PUT /_admin/redirect-urls)",
     )
+    parser.add_argument(
+        "--webhook-time-scale",
+        type=float,
+        default=float(os.environ.get("DWOLLA_SANDBOX_WEBHOOK_TIME_SCALE", "1")),
+        help="multiplies Dwolla's webhook retry schedule and 24 h pause rule (e.g. 0.0001)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser.parse_args(argv)
 
@@ -40,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         redirect_urls=args.redirect_url,
         verbose=args.verbose,
+        webhook_time_scale=args.webhook_time_scale,
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

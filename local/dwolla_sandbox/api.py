@@ -34,6 +34,7 @@ from .state import (
     SandboxState,
     SeedError,
 )
+from .webhooks import Subscription, SubscriptionRefused, Webhook, WebhookSubscriptions
 
 ADMIN_JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -132,6 +133,16 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ),
     ("GET", re.compile(r"/events"), "list_events"),
     ("GET", re.compile(r"/events/(?P<id>[^/]+)"), "get_event"),
+    ("GET", re.compile(r"/webhook-subscriptions"), "list_webhook_subscriptions"),
+    ("POST", re.compile(r"/webhook-subscriptions"), "create_webhook_subscription"),
+    ("GET", re.compile(r"/webhook-subscriptions/(?P<id>[^/]+)"), "get_webhook_subscription"),
+    ("POST", re.compile(r"/webhook-subscriptions/(?P<id>[^/]+)"), "update_webhook_subscription"),
+    ("DELETE", re.compile(r"/webhook-subscriptions/(?P<id>[^/]+)"), "delete_webhook_subscription"),
+    (
+        "GET",
+        re.compile(r"/webhook-subscriptions/(?P<id>[^/]+)/webhooks"),
+        "list_subscription_webhooks",
+    ),
     ("GET", re.compile(r"/_provider/(?P<id>[^/]+)"), "provider_page"),
     ("GET", re.compile(r"/_plaid/link-initialize\.js"), "plaid_script"),
     ("GET", re.compile(r"/_plaid/link"), "plaid_link_page"),
@@ -177,6 +188,8 @@ ADMIN_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/_admin/faults"), "admin_list_faults"),
     ("DELETE", re.compile(r"/_admin/faults"), "admin_clear_faults"),
     ("GET", re.compile(r"/_admin/requests"), "admin_list_requests"),
+    ("GET", re.compile(r"/_admin/webhook-settings"), "admin_webhook_settings"),
+    ("PUT", re.compile(r"/_admin/webhook-settings"), "admin_set_webhook_settings"),
     ("DELETE", re.compile(r"/_admin/requests"), "admin_clear_requests"),
 ]
 
@@ -262,8 +275,14 @@ class SandboxApp:
         key: str,
         secret: str,
         sleep: Callable[[float], None] = time.sleep,
+        webhooks: WebhookSubscriptions | None = None,
     ) -> None:
         self.state = state
+        self.webhooks = webhooks or WebhookSubscriptions(
+            clock=time.time, link_base=lambda: "http://127.0.0.1"
+        )
+        self.webhooks.render_event = _event
+        state.on_event = self.webhooks.event_recorded
         self.key = key
         self.secret = secret
         self.sleep = sleep
@@ -582,6 +601,73 @@ class SandboxApp:
             return dwolla_error("NotFound")
         return hal(200, _event(request.base_url, event))
 
+    # --- /webhook-subscriptions -------------------------------------------------------------
+
+    def list_webhook_subscriptions(self, request: Request) -> Answer:
+        base = request.base_url
+        items = [_subscription(base, found) for found in self.webhooks.list()]
+        body = {
+            "_links": {"self": link(f"{base}/webhook-subscriptions", "webhook-subscription")},
+            "_embedded": {"webhook-subscriptions": items},
+            "total": len(items),
+        }
+        return hal(200, body)
+
+    def create_webhook_subscription(self, request: Request) -> Answer:
+        body = _json_body(request)
+        if body is None:
+            return dwolla_error("BadRequest")
+        try:
+            made = self.webhooks.create(body.get("url"), body.get("secret"))
+        except SubscriptionRefused as refused:
+            if refused.kind == "MaxNumberOfResources":
+                return dwolla_error("MaxNumberOfResources")
+            return hal(*errors.validation_error(*errors.SUBSCRIPTION_ERRORS[refused.kind]))
+        location = f"{request.base_url}/webhook-subscriptions/{made.id}"
+        return Answer(201, headers={"Location": location})
+
+    def get_webhook_subscription(self, request: Request, id: str) -> Answer:
+        found = self.webhooks.get(id)
+        if found is None:
+            return dwolla_error("NotFound")
+        return hal(200, _subscription(request.base_url, found))
+
+    def update_webhook_subscription(self, request: Request, id: str) -> Answer:
+        """`{"paused": bool}`: pause, or resume (deliveries missed meanwhile are not sent)."""
+        if self.webhooks.get(id) is None:
+            return dwolla_error("NotFound")
+        body = _json_body(request)
+        paused = body.get("paused") if body is not None else None
+        if not isinstance(paused, bool):
+            return dwolla_error("BadRequest")
+        updated = self.webhooks.set_paused(id, paused)
+        if updated is None:
+            return dwolla_error("NotFound")
+        return hal(200, _subscription(request.base_url, updated))
+
+    def delete_webhook_subscription(self, request: Request, id: str) -> Answer:
+        removed = self.webhooks.delete(id)
+        if removed is None:
+            return dwolla_error("NotFound")
+        return hal(200, _subscription(request.base_url, removed))
+
+    def list_subscription_webhooks(self, request: Request, id: str) -> Answer:
+        if self.webhooks.get(id) is None:
+            return dwolla_error("NotFound")
+        limit = _int_query(request, "limit", EVENTS_PAGE_SIZE, minimum=1)
+        offset = _int_query(request, "offset", 0, minimum=0)
+        if limit is None or offset is None:
+            return dwolla_error("BadRequest")
+        base = request.base_url
+        found = self.webhooks.webhooks_of(id)
+        items = [_webhook(base, hook) for hook in found[offset : offset + min(limit, 200)]]
+        body = {
+            "_links": {"self": link(f"{base}/webhook-subscriptions/{id}/webhooks", "webhook")},
+            "_embedded": {"webhooks": items},
+            "total": len(found),
+        }
+        return hal(200, body)
+
     # --- GET /_provider/{sessionId}: the bank ------------------------------------------------
 
     def provider_page(self, request: Request, id: str) -> Answer:
@@ -691,6 +777,7 @@ class SandboxApp:
 
     def admin_reset(self, data: dict) -> Answer:
         self.state.reset()
+        self.webhooks.reset()
         return admin(200, {"reset": True})
 
     def admin_seed_exchange(self, data: dict) -> Answer:
@@ -776,6 +863,16 @@ class SandboxApp:
     def admin_list_requests(self, data: dict) -> Answer:
         return admin(200, self.state.logged_requests())
 
+    def admin_webhook_settings(self, data: dict) -> Answer:
+        return admin(200, self.webhooks.settings())
+
+    def admin_set_webhook_settings(self, data: dict) -> Answer:
+        """{"timeScale"?: 1e-4, "maxSubscriptions"?: 10, "pauseAfterFailures"?: 400}"""
+        try:
+            return admin(200, self.webhooks.configure(data if isinstance(data, dict) else {}))
+        except ValueError as problem:
+            return admin(400, {"error": str(problem)})
+
     def admin_clear_requests(self, data: dict) -> Answer:
         self.state.clear_request_log()
         return admin(200, [])
@@ -840,6 +937,45 @@ def _event(base: str, event: Event) -> dict:
         "topic": event.topic,
         "resourceId": event.resource_id,
     }
+
+
+def _subscription(base: str, found: Subscription) -> dict:
+    url = f"{base}/webhook-subscriptions/{found.id}"
+    return {
+        "_links": {
+            "self": link(url, "webhook-subscription"),
+            "webhooks": link(f"{url}/webhooks", "webhook"),
+        },
+        **found.view(),
+    }
+
+
+def _webhook(base: str, hook: Webhook) -> dict:
+    return {
+        "_links": {
+            "self": link(f"{base}/webhooks/{hook.id}", "webhook"),
+            "subscription": link(
+                f"{base}/webhook-subscriptions/{hook.subscription_id}", "webhook-subscription"
+            ),
+            "retry": link(f"{base}/webhooks/{hook.id}/retries", "retry"),
+            "event": link(f"{base}/events/{hook.event.id}", "event"),
+        },
+        "id": hook.id,
+        "topic": hook.event.topic,
+        "accountId": ACCOUNT_ID,
+        "eventId": hook.event.id,
+        "subscriptionId": hook.subscription_id,
+        "attempts": [attempt.view() for attempt in hook.attempts],
+    }
+
+
+def _json_body(request: Request) -> dict | None:
+    """The request's JSON object, or None when it is not one."""
+    try:
+        body = json.loads(request.body.decode("utf-8")) if request.body.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _int_query(request: Request, name: str, default: int, *, minimum: int) -> int | None:

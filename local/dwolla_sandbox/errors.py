@@ -66,6 +66,14 @@ DWOLLA_ERRORS: dict[str, tuple[int, dict]] = {
             "message": "A request with this Idempotency-Key is still being processed.",
         },
     ),
+    # POST /webhook-subscriptions over the limit (components/schemas/MaxSubscriptionsReachedError)
+    "MaxNumberOfResources": (
+        400,
+        {
+            "code": "MaxNumberOfResources",
+            "message": "The maximum number of subscriptions has been reached.",
+        },
+    ),
     # POST /exchanges/{id}/exchange-sessions (NOTES.md, openapi.yml)
     "InvalidScope": (
         401,
@@ -160,6 +168,16 @@ VALIDATION_MESSAGE = "Validation error(s) present. See embedded errors list for 
 # lists no 400 for /events, Dwolla's common errors answer bad input with ValidationError)
 EVENTS_LIMIT_INVALID = "limit must be an integer from 1 to 200."
 EVENTS_OFFSET_INVALID = "offset must be an integer of 0 or more."
+
+
+# POST /webhook-subscriptions (components/schemas InvalidUrlFormatError, SecretTooLongError; the
+# "Required" ones are sandbox wording)
+SUBSCRIPTION_ERRORS = {
+    "url": ("InvalidFormat", "Url must be a valid url.", "/url"),
+    "secret": ("InvalidFormat", "Secret must be 128 or fewer characters.", "/secret"),
+    "url_required": ("Required", "Url is required.", "/url"),
+    "secret_required": ("Required", "Secret is required.", "/secret"),
+}
 
 
 def dwolla_error(name: str) -> tuple[int, dict]:

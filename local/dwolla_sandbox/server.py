@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .api import DROP, Answer, Request, SandboxApp, dwolla_error
 from .state import SandboxState
+from .webhooks import WebhookSubscriptions
 
 DEFAULT_KEY = "sandbox-key"
 DEFAULT_SECRET = "sandbox-secret"  # the sandbox's well-known local credential
@@ -35,13 +36,16 @@ class DwollaSandbox:
         redirect_urls: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
         verbose: bool = False,
+        webhook_time_scale: float = 1.0,
     ) -> None:
         self.host = host
         self.port = port
         self.public_url = public_url.rstrip("/") if public_url else None
         self.verbose = verbose
         self.state = SandboxState(token_ttl=token_ttl, redirect_urls=redirect_urls, clock=clock)
-        self.app = SandboxApp(self.state, key=key, secret=secret)
+        self.webhooks = WebhookSubscriptions(clock=clock, link_base=lambda: self.link_base(None))
+        self.webhooks.start_settings = self.webhooks.configure({"timeScale": webhook_time_scale})
+        self.app = SandboxApp(self.state, key=key, secret=secret, webhooks=self.webhooks)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -64,11 +68,13 @@ class DwollaSandbox:
             target=server.serve_forever, args=(0.05,), name="dwolla-sandbox", daemon=True
         )
         self._thread.start()
+        self.webhooks.start()
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        self.webhooks.stop()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -227,6 +227,8 @@ class SandboxState:
         self._clock = clock
         self.token_ttl = token_ttl
         self._start_redirect_urls = list(redirect_urls)
+        # Told of every event recorded (webhooks.py makes its webhooks), under the state's lock.
+        self.on_event: Callable[[Event], None] | None = None
         self.reset()
 
     # --- start state -------------------------------------------------------------------------
@@ -519,6 +521,8 @@ class SandboxState:
             created=iso_at(datetime.fromtimestamp(now, UTC)),
         )
         self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(copy.copy(event))
         return event
 
     def _live_events(self) -> list[Event]:

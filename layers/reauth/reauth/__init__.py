@@ -36,6 +36,7 @@ Modules, from the outside in:
   feedback    SES's bounce and complaint events read into the request whose email channel ended
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
   redrive     the operator's re-drive: a window of outbox items published again, as written
+  webhook_subscription  the operator's command: Dwolla's webhook subscription for /webhooks/dwolla
   runtime     the composition root: builds all of it once per container
   snapstart   SnapStart's hooks: nothing made before the snapshot outlives a restore
   web         the HTTP edge both handlers share: bodies, error answers, public JSON shapes

@@ -82,6 +82,7 @@ _SESSION_LOCATION_RE = re.compile(rf"/exchange-sessions/({_UUID})\Z")
 _CUSTOMER_HREF_RE = re.compile(rf"/customers/({_UUID})\Z")
 _EXCHANGE_HREF_RE = re.compile(rf"/exchanges/({_UUID})\Z")
 _PARTNER_HREF_RE = re.compile(rf"/exchange-partners/({_UUID})\Z")
+_SUBSCRIPTION_LOCATION_RE = re.compile(rf"/webhook-subscriptions/({_UUID})\Z")
 
 
 def base_url_for(environment: str, override: str | None) -> str:
@@ -164,6 +165,29 @@ class DwollaEvent:
 class DwollaEventPage:
     events: list[DwollaEvent]
     total: int
+
+
+@dataclass(frozen=True)
+class DwollaWebhookSubscription:
+    """A webhook subscription (`/webhook-subscriptions`): where Dwolla POSTs its webhooks, and
+    whether it is paused (Dwolla pauses one after 400 failures and 24 h without a success)."""
+
+    id: str
+    url: str
+    paused: bool
+    created: str
+
+
+@dataclass(frozen=True)
+class DwollaWebhook:
+    """One webhook of a subscription: its event, and the status of its latest delivery attempt
+    (None: not tried yet, or no answer)."""
+
+    id: str
+    event_id: str
+    topic: str
+    attempts: int
+    last_status: int | None
 
 
 class DwollaError(Exception):
@@ -461,6 +485,64 @@ class DwollaClient:
             raise DwollaBadResponse(f"GET {template}: unexpected HTTP {response.status}")
         _json_object(response, f"GET {template}")  # a balance is a JSON object
         return True
+
+    # Webhook subscriptions (the operator's command, reauth.webhook_subscription) -----------
+
+    def list_webhook_subscriptions(self) -> list[DwollaWebhookSubscription]:
+        """Every webhook subscription of the application (`GET /webhook-subscriptions`)."""
+        template = "/webhook-subscriptions"
+        what = f"GET {template}"
+        payload = _json_object(self._call("GET", template, template), what)
+        embedded = payload.get("_embedded")
+        items = embedded.get("webhook-subscriptions") if isinstance(embedded, dict) else None
+        if not isinstance(items, list):
+            raise DwollaBadResponse(f"{what}: the answer has no _embedded.webhook-subscriptions")
+        return [_subscription_from(item, what) for item in items]
+
+    def create_webhook_subscription(self, url: str, secret: str, idempotency_key: str) -> str:
+        """Subscribe `url` to the application's webhooks, signed with `secret`; return the new
+        subscription's id. Every attempt carries the same `idempotency_key`."""
+        if not url.startswith("https://") and not url.startswith("http://"):
+            raise ValueError("the webhook URL must be an http(s) URL")
+        if not secret or not idempotency_key:
+            raise ValueError("a webhook secret and an idempotency key are required")
+        body = json.dumps({"url": url, "secret": secret}, separators=(",", ":")).encode()
+        template = "/webhook-subscriptions"
+        response = self._call(
+            "POST", template, template, body=body, idempotency_key=idempotency_key
+        )
+        location = response.headers.get("Location") or ""
+        match = _SUBSCRIPTION_LOCATION_RE.search(location)
+        if match is None:
+            raise DwollaBadResponse(f"POST {template}: Location names no webhook subscription")
+        return match.group(1)
+
+    def set_webhook_subscription_paused(
+        self, subscription_id: str, paused: bool
+    ) -> DwollaWebhookSubscription:
+        """Pause or resume a subscription (`POST /webhook-subscriptions/{id}` `{"paused"}`).
+        Resuming sends nothing that was missed: `GET /events` (the catch-up) has it."""
+        _require_uuid(subscription_id, "subscription_id")
+        template = "/webhook-subscriptions/{id}"
+        body = json.dumps({"paused": paused}).encode()
+        response = self._call(
+            "POST", f"/webhook-subscriptions/{subscription_id}", template, body=body
+        )
+        return _subscription_from(_json_object(response, f"POST {template}"), f"POST {template}")
+
+    def list_recent_webhooks(self, subscription_id: str, limit: int = 25) -> list[DwollaWebhook]:
+        """The subscription's latest webhooks, newest first, each with its latest attempt's
+        status (`GET /webhook-subscriptions/{id}/webhooks`)."""
+        _require_uuid(subscription_id, "subscription_id")
+        template = "/webhook-subscriptions/{id}/webhooks"
+        what = f"GET {template}"
+        path = f"/webhook-subscriptions/{subscription_id}/webhooks?limit={limit}"
+        payload = _json_object(self._call("GET", path, template), what)
+        embedded = payload.get("_embedded")
+        items = embedded.get("webhooks") if isinstance(embedded, dict) else None
+        if not isinstance(items, list):
+            raise DwollaBadResponse(f"{what}: the answer has no _embedded.webhooks list")
+        return [_webhook_from(item) for item in items if isinstance(item, dict)]
 
     # One authenticated API call ----------------------------------------------------------
 
@@ -851,6 +933,38 @@ def _funding_source_from(item: object, what: str) -> DwollaFundingSource:
         removed=removed,
         customer_id=_customer_id_from(item, what),
     )
+
+
+def _subscription_from(item: object, what: str) -> DwollaWebhookSubscription:
+    if not isinstance(item, dict):
+        raise DwollaBadResponse(f"{what}: a webhook subscription is not a JSON object")
+    found_id, url, paused = item.get("id"), item.get("url"), item.get("paused")
+    if not isinstance(found_id, str) or not isinstance(url, str) or not isinstance(paused, bool):
+        raise DwollaBadResponse(f"{what}: a webhook subscription has no id, url or paused flag")
+    return DwollaWebhookSubscription(found_id, url, paused, _text(item.get("created")))
+
+
+def _webhook_from(item: Mapping[str, object]) -> DwollaWebhook:
+    attempts = item.get("attempts")
+    tries = [a for a in attempts if isinstance(a, dict)] if isinstance(attempts, list) else []
+    status = None
+    if tries:  # the latest by its request's timestamp (ISO 8601 UTC: sorts as text)
+        latest = max(tries, key=lambda a: _text(_nested(a, "request", "timestamp")))
+        response = latest.get("response")
+        code = response.get("statusCode") if isinstance(response, dict) else None
+        status = code if isinstance(code, int) and not isinstance(code, bool) and code else None
+    return DwollaWebhook(
+        id=_text(item.get("id")),
+        event_id=_text(item.get("eventId")),
+        topic=_text(item.get("topic")),
+        attempts=len(tries),
+        last_status=status,
+    )
+
+
+def _nested(item: Mapping[str, object], outer: str, inner: str) -> object:
+    found = item.get(outer)
+    return found.get(inner) if isinstance(found, dict) else None
 
 
 def _handoff_from(session: Mapping[str, object]) -> Handoff:
