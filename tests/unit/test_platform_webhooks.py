@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,9 +22,8 @@ from reauth.platform_webhooks import (
     PlatformWebhooks,
     retry_delay,
 )
+from tests.support.platform_receiver import doc_snippet
 
-ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "platform-webhooks.md"
 SECRET = "s" * 64
 NOW = 1_767_225_600.0  # any moment: the snippet is given `now`
 
@@ -75,13 +73,7 @@ def webhooks(receiver: Receiver, backoff: Backoff | None = None) -> PlatformWebh
 @pytest.fixture(scope="module")
 def snippet() -> dict:
     """The docs' verification code, run as a receiver would paste it."""
-    text = DOC.read_text()
-    section = text[text.index("## Verifying a delivery") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code, "docs/platform-webhooks.md lost its Python snippet"
-    namespace: dict = {}
-    exec(compile(code[1], str(DOC), "exec"), namespace)  # noqa: S102 (our own docs)
-    return namespace
+    return doc_snippet()
 
 
 def test_the_body_is_the_event_with_its_id_and_the_headers_sign_timestamp_and_body(snippet):
