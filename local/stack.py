@@ -70,6 +70,9 @@ class Stack:
     state_dir: Path = ROOT / ".local"
     pids: dict[str, int] = field(default_factory=dict)
     resources: dict | None = None
+    # PLATFORM_WEBHOOK_URL at `make up`: the events POSTed there, signed (docs/platform-webhooks.md)
+    platform_webhook_url: str = ""
+    platform_webhook: dict | None = None
 
     @property
     def api_url(self) -> str:
@@ -249,6 +252,7 @@ def up(stack: Stack | None = None, log=print, build: bool = True) -> Stack:
         api_port=int(os.environ.get("API_PORT", 3000)),
         sandbox_port=int(os.environ.get("DWOLLA_SANDBOX_PORT", 8787)),
         moto_port=int(os.environ.get("MOTO_PORT", 5050)),
+        platform_webhook_url=os.environ.get("PLATFORM_WEBHOOK_URL", "").strip(),
     )
     running = Stack.load(stack.state_dir)
     if running and _alive(running):
@@ -304,6 +308,8 @@ def _start(stack: Stack, log, build: bool) -> None:
         [sys.executable, "-m", "local.relay", str(stack.state_dir)], "relay.log", stack, cwd=ROOT
     )
     stack.save()
+    if stack.platform_webhook_url:
+        _start_platform_webhooks(stack, log)
     log("seeding the sandbox: an MX (redirect) and a Plaid (token) exchange, the callback URL")
     seed_sandbox(stack)
     write_env_file(stack)
@@ -331,6 +337,23 @@ def _start(stack: Stack, log, build: bool) -> None:
     )
     stack.save()
     _wait_for_api(stack)
+
+
+def _start_platform_webhooks(stack: Stack, log) -> None:
+    """The rule, queue and secret from the template, and PlatformWebhookFunction's handler
+    fed from the queue (local/platform_webhook.py), POSTing to PLATFORM_WEBHOOK_URL."""
+    from local import platform_webhook
+
+    log(f"platform webhooks: the service's events, signed, to {stack.platform_webhook_url}")
+    made = platform_webhook.provision(stack.aws(), stack.local_resources(), stack.prefix)
+    stack.platform_webhook = asdict(made)
+    stack.pids["platform-webhook"] = _spawn(
+        [sys.executable, "-m", "local.platform_webhook", str(stack.state_dir)],
+        "platform-webhook.log",
+        stack,
+        cwd=ROOT,
+    )
+    stack.save()
 
 
 def _wait_for_api(stack: Stack, timeout: float = 120.0) -> None:
@@ -375,7 +398,7 @@ def down(stack: Stack | None = None, log=print) -> None:
     if stack is None:
         log("no local stack is up")
         return
-    for name in ("api", "relay", "dwolla", "moto"):
+    for name in ("api", "platform-webhook", "relay", "dwolla", "moto"):
         pid = stack.pids.get(name)
         if pid is None:
             continue
@@ -406,6 +429,7 @@ Local stack is up:
   Plaid exchange (token)      {EXCHANGES["plaid"]}
   env vars for sam local      {stack.env_file}
   logs                        {stack.logs}
+  platform webhooks           {stack.platform_webhook_url or "off (set PLATFORM_WEBHOOK_URL)"}
 
 Try:
   curl -s -XPOST {stack.api_url}/exchanges/{EXCHANGES["mx"]}/reauth-sessions

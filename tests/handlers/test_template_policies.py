@@ -33,7 +33,12 @@ FUNCTIONS = tuple(
     for name, resource in load_template()["Resources"].items()
     if resource["Type"] == "AWS::Serverless::Function"
 )
-MODULES = {"ApiFunction": "api", "CallbackFunction": "callback", "RelayFunction": "relay"}
+MODULES = {
+    "ApiFunction": "api",
+    "CallbackFunction": "callback",
+    "RelayFunction": "relay",
+    "PlatformWebhookFunction": "platform_webhook",
+}
 # Granted but not called by the code: Lambda itself uses the role to dead-letter failed
 # asynchronous invocations (ApiFunction's DeadLetterQueue), and, for RelayFunction's stream
 # event source mapping, to read the table's stream and send what it gives up on (OnFailure).
@@ -42,6 +47,11 @@ USED_BY_LAMBDA = {
     ("ApiFunction", "sqs:SendMessage", "dlq"),
     ("RelayFunction", "sqs:SendMessage", "dlq"),
     *(("RelayFunction", f"dynamodb:{action}", "stream") for action in STREAM_READS),
+    # PlatformWebhookFunction's SQS event source mapping reads and deletes its messages.
+    *(
+        ("PlatformWebhookFunction", f"sqs:{action}", "platform-webhook-queue")
+        for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+    ),
 }
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -62,6 +72,8 @@ def _resource_symbol(value) -> str:
         ("DwollaSecret", "secret"),
         ("LinkSecret", "link-secret"),
         ("public-base-url", "ssm-parameter"),
+        ("PlatformWebhookSecret", "platform-webhook-secret"),
+        ("PlatformWebhookQueue", "platform-webhook-queue"),
         ("DeadLetterQueue", "dlq"),
     ):
         if needle in text:
@@ -135,6 +147,7 @@ class Recorder:
         self.current: str | None = None
         self.needs: set[tuple[str, str, str, str | None]] = set()
         self.secrets = secrets  # {secret id: resource symbol}
+        self.queues: dict[str, str] = {}  # {queue URL: resource symbol}; others: "dlq"
 
     def __call__(self, params, model, **_) -> None:
         assert self.current, f"an AWS call outside a function: {model.name}"
@@ -162,7 +175,7 @@ class Recorder:
         elif service == "ssm":
             self._need(f"ssm:{model.name}", "ssm-parameter", None)
         elif service == "sqs":
-            self._need(f"sqs:{model.name}", "dlq", None)
+            self._need(f"sqs:{model.name}", self.queues.get(params["QueueUrl"], "dlq"), None)
         else:
             raise AssertionError(f"a call to a service the template grants nothing on: {service}")
 
@@ -233,9 +246,42 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
     try:
         new_container()
         flows(dwolla, clock, api_call, run, api, callback, Watched, new_container, relay)
+        platform_webhooks(session, resources, recorder, run, new_container, monkeypatch)
     finally:
         new_container()
     return recorder.needs
+
+
+def platform_webhooks(session, resources, recorder, run, new_container, monkeypatch) -> None:
+    """PlatformWebhookFunction: the flows' events POSTed to a receiver that answers 500 once
+    (the backoff: ChangeMessageVisibility), with the generated secret."""
+    from local.platform_webhook import QueuePump, load_handler, provision
+    from tests.support.platform_receiver import PlatformReceiver
+
+    made = provision(session, resources, prefix="policy")
+    recorder.secrets[made.secret_id] = "platform-webhook-secret"
+    recorder.queues[made.queue_url] = "platform-webhook-queue"
+    # What the flows published so far went to the queues before this rule: publish one more.
+    session.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": resources.event_bus_name,
+                "Source": resources.event_source,
+                "DetailType": "Reauth Session Created",
+                "Detail": "{}",
+            }
+        ]
+    )
+    with PlatformReceiver() as receiver:
+        receiver.answers = [500]
+        for name, value in made.environment(receiver.url).items():
+            monkeypatch.setenv(name, value)
+        new_container()
+        handler = _Handler(load_handler(ROOT))
+        pump = QueuePump(
+            session, made.queue_url, lambda e, c: run("PlatformWebhookFunction", handler, e)
+        )
+        assert pump.pump() == 1 and [r.status for r in receiver.received] == [500]
 
 
 class _Handler:

@@ -35,6 +35,10 @@ Modules, from the outside in:
   webhooks    use cases: Dwolla's signed webhooks and the catch-up of events they missed
   feedback    SES's bounce and complaint events read into the request whose email channel ended
   relaying    the outbox relay: stream records in, EventBridge events out, dead letters to SQS
+  platform_webhooks  the service's events POSTed, signed, to a platform off AWS: body,
+              signature, retry schedule
+  platform_receiver  the platform webhooks' adapters: the platform's URL (urllib3), the
+              queue's backoff (SQS)
   redrive     the operator's re-drive: a window of outbox items published again, as written
   webhook_subscription  the operator's command: Dwolla's webhook subscription for /webhooks/dwolla
   runtime     the composition root: builds all of it once per container

@@ -62,6 +62,8 @@ class Config:
     # Where Plaid sends the browser back from an OAuth bank (the service's /reauth/plaid-oauth,
     # registered with Dwolla); empty: token sessions are made as before, without it.
     plaid_redirect_url: str = ""
+    # The platform's signed webhooks (PlatformWebhookFunction only); off unless a URL is given.
+    platform_webhook: PlatformWebhookConfig = field(default_factory=lambda: PlatformWebhookConfig())
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -94,6 +96,44 @@ class Config:
             allow_self_service_renewal=_flag(env, "ALLOW_SELF_SERVICE_RENEWAL"),
             default_locale=_default_locale(env),
             plaid_redirect_url=_plaid_redirect_url(env, public_base_url),
+            platform_webhook=PlatformWebhookConfig.from_environment(env),
+        )
+
+
+@dataclass(frozen=True)
+class PlatformWebhookConfig:
+    """The service's events POSTed, signed, to the platform (platform_webhooks.py).
+
+    PLATFORM_WEBHOOK_URL        the platform's receiver: https (http only on this machine, the
+                                rule of the service's own URLs); empty: off
+    PLATFORM_WEBHOOK_SECRET_ID  the generated signing secret (required when the URL is set)
+    PLATFORM_WEBHOOK_QUEUE_URL  the queue the events wait in (the retries' backoff)
+    """
+
+    url: str = ""
+    secret_id: str = ""
+    queue_url: str = ""
+
+    @property
+    def on(self) -> bool:
+        return bool(self.url)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> PlatformWebhookConfig:
+        url = env.get("PLATFORM_WEBHOOK_URL", "").strip()
+        if not url:
+            return cls()
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+            raise ConfigError("environment variable PLATFORM_WEBHOOK_URL must be an absolute URL")
+        if parts.fragment or any(c.isspace() for c in url):
+            raise ConfigError("environment variable PLATFORM_WEBHOOK_URL must be one plain URL")
+        if parts.scheme == "http" and not _local_host(parts.hostname):
+            raise ConfigError("environment variable PLATFORM_WEBHOOK_URL must use https")
+        return cls(
+            url=url,
+            secret_id=_required(env, "PLATFORM_WEBHOOK_SECRET_ID"),
+            queue_url=_required(env, "PLATFORM_WEBHOOK_QUEUE_URL"),
         )
 
 

@@ -139,3 +139,22 @@ def _error_code(exc: Exception) -> str | None:
         code = response.get("Error", {}).get("Code")
         return code if isinstance(code, str) else None
     return None
+
+
+class PlatformWebhookSecret:
+    """The platform webhooks' signing key: a plain string the template generates
+    (PlatformWebhookSecret), cached per container for SECRET_CACHE_SECONDS."""
+
+    def __init__(self, secrets_provider: BaseProvider, secret_id: str, max_age: int) -> None:
+        self._provider = secrets_provider
+        self._secret_id = secret_id
+        self._max_age = max_age
+
+    def __call__(self) -> str:
+        value = self._provider.get(self._secret_id, max_age=self._max_age)
+        if not isinstance(value, str) or len(value) < MIN_LINK_SECRET_LENGTH:
+            raise ConfigError(
+                f"the platform webhook secret must be a string of {MIN_LINK_SECRET_LENGTH} "
+                "characters or more"
+            )
+        return value

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from boto3.session import Session
 
     from .dwolla import RetryPolicy
+    from .platform_webhooks import PlatformWebhooks
 
 T = TypeVar("T")
 
@@ -298,6 +299,36 @@ def relay() -> Relay:
     return _relay
 
 
+_platform_webhooks: PlatformWebhooks | None = None
+
+
+def platform_webhooks() -> PlatformWebhooks:
+    """The platform's signed webhooks (PlatformWebhookFunction): its URL, the generated secret,
+    the queue's backoff."""
+    global _platform_webhooks
+    if _platform_webhooks is None:
+        from .credentials import PlatformWebhookSecret
+        from .platform_receiver import HttpReceiver, QueueBackoff
+        from .platform_webhooks import PlatformWebhooks
+
+        settings = config()
+        webhook = settings.platform_webhook
+        if not webhook.on:
+            raise ConfigError("environment variable PLATFORM_WEBHOOK_URL is required")
+        secretsmanager = lazy(lambda: boto_session().client("secretsmanager"))
+        _platform_webhooks = PlatformWebhooks(
+            HttpReceiver(webhook.url),
+            QueueBackoff(lazy(lambda: boto_session().client("sqs")), webhook.queue_url),
+            PlatformWebhookSecret(
+                lazy(lambda: _secrets_provider(secretsmanager)),
+                webhook.secret_id,
+                settings.secret_cache_seconds,
+            ),
+            clock=time.time,
+        )
+    return _platform_webhooks
+
+
 def use_relay(built: Relay | None) -> None:
     """Relay with `built` from now on (tests: a publisher that fails on purpose)."""
     global _relay
@@ -306,8 +337,9 @@ def use_relay(built: Relay | None) -> None:
 
 def reset() -> None:
     """Forget everything built (tests, and SnapStart's after-restore hook)."""
-    global _relay
+    global _relay, _platform_webhooks
     use(None)
     _relay = None
+    _platform_webhooks = None
     config.cache_clear()
     boto_session.cache_clear()
