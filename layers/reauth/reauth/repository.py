@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .model import (
     NOT_REPAIRED,
@@ -1443,7 +1443,7 @@ class RequestRepository:
         try:
             self._db.transact_write_items(TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as exc:
-            found = list(exc.response.get("CancellationReasons") or [])
+            found: list[dict[str, Any]] = cast(Any, exc.response).get("CancellationReasons") or []
             reasons = [r.get("Code", "None") for r in found]
             if "ConditionalCheckFailed" not in reasons or _CONTENTION.intersection(reasons):
                 raise Contention(",".join(reasons) or "unknown") from None
