@@ -124,7 +124,7 @@ def attach(target: str, module, function: str = "") -> IOCounts:
             dwolla = runtime.service().ctx.dwolla  # built now; AWS clients made on first use
             _count_pool(dwolla._pool, counts)
             counts.dwolla_stats = dwolla.stats
-    else:
+    else:  # the baseline, or the Powertools peer (whose I/O is the baseline's core)
         from benchmarks.baseline import core
 
         _register(core.boto_session(), counts)

@@ -18,7 +18,8 @@ from .container import Container, Invocation, product_paths
 from .report import SECRETS
 from .stack import Seeded, Stack, harness_retry
 
-SIDES = ("product", "baseline")
+SIDES = ("product", "baseline", "peer")
+BASELINES = ("peer", "baseline")  # the targets hold against the peer; the baseline's is information
 FUNCTIONS = ("api", "callback")  # cold starts; the warm phase also runs RelayFunction
 WARM_FUNCTIONS = (*FUNCTIONS, "relay")
 
@@ -216,7 +217,7 @@ def cold(
     # requests to open, made by the side's own warm ApiFunction (the product's for "shipped")
     openable = {
         source: [
-            drive.create(pairs["baseline" if source == "baseline" else "product"], seeded)[0]
+            drive.create(pairs["product" if source == "shipped" else source], seeded)[0]
             for seeded in stack.sandbox.seed(rounds)
         ]
         for source in sources
@@ -291,17 +292,21 @@ def cold(
         result.setdefault(function, {})["product_shipped_layer" if variant else side] = entry
     for function in FUNCTIONS:
         both = result[function]
-        both["ratio"] = round(both["product"]["median_ms"] / both["baseline"]["median_ms"], 3)
-        both["cpu_ratio"] = round(
-            both["product"]["cpu_median_ms"] / both["baseline"]["cpu_median_ms"], 3
-        )
-        shipped = both.get("product_shipped_layer")
-        if shipped:
-            base = both["baseline"]
-            both["ratio_as_shipped"] = round(shipped["median_ms"] / base["median_ms"], 3)
-            both["cpu_ratio_as_shipped"] = round(
-                shipped["cpu_median_ms"] / base["cpu_median_ms"], 3
+        for other in BASELINES:  # "ratio": against the baseline; "peer_ratio": against the peer
+            prefix = "peer_" if other == "peer" else ""
+            base = both[other]
+            both[f"{prefix}ratio"] = round(both["product"]["median_ms"] / base["median_ms"], 3)
+            both[f"{prefix}cpu_ratio"] = round(
+                both["product"]["cpu_median_ms"] / base["cpu_median_ms"], 3
             )
+            shipped = both.get("product_shipped_layer")
+            if shipped:
+                both[f"{prefix}ratio_as_shipped"] = round(
+                    shipped["median_ms"] / base["median_ms"], 3
+                )
+                both[f"{prefix}cpu_ratio_as_shipped"] = round(
+                    shipped["cpu_median_ms"] / base["cpu_median_ms"], 3
+                )
     return result
 
 

@@ -158,6 +158,19 @@ def _assemble(results: dict, found: dict, sizes: dict) -> None:
             "cold_start_ratio": {f: cold[f]["ratio"] for f in functions},
             "warm_p50_ratio": {r: v["p50_ratio"] for r, v in warm_found["latency"].items()},
             "warm_p99_ratio": {r: v["p99_ratio"] for r, v in warm_found["latency"].items()},
+            # against the Powertools peer (the targets); the three above: the raw baseline
+            "peer_cold_start_ratio_as_shipped": {
+                f: cold[f]["peer_ratio_as_shipped"]
+                for f in functions
+                if "peer_ratio_as_shipped" in cold[f]
+            },
+            "peer_cold_start_ratio": {f: cold[f]["peer_ratio"] for f in functions},
+            "peer_warm_p50_ratio": {
+                r: v["peer_p50_ratio"] for r, v in warm_found["latency"].items()
+            },
+            "peer_warm_p99_ratio": {
+                r: v["peer_p99_ratio"] for r, v in warm_found["latency"].items()
+            },
             "layer_zip_bytes": sizes["layer_zip_bytes"],
             "tracer_cold_start_ms": (found.get("tracer") or {}).get("added_cold_start_ms"),
             "cold_start": cold,
@@ -202,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     layer_folder, _ = build.build_layer(args.workdir / "build")
     log(f"build: {sizes['layer_bytecode'] or 'layer bytecode: (no word from the Makefile)'}")
     results: dict = {
-        "schema": 2,
+        "schema": 3,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": _command(argv),
         "machine": report.machine(),

@@ -1,7 +1,7 @@
 """Warm latency, I/O per request, what makes the tail, and memory: every route of the customer's
-journey, product and baseline interleaved in the same run.
+journey, product, baseline and Powertools peer interleaved in the same run.
 
-Each iteration runs, for both sides (alternating which goes first):
+Each iteration runs, for every side (the order reversed every other time):
   an MX flow      create, open, start, (the bank), callback, status, relay
   a Plaid flow    (create), plaid_page, (Plaid Link), then complete (the Plaid page's report)
                   on even iterations, verify (the platform's /complete) on odd ones
@@ -26,6 +26,14 @@ from .measure import SIDES, Flows, Pair, _diff, io_kinds, log, summary_ms
 
 WARM_FUNCTIONS = ("api", "callback", "relay")
 MEASURED = (*flows.ROUTES, *flows.PLAID_ROUTES)
+
+
+def turn(i: int) -> tuple[str, ...]:
+    """The sides' order in the i-th iteration: each goes first, second, … as often as the others
+    (rotated every iteration, reversed every len(SIDES) iterations)."""
+    n = len(SIDES)
+    rotated = SIDES[i % n :] + SIDES[: i % n]
+    return rotated if (i // n) % 2 == 0 else rotated[::-1]
 
 
 class WarmRun:
@@ -58,8 +66,8 @@ class WarmRun:
 
     # ---- the flows ---------------------------------------------------------------------------
     def mx_round(self, i: int, *, measured: bool, first: bool = False) -> None:
-        order = SIDES if i % 2 == 0 else SIDES[::-1]
-        seeded = dict(zip(SIDES, self.stack.sandbox.seed(2), strict=True))
+        order = turn(i)
+        seeded = dict(zip(SIDES, self.stack.sandbox.seed(len(SIDES)), strict=True))
         made: dict[str, dict] = {}
 
         def create(side: str):
@@ -80,9 +88,9 @@ class WarmRun:
         self.stack.aws.moto_gc(collect=self.collect_moto)
 
     def plaid_round(self, i: int, *, measured: bool) -> None:
-        order = SIDES if (i // 2) % 2 == 0 else SIDES[::-1]
+        order = turn(i // 2)
         last = "complete" if i % 2 == 0 else "verify"
-        seeded = dict(zip(SIDES, self.stack.sandbox.seed(2, "plaid"), strict=True))
+        seeded = dict(zip(SIDES, self.stack.sandbox.seed(len(SIDES), "plaid"), strict=True))
         made = {side: self.drive.create(self.pairs[side], seeded[side])[0] for side in order}
         for route in ("plaid_page", last):
             for side in order:
@@ -95,8 +103,8 @@ class WarmRun:
         self.stack.aws.moto_gc(collect=self.collect_moto)
 
     def discovery_round(self, i: int) -> None:
-        order = SIDES if i % 2 == 0 else SIDES[::-1]
-        seeded = dict(zip(SIDES, self.stack.sandbox.seed(2), strict=True))
+        order = turn(i)
+        seeded = dict(zip(SIDES, self.stack.sandbox.seed(len(SIDES)), strict=True))
         made = {
             side: self.drive.create(self.pairs[side], seeded[side], discovery=True)[0]
             for side in order
@@ -142,9 +150,10 @@ class WarmRun:
         entry: dict = {}
         for side in SIDES:
             entry[side] = summary_ms([s["ms"] / 1000 for s in self.samples[route][side]])
-        for q in ("p50", "p99"):
-            ratio = entry["product"][f"{q}_ms"] / entry["baseline"][f"{q}_ms"]
-            entry[f"{q}_ratio"] = round(ratio, 3)
+        for q in ("p50", "p99"):  # against the baseline; peer_…: against the Powertools peer
+            for other, prefix in (("baseline", ""), ("peer", "peer_")):
+                ratio = entry["product"][f"{q}_ms"] / entry[other][f"{q}_ms"]
+                entry[f"{prefix}{q}_ratio"] = round(ratio, 3)
         n = len(self.samples[route]["product"])
         io = {side: io_kinds(self.calls[route][side], n) for side in SIDES}
         for side in SIDES:

@@ -1,6 +1,6 @@
 """One function in a fresh Python process, like a Lambda container. Started by container.py:
 
-    python benchmarks/worker.py FD_IN FD_OUT {product|baseline} {api|callback|relay} PATHS
+    python benchmarks/worker.py FD_IN FD_OUT {product|baseline|peer} {api|callback|relay} PATHS
 
 It imports the handler at once (the init phase), then answers JSON-line requests on FD_IN with
 JSON lines on FD_OUT (stdout and stderr stay the function's own, like CloudWatch Logs):
@@ -143,7 +143,7 @@ def main() -> None:
     if target == "product":
         module = __import__("app")  # functions/<function>/app.py, the layer on sys.path
     else:
-        module = __import__(f"benchmarks.baseline.{function}", fromlist=["handler"])
+        module = __import__(f"benchmarks.{target}.{function}", fromlist=["handler"])
     timeline = {"started": STARTED, "runtime_ready": runtime_ready, "imported": time.monotonic()}
     served = Function(target, function, module, timeline)
     with os.fdopen(int(fd_in), "rb") as requests, os.fdopen(int(fd_out), "wb") as replies:

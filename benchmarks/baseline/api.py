@@ -1,5 +1,6 @@
-"""Baseline ApiFunction: create a re-authentication request (2 Dwolla calls, 1 DynamoDB
-transaction that also writes its event to the outbox) and read an exchange's status (1 DynamoDB
+"""Baseline ApiFunction: create a re-authentication request (2 Dwolla calls, and a third that
+checks a named funding source is the exchange's; 1 DynamoDB transaction that also writes its
+event to the outbox) and read an exchange's status (1 DynamoDB
 read)."""
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def create(exchange_id: str, body: dict) -> dict:
     return_url, funding_source = body.get("returnUrl"), body.get("fundingSourceId")
     if return_url is not None and return_url not in ALLOWED:
         return core.respond(400, {"code": "ReturnUrlNotAllowed"})
+    if funding_source:  # it must be the exchange's (Dwolla links it to the exchange)
+        source = json.loads(core.dwolla("GET", f"/funding-sources/{funding_source}").data)
+        made_from = source.get("_links", {}).get("exchange", {}).get("href", "")
+        if not made_from.endswith(f"/{exchange_id}") or source.get("removed"):
+            return core.respond(400, {"code": "FundingSourceNotOfExchange"})
     location = core.dwolla(
         "POST",
         f"/exchanges/{exchange_id}/exchange-sessions",

@@ -1,5 +1,6 @@
 """Baseline CallbackFunction, the customer's browser:
-  open      GET  /reauth/link/{id}?key=…   the key's HMAC (secret cached), 1 DynamoDB read
+  open      GET  /reauth/link/{id}?key=…   the key's HMAC (secret cached), 1 DynamoDB read, and
+            on the first opening 1 conditional update (openedAt)
   start     POST /reauth/link/{id}  key=…  1 DynamoDB read (which attempt), 1 conditional update
   callback  GET  /reauth/callback?exchange=…  1 DynamoDB read (the binding), Dwolla's balance
             check (preceded by finding the funding source when the request names none),
@@ -100,8 +101,23 @@ def _open(item: dict | None, now: float) -> bool:
 def open_link(request_id: str, keys: list[str]) -> dict:
     if not _key_ok(request_id, keys):
         return refused()
-    if not _open(_request(request_id), time.time()):
+    item, now = _request(request_id), time.time()
+    if not _open(item, now):
         return refused()
+    if "openedAt" not in item:  # the first opening is noted (the funnel's step)
+        try:
+            core.client("dynamodb").update_item(
+                TableName=core.TABLE,
+                Key=core.request_key(request_id),
+                UpdateExpression="SET openedAt = if_not_exists(openedAt, :now)",
+                ConditionExpression=(
+                    "attribute_not_exists(openedAt) AND #status = :pending AND expiresAt > :now"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":pending": {"S": "pending"}},
+            )
+        except core.client("dynamodb").exceptions.ConditionalCheckFailedException:
+            pass  # opened meanwhile, or no longer open: the page is the same
     action = f"{core.PUBLIC}/reauth/link/{request_id}"
     return page(
         f'<form method="post" action="{escape(action)}">'

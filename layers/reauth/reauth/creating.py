@@ -42,7 +42,9 @@ from .security import digest
 from .urls import is_allowed_return_url
 
 logger = logging.getLogger(__name__)
-CREATE_ATTEMPTS = 5  # optimistic retries when concurrent creates race for one exchange
+# optimistic writes when concurrent creates race for one exchange (the first assumes no open
+# request: see Creating._store)
+CREATE_ATTEMPTS = 6
 _ABOUT_HREF_RE = re.compile(
     r"https?://[^/]+/exchanges/(?P<id>[0-9a-fA-F-]{36})/exchange-sessions/?"
 )
@@ -193,14 +195,19 @@ class Creating:
         """Store the request as the exchange's open one, with its announcement. False when it
         was already stored (a retry after a crash, or a concurrent duplicate that won)."""
         repo = self._ctx.repo
+        # The first write assumes the exchange has no open request (the common case): its
+        # condition checks that instead of a read before it, and when it fails it returns the
+        # exchange's record, i.e. the open request to supersede.
+        pending: str | None = None
         for _ in range(CREATE_ATTEMPTS):
-            record = repo.get_exchange(request.exchange_id)
-            pending = record.pending_session_id if record else None
             if pending == request.id:
                 return False
             supersedes = repo.get_request(pending) if pending else None  # as read: see below
             if supersedes is not None and not supersedes.is_open():
-                continue  # closed since the exchange was read: read both again
+                # closed since the exchange was read: read the exchange again
+                record = repo.get_exchange(request.exchange_id)
+                pending = record.pending_session_id if record else None
+                continue
             try:
                 return repo.create_request(
                     request,
@@ -210,8 +217,8 @@ class Creating:
                     outbox=[_announcement(request, start_url, pending)],
                     remind_at=now if self._delivery.channels(request.contact) else None,
                 )
-            except ConcurrentChange:
-                continue
+            except ConcurrentChange as changed:
+                pending = changed.pending_request_id
         raise ServiceError(ErrorCode.CONFLICT)
 
     def _replay(self, request_id: str, key_hash: str | None, fingerprint: str) -> Created:

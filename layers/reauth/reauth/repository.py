@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .model import (
     NOT_REPAIRED,
@@ -87,7 +87,13 @@ def shard_key(state: str, request_id: str) -> str:
 
 
 class ConcurrentChange(Exception):
-    """The exchange's pending request, or the request's attempts, changed under us: re-read."""
+    """The exchange's pending request, or the request's attempts, changed under us: re-read.
+    `pending_request_id`: the exchange's open request as the failed write found it, when the
+    write could tell (create_request's exchange condition returns the record it failed on)."""
+
+    def __init__(self, *args: object, pending_request_id: str | None = None) -> None:
+        super().__init__(*args)
+        self.pending_request_id = pending_request_id
 
 
 class Contention(Exception):
@@ -521,7 +527,9 @@ class RequestRepository:
         message is due then (it enters the reminders index at slot 0).
 
         Returns False when the request or its idempotency record already exists (a duplicate of a
-        request that won); raises ConcurrentChange when the exchange's open request moved.
+        request that won); raises ConcurrentChange when the exchange's open request moved, with
+        the open request the exchange's record holds (its condition returns the record: no read
+        before the write is needed to learn it).
         """
         values: Item = {
             ":rid": {"S": request.id},
@@ -558,6 +566,7 @@ class RequestRepository:
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
         ]
@@ -580,14 +589,18 @@ class RequestRepository:
                     }
                 }
             )
-        reasons = self._transact(items)
-        if reasons is None:
+        found = self._transact_reasons(items)
+        if found is None:
             return True
+        reasons = [r.get("Code", "None") for r in found]
         if reasons[0] == "ConditionalCheckFailed" or (
             idempotency and reasons[-1] == "ConditionalCheckFailed"
         ):
             return False
-        raise ConcurrentChange(request.exchange_id)
+        pending = supersedes.id if supersedes else None
+        if reasons[1] == "ConditionalCheckFailed":  # the exchange's record, as the write found it
+            pending = _s(found[1].get("Item") or {}, "pendingRequestId")
+        raise ConcurrentChange(request.exchange_id, pending_request_id=pending)
 
     # ---- the browser's journey ---------------------------------------------------------------
     def record_opened(self, request_id: str, now: datetime) -> bool:
@@ -1419,13 +1432,22 @@ class RequestRepository:
     def _transact(self, items: Sequence[TransactWriteItemTypeDef]) -> list[str] | None:
         """Run a transaction; None on success, else the per-item cancellation reason codes when
         a condition failed. Raises Contention when it was cancelled for any other reason."""
+        found = self._transact_reasons(items)
+        return None if found is None else [r.get("Code", "None") for r in found]
+
+    def _transact_reasons(
+        self, items: Sequence[TransactWriteItemTypeDef]
+    ) -> list[dict[str, Any]] | None:
+        """As _transact, with the whole reasons (an item asking for ReturnValuesOnCondition-
+        CheckFailure gets the item its condition failed on)."""
         try:
             self._db.transact_write_items(TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []]
+            found: list[dict[str, Any]] = cast(Any, exc.response).get("CancellationReasons") or []
+            reasons = [r.get("Code", "None") for r in found]
             if "ConditionalCheckFailed" not in reasons or _CONTENTION.intersection(reasons):
                 raise Contention(",".join(reasons) or "unknown") from None
-            return reasons
+            return found
         return None
 
 
