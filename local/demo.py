@@ -580,6 +580,29 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
     Path(handle.name).unlink()
 
 
+def run_dwolla_webhook(s: Steps, stack: local_stack.Stack) -> None:
+    s.step("Dwolla's own news: its webhook subscription delivers customer_exchange_reauth_required")
+    status, said = local_stack.subscribe_webhooks(stack, "check")
+    for line in said.strip().splitlines():
+        s.show(line)
+    s.check(status == 0, "make dwolla-webhooks ACTION=check: this stack's subscription is active")
+    exchange = stack.dwolla().seed_exchange("mx", fundingSourceId=str(uuid.uuid4()))
+    aws, resources = stack.aws(), stack.local_resources()
+    stack.dwolla().require_reauth(exchange["id"])
+    s.show(f"the sandbox POSTs a signed webhook to {stack.api_url}/webhooks/dwolla")
+    found: list[dict] = []
+    deadline = time.monotonic() + 60
+    while not found and time.monotonic() < deadline:
+        found = [
+            e
+            for e in drain_events(aws, resources.tap_queue_url, wait_seconds=1)
+            if e["detail-type"] == "Exchange Reauth Required"
+            and e["detail"].get("exchangeId") == exchange["id"]
+        ]
+    s.show(f"event: {json.dumps(found[0]['detail']) if found else None}")
+    s.check(bool(found), "the service verified it and told the platform: Exchange Reauth Required")
+
+
 def _invoke_command(stack: local_stack.Stack, event_file: Path) -> list[str]:
     """`sam local invoke ApiFunction -e <event_file>` against the local stack."""
     return [
@@ -656,6 +679,7 @@ def main() -> int:
             run_cancelled(s, stack, browser)
             run_forgery(s, stack, browser)
             run_eventbridge(s, stack)
+            run_dwolla_webhook(s, stack)
             run_reminders(s, stack, browser, reminders, verifying)
     except (DemoFailed, requests.RequestException, KeyError, PlaywrightError) as failure:
         print(f"\n{RED}Demo failed: {failure!r}{RESET}  (logs: {stack.logs})")
