@@ -60,7 +60,9 @@ def test_a_flows_events_reach_the_platform_signed_and_a_500_is_retried_with_the_
     assert first.status == 500
     # The failed one waits for its backoff (30 s): not visible, not dead-lettered.
     failed_handle = next(
-        r["receiptHandle"] for r in handed if json.loads(r["body"])["id"] == _id(first)
+        r["receiptHandle"]
+        for r in handed
+        if json.loads(r["body"])["detail"]["eventId"] == _id(first)
     )
     assert pump.pump() == 0
     sqs.change_message_visibility(
@@ -79,11 +81,13 @@ def test_a_flows_events_reach_the_platform_signed_and_a_500_is_retried_with_the_
     retried = [r for r in receiver.received if _id(r) == _id(first)]
     assert [r.status for r in retried] == [500, 204]
     assert retried[1].headers["X-Reauth-Event-Id"] == _id(first)
-    assert sorted(e["eventId"] for e in delivered) == sorted(e["id"] for e in on_the_bus)
+    assert sorted(e["eventId"] for e in delivered) == sorted(
+        e["detail"]["eventId"] for e in on_the_bus
+    )
     assert {e["detail"]["sessionId"] for e in delivered if "sessionId" in e["detail"]} == {
         created["id"]
     }
-    assert [json.loads(r["body"])["id"] for r in handed].count(_id(first)) == 2
+    assert [json.loads(r["body"])["detail"]["eventId"] for r in handed].count(_id(first)) == 2
     with pytest.raises(snippet["Refused"]):  # and a tampered copy is refused
         snippet["verify"](secret, first.headers, first.body + b" ", set())
 

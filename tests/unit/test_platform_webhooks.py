@@ -28,22 +28,27 @@ SECRET = "s" * 64
 NOW = 1_767_225_600.0  # any moment: the snippet is given `now`
 
 
-def envelope(event_id: str = "6a7e8feb-b491-4cf7-a9f1-bf3703467718") -> dict:
+def envelope(
+    event_id: str = "6a7e8feb-b491-4cf7-a9f1-bf3703467718", bus_id: str = "eventbridge-1"
+) -> dict:
+    """The bus's envelope: EventBridge's own `id`, the service's `eventId` in the detail."""
     return {
         "version": "0",
-        "id": event_id,
+        "id": bus_id,
         "detail-type": "Exchange Reauthorized",
         "source": "dwolla-reauth",
         "time": "2026-01-01T00:00:00Z",
-        "detail": {"exchangeId": "036c8a60-fa45-45d4-8f5d-181d348c6ec8", "status": "ok"},
+        "detail": {"exchangeId": "036c8a60-fa45-45d4-8f5d-181d348c6ec8", "eventId": event_id},
     }
 
 
-def record(message_id: str, receive_count: int = 1, event_id: str = "e-1") -> dict:
+def record(
+    message_id: str, receive_count: int = 1, event_id: str = "e-1", bus_id: str = "eventbridge-1"
+) -> dict:
     return {
         "messageId": message_id,
         "receiptHandle": f"handle-{message_id}",
-        "body": json.dumps(envelope(event_id)),
+        "body": json.dumps(envelope(event_id, bus_id)),
         "attributes": {"ApproximateReceiveCount": str(receive_count)},
     }
 
@@ -86,13 +91,26 @@ def test_the_body_is_the_event_with_its_id_and_the_headers_sign_timestamp_and_bo
         "type": "Exchange Reauthorized",
         "source": "dwolla-reauth",
         "time": "2026-01-01T00:00:00Z",
-        "detail": envelope()["detail"],
+        "detail": envelope("e-42")["detail"],
     }
     assert headers[EVENT_ID_HEADER] == "e-42" and headers[TIMESTAMP_HEADER] == str(int(NOW))
     assert re.fullmatch(r"[0-9a-f]{64}", headers[SIGNATURE_HEADER])
     seen: set[str] = set()
     assert snippet["verify"](SECRET, headers, body, seen, now=NOW)["eventId"] == "e-42"
     assert snippet["verify"](SECRET, headers, body, seen, now=NOW) is None  # the retry: deduped
+
+
+def test_an_event_put_on_the_bus_twice_keeps_the_services_event_id(snippet):
+    """The relay delivers at least once: a second PutEvents (or a re-drive) of one event gets a
+    new EventBridge id, and the receiver must still see one eventId to dedupe on."""
+    receiver = Receiver()
+    webhooks(receiver).deliver(
+        [record("m-1", event_id="e-7", bus_id="eb-a"), record("m-2", event_id="e-7", bus_id="eb-b")]
+    )
+    seen: set[str] = set()
+    handled = [snippet["verify"](SECRET, h, b, seen, now=NOW) for b, h in receiver.posts]
+    assert [json.loads(b)["eventId"] for b, _ in receiver.posts] == ["e-7", "e-7"]
+    assert handled[0] is not None and handled[1] is None
 
 
 @pytest.mark.parametrize(
@@ -105,7 +123,8 @@ def test_the_docs_snippet_refuses_what_the_service_did_not_sign_just_now(snippet
     ((body, headers),) = receiver.posts
     secret, now = SECRET, NOW
     if tamper == "body":
-        body = body.replace(b'"status":"ok"', b'"status":"no"')
+        body = body.replace(b'"Exchange Reauthorized"', b'"Reauth Session Expired"')
+        assert body != receiver.posts[0][0]
     elif tamper == "secret":
         secret = "t" * 64
     elif tamper == "timestamp-old":  # a replay, 5 minutes and a second later

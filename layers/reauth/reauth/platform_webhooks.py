@@ -6,8 +6,10 @@
                                                            queue's dead-letter queue (alarm)
 
 The body is the event as the platform reads it off the bus, in fewer words:
-`{"eventId", "type", "source", "time", "detail"}` (`eventId` is EventBridge's id: the same on
-every retry, so a receiver dedupes on it). Signed the way Dwolla signs its own webhooks
+`{"eventId", "type", "source", "time", "detail"}`. `eventId` is the service's own id of the event
+(the detail's `eventId`, written with the change it tells of): the same on every retry, on a
+relay's second PutEvents and on a re-drive, each of which EventBridge gives a new id of its own;
+so a receiver dedupes on it. Signed the way Dwolla signs its own webhooks
 (HMAC-SHA256, hex), over `<timestamp>.<raw body>` so that a receiver can refuse replays:
 
     X-Reauth-Timestamp: <unix seconds when this attempt was signed>
@@ -59,11 +61,19 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
+def event_id(envelope: Mapping[str, Any]) -> str:
+    """The service's id of the event (its detail's `eventId`); EventBridge's own id only for an
+    event without one (none the service publishes)."""
+    detail = envelope["detail"]
+    own = detail.get("eventId") if isinstance(detail, Mapping) else None
+    return own if isinstance(own, str) and own else str(envelope["id"])
+
+
 def payload(envelope: Mapping[str, Any]) -> bytes:
     """The body POSTed for an EventBridge envelope (as SQS carries it from the rule)."""
     return json.dumps(
         {
-            "eventId": envelope["id"],
+            "eventId": event_id(envelope),
             "type": envelope["detail-type"],
             "source": envelope["source"],
             "time": envelope["time"],
@@ -122,12 +132,12 @@ class PlatformWebhooks:
         for record in records:
             try:
                 envelope = json.loads(record["body"])
-                body, event_id = payload(envelope), str(envelope["id"])
+                body, their_id = payload(envelope), event_id(envelope)
             except (ValueError, KeyError, TypeError):
                 logger.error("a queued message is no EventBridge event: dropped")
                 unreadable += 1
                 continue
-            if self._post(body, event_id):
+            if self._post(body, their_id):
                 delivered += 1
                 continue
             failed.append(str(record["messageId"]))
