@@ -11,6 +11,7 @@ import pytest
 
 from local.platform_webhook import QueuePump, load_handler, provision
 from tests.support.constants import ROOT
+from tests.support.event_contract import assert_conforms
 from tests.support.functions import new_container
 from tests.support.platform_receiver import PlatformReceiver, doc_snippet
 
@@ -81,6 +82,12 @@ def test_a_flows_events_reach_the_platform_signed_and_a_500_is_retried_with_the_
     retried = [r for r in receiver.received if _id(r) == _id(first)]
     assert [r.status for r in retried] == [500, 204]
     assert retried[1].headers["X-Reauth-Event-Id"] == _id(first)
+    assert_conforms(  # what the platform receives is the events' published contract
+        [
+            {"source": e["source"], "detail-type": e["type"], "detail": e["detail"]}
+            for e in delivered
+        ]
+    )
     assert sorted(e["eventId"] for e in delivered) == sorted(
         e["detail"]["eventId"] for e in on_the_bus
     )
