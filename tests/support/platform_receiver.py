@@ -51,12 +51,12 @@ class PlatformReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status = receiver._answer(self.headers.get("X-Reauth-Event-Id", ""))
+                with receiver._arrived:  # recorded before the sender has its answer
+                    receiver.received.append(Received(dict(self.headers.items()), body, status))
+                    receiver._arrived.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                with receiver._arrived:
-                    receiver.received.append(Received(dict(self.headers.items()), body, status))
-                    receiver._arrived.notify_all()
 
             def log_message(self, *args) -> None:
                 pass
