@@ -13,15 +13,21 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from local import platform_webhook
 from local import stack as local_stack
+from local.platform_webhook import PlatformWebhookResources
 from local.provision import drain_events
 from tests.e2e.clients import Browser, PlatformApi
 from tests.e2e.sam_cli import MAKE_UP_RETURN_URL, SamInvoker, sam_local_unavailable
 from tests.support.event_contract import assert_conforms
 from tests.support.ordering import as_a_consumer_reads
+from tests.support.platform_receiver import PlatformReceiver
 
 PREFIX = "dwolla-reauth-e2e"
 # Away from `make up` (3000/8787/5050); E2E_*_PORT override them; a busy port is an error.
@@ -183,3 +189,38 @@ def sam_invoke(stack) -> SamInvoker:
     # that call goes nowhere and botocore retries it for ~10 s; moto's STS answers at once.
     env = {**local_stack.sam_environment(), "AWS_ENDPOINT_URL_STS": stack.moto_url}
     return SamInvoker(local_stack.SAM, args, env)
+
+
+@dataclass
+class PlatformWebhooksInDocker:
+    """The stack's platform webhooks as a deployment with PlatformWebhookUrl set has them."""
+
+    resources: PlatformWebhookResources
+    receiver: PlatformReceiver  # on the bridge address: the function's container reaches it
+    secret: str  # the generated signing secret, read from moto as the platform reads it
+    invoke: SamInvoker  # `sam local invoke` with PlatformWebhookFunction's variables too
+
+
+@pytest.fixture(scope="session")
+def platform_webhooks(stack, aws, sam_invoke) -> Iterator[PlatformWebhooksInDocker]:
+    """Platform webhooks on this session's stack, from the first test that asks on: the
+    template's rule, queue, dead-letter queue and generated secret on moto
+    (local/platform_webhook.py), a receiver, and PlatformWebhookFunction's variables for
+    `sam local invoke` (PLATFORM_WEBHOOK_URL towards the receiver, as the container sees it).
+    No pump runs: the tests feed the queue to the function themselves. Once made, the rule also
+    copies later tests' events into the queue, which nothing reads unless a test does."""
+    made = platform_webhook.provision(aws, stack.local_resources(), PREFIX)
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=made.secret_id)
+    with PlatformReceiver(host=stack.bridge) as receiver:
+        args = list(sam_invoke.args)
+        env_file = Path(args[args.index("--env-vars") + 1])
+        env_vars = json.loads(env_file.read_text())
+        env_vars["PlatformWebhookFunction"] = {
+            **env_vars["CallbackFunction"],  # the Globals, with this stack's values
+            **made.environment(receiver.url_from_docker),
+        }
+        platform_env_file = stack.state_dir / "invoke-env-platform-webhook.json"
+        platform_env_file.write_text(json.dumps(env_vars, indent=2))
+        args[args.index("--env-vars") + 1] = str(platform_env_file)
+        invoker = SamInvoker(sam_invoke.sam, args, sam_invoke.env)
+        yield PlatformWebhooksInDocker(made, receiver, secret["SecretString"], invoker)

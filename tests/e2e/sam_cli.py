@@ -27,6 +27,9 @@ FUNCTION_BY_PREFIX = {
     "schedule-": "ApiFunction",
     "callback-": "CallbackFunction",
     "webhook-": "CallbackFunction",
+    # On a stack with PlatformWebhookUrl set only: the e2e tests pass its variables
+    # (tests/e2e/conftest.py platform_webhooks).
+    "sqs-": "PlatformWebhookFunction",
 }
 
 

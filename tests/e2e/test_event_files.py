@@ -20,7 +20,8 @@ import pytest
 from local.provision import load_template
 from local.stack import EXCHANGES, FUNDING_SOURCES, LOCAL_DWOLLA
 from tests.e2e.sam_cli import EVENTS_DIR, FUNCTION_BY_PREFIX, function_for
-from tests.support.event_files import DETAIL_TIMES, as_of, dwolla_time
+from tests.support.event_contract import violations
+from tests.support.event_files import DETAIL_TIMES, SQS_TIMES, as_of, dwolla_time
 from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -64,6 +65,7 @@ def test_there_is_an_event_for_every_entry_point():
         "eventbridge-link-requested.json",
         "schedule-expiry-sweep.json",
         "eventbridge-ses-bounce.json",
+        "sqs-platform-webhook.json",
     }
     covered = {(load(f)["httpMethod"], load(f)["resource"]) for f in PROXY_FILES}
     assert routes_of("ApiFunction") | routes_of("CallbackFunction") <= covered
@@ -161,6 +163,20 @@ def test_update_credentials_event_carries_dwollas_body():
     assert detail["_links"]["about"]["href"].endswith(f"/exchanges/{MX}/exchange-sessions")
 
 
+def test_the_sqs_event_carries_one_of_the_services_events_as_the_platform_webhook_rule_sends_it():
+    """PlatformWebhookFunction's input: SQS records whose body is the EventBridge event the
+    rule (source = the service's) put in the queue, valid against its schema."""
+    [record] = load(EVENTS_DIR / "sqs-platform-webhook.json")["Records"]
+    template = load_template()
+    rule = template["Resources"]["PlatformWebhookRule"]["Properties"]["EventPattern"]
+    assert rule == {"source": [{"Ref": "EventSource"}]}
+    envelope = json.loads(record["body"])
+    assert envelope["source"] == template["Parameters"]["EventSource"]["Default"]
+    assert {"version", "id", "account", "time", "region", "resources"} <= set(envelope)
+    assert violations(envelope["detail-type"], envelope["detail"]) == []
+    assert record["eventSource"] == "aws:sqs" and record["attributes"]["ApproximateReceiveCount"]
+
+
 def test_schedule_event_is_the_expiry_sweep():
     event = load(EVENTS_DIR / "schedule-expiry-sweep.json")
     assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
@@ -179,6 +195,11 @@ def _without_times(event: dict) -> dict:
         ((event.get("detail") or {}).get(part) or {}).pop("timestamp", None)
     for name in ("requestTime", "requestTimeEpoch"):
         (event.get("requestContext") or {}).pop(name, None)
+    for record in event.get("Records") or []:  # SQS: the body is an EventBridge event
+        record["body"] = _without_times(json.loads(record["body"]))
+        record.pop("md5OfBody")
+        for name in SQS_TIMES:
+            record["attributes"].pop(name, None)
     if SIGNATURE_HEADER in (event.get("headers") or {}):
         body = json.loads(event.pop("body"))
         event["body"] = {k: v for k, v in body.items() if k not in ("created", "timestamp")}

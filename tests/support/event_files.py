@@ -4,9 +4,11 @@ The files keep fixed times: an example reads best with a real date, and a file t
 every day could not be reviewed. Whatever invokes them moves every time in them to now first:
 the webhook body's `created` and `timestamp` (then signs the new body again, when the file's
 signature verified under the given secret), an EventBridge event's `time` (and its detail's
-`requestedAt` / `occurredAt`: the service's own "Reauth Link Requested"), SES's times in an
+`requestedAt` / `occurredAt` / `reauthorizedAt`: the service's own events), SES's times in an
 SES event (`mail.timestamp`, `bounce.timestamp` / `complaint.timestamp`), API Gateway's
-`requestTime` and `requestTimeEpoch`. Nothing else changes.
+`requestTime` and `requestTimeEpoch`, and in an SQS event (the platform webhook queue's) each
+record's body, an EventBridge event, moved the same way (its `md5OfBody` and SQS's
+`SentTimestamp` / `ApproximateFirstReceiveTimestamp` with it). Nothing else changes.
 
 Without it, webhook-dwolla.json is answered "stale" once its `created` is older than Dwolla's
 72 h of retries (plus an hour): the test would check a different path on every day after the
@@ -20,6 +22,7 @@ By hand, for `sam local invoke -e`:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -28,7 +31,7 @@ from pathlib import Path
 from tests.support.webhooks import SIGNATURE_HEADER, sign
 
 WEBHOOK_TIMES = ("created", "timestamp")
-DETAIL_TIMES = ("requestedAt", "occurredAt")  # the service's own events, in milliseconds
+DETAIL_TIMES = ("requestedAt", "occurredAt", "reauthorizedAt")  # the service's own, in ms
 SES_TIMED = ("mail", "bounce", "complaint")  # the parts of an SES event with a `timestamp`
 
 
@@ -58,7 +61,24 @@ def as_of(event: dict, now: datetime, webhook_secret: str) -> dict:
         context["requestTimeEpoch"] = int(now.timestamp() * 1000)
     if SIGNATURE_HEADER in (moved.get("headers") or {}):
         _move_webhook(moved, now, webhook_secret)
+    for record in moved.get("Records") or []:
+        if isinstance(record, dict) and record.get("eventSource") == "aws:sqs":
+            _move_sqs_record(record, now, webhook_secret)
     return moved
+
+
+SQS_TIMES = ("SentTimestamp", "ApproximateFirstReceiveTimestamp")  # epoch milliseconds
+
+
+def _move_sqs_record(record: dict, now: datetime, webhook_secret: str) -> None:
+    """An SQS record whose body is an EventBridge event (the rule's target): the body moved."""
+    body = as_of(json.loads(record["body"]), now, webhook_secret)
+    record["body"] = json.dumps(body, separators=(",", ":"))
+    record["md5OfBody"] = hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324 (SQS's)
+    attributes = record.get("attributes") or {}
+    for name in SQS_TIMES:
+        if name in attributes:
+            attributes[name] = str(int(now.timestamp() * 1000))
 
 
 def _move_webhook(event: dict, now: datetime, secret: str) -> None:
