@@ -55,15 +55,15 @@ def test_an_event_reaches_the_platform_signed_and_a_500_is_retried_with_the_same
         for e in published(expect=CREATED, timeout=60)
         if e["detail-type"] == CREATED and e["detail"]["sessionId"] == session["id"]
     ]
-    event_id = created["id"]
+    event_id = created["detail"]["eventId"]  # the service's id (EventBridge's is another)
     # The platform stores the event, then fails before answering 2xx: it answers 500 once.
     webhooks.receiver.answers_for[event_id] = [500]
 
     first = _pump_until(pump, webhooks.receiver, event_id, attempts=1)
     assert [r.status for r in first] == [500]
-    [ours] = [r for r in handed if json.loads(r["body"])["id"] == event_id]
+    [ours] = [r for r in handed if json.loads(r["body"])["detail"]["eventId"] == event_id]
     pump.pump()  # held back for its backoff: not handed out again yet
-    assert [json.loads(r["body"])["id"] for r in handed].count(event_id) == 1
+    assert [json.loads(r["body"])["detail"]["eventId"] for r in handed].count(event_id) == 1
     sqs.change_message_visibility(
         QueueUrl=queue_url, ReceiptHandle=ours["receiptHandle"], VisibilityTimeout=0
     )  # the backoff elapses

@@ -138,7 +138,7 @@ def delivered_to_the_platform(event_file: Path, result: dict, webhooks) -> None:
     stack's generated secret (checked with the docs' own code), and reported no failure."""
     assert result == {"batchItemFailures": []}, result
     [record] = json.loads(event_file.read_text())["Records"]
-    event_id = json.loads(record["body"])["id"]
+    event_id = json.loads(record["body"])["detail"]["eventId"]  # the service's, not EventBridge's
     arrived = [
         r for r in webhooks.receiver.received if r.headers.get("X-Reauth-Event-Id") == event_id
     ]
