@@ -21,13 +21,13 @@ import pytest
 
 from local import platform_webhook
 from local import stack as local_stack
+from local.platform_receiver import PlatformReceiver
 from local.platform_webhook import PlatformWebhookResources
 from local.provision import drain_events
 from tests.e2e.clients import Browser, PlatformApi
 from tests.e2e.sam_cli import MAKE_UP_RETURN_URL, SamInvoker, sam_local_unavailable
 from tests.support.event_contract import assert_conforms
 from tests.support.ordering import as_a_consumer_reads
-from tests.support.platform_receiver import PlatformReceiver
 
 PREFIX = "dwolla-reauth-e2e"
 # Away from `make up` (3000/8787/5050); E2E_*_PORT override them; a busy port is an error.

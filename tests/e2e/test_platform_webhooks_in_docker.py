@@ -20,8 +20,8 @@ import time
 
 import pytest
 
+from local.platform_receiver import Received, doc_snippet
 from local.platform_webhook import QueuePump
-from tests.support.platform_receiver import Received, doc_snippet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean")]
 CREATED = "Reauth Session Created"

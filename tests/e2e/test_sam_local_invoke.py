@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from local.platform_receiver import doc_snippet
 from local.stack import EXCHANGES, LOCAL_DWOLLA
 from tests.e2e.sam_cli import EVENTS_DIR, MAKE_UP_RETURN_URL, function_for
 from tests.support.event_files import as_of_now
-from tests.support.platform_receiver import doc_snippet
 
 MX = EXCHANGES["mx"]
 REFUSAL_TITLE = "This link can&#x27;t be used"

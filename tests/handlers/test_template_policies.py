@@ -255,8 +255,8 @@ def recorded(aws, dwolla, sandbox, monkeypatch, service_env):
 def platform_webhooks(session, resources, recorder, run, new_container, monkeypatch) -> None:
     """PlatformWebhookFunction: the flows' events POSTed to a receiver that answers 500 once
     (the backoff: ChangeMessageVisibility), with the generated secret."""
+    from local.platform_receiver import PlatformReceiver
     from local.platform_webhook import QueuePump, load_handler, provision
-    from tests.support.platform_receiver import PlatformReceiver
 
     made = provision(session, resources, prefix="policy")
     recorder.secrets[made.secret_id] = "platform-webhook-secret"

@@ -9,11 +9,11 @@ import json
 
 import pytest
 
+from local.platform_receiver import PlatformReceiver, doc_snippet
 from local.platform_webhook import QueuePump, load_handler, provision
 from tests.support.constants import ROOT
 from tests.support.event_contract import assert_conforms
 from tests.support.functions import new_container
-from tests.support.platform_receiver import PlatformReceiver, doc_snippet
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from local.platform_receiver import doc_snippet
 from local.provision import load_template
 from reauth.config import ConfigError, PlatformWebhookConfig
 from reauth.platform_webhooks import (
@@ -22,7 +23,6 @@ from reauth.platform_webhooks import (
     PlatformWebhooks,
     retry_delay,
 )
-from tests.support.platform_receiver import doc_snippet
 
 SECRET = "s" * 64
 NOW = 1_767_225_600.0  # any moment: the snippet is given `now`
