@@ -13,6 +13,7 @@ records and the events published. It exits 0 only when every step did what it sh
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import requests
 from local import mailbox
 from local import stack as local_stack
 from local.browser import launch_chromium
+from local.platform_receiver import PlatformReceiver, doc_snippet
 from local.provision import drain_events, put_platform_event, subscribe_to_requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -580,6 +582,28 @@ def run_eventbridge(s: Steps, stack: local_stack.Stack) -> None:
     Path(handle.name).unlink()
 
 
+def run_platform_webhooks(s: Steps, stack: local_stack.Stack, receiver) -> None:
+    s.step("A platform off AWS: the same events POSTed to its URL, signed (PlatformWebhookUrl)")
+    secret_id = (stack.platform_webhook or {})["secret_id"]
+    secret = stack.aws().client("secretsmanager").get_secret_value(SecretId=secret_id)
+    verify, seen = doc_snippet()["verify"], set()
+    got = receiver.wait_for(lambda hooks: len(hooks) >= 4, timeout=30)
+    received = [verify(secret["SecretString"], r.headers, r.body, seen) for r in got]
+    first = got[0].headers
+    s.show(f"POST {receiver.url}  X-Reauth-Timestamp: {first.get('X-Reauth-Timestamp')}")
+    s.show(f"    X-Reauth-Signature-SHA-256: {first.get('X-Reauth-Signature-SHA-256', '')[:16]}…")
+    kinds = [e["type"] for e in received if e]
+    s.show("received: " + ", ".join(sorted(set(kinds))))
+    s.check(
+        len(got) >= 4 and all(e is not None for e in received),
+        f"{len(got)} webhooks, each verified by the receiver code in docs/platform-webhooks.md",
+    )
+    s.check(
+        {"Reauth Session Created", "Exchange Reauthorized"} <= set(kinds),
+        "the platform heard of the request and of the repaired exchange without AWS",
+    )
+
+
 def run_dwolla_webhook(s: Steps, stack: local_stack.Stack) -> None:
     s.step("Dwolla's own news: its webhook subscription delivers customer_exchange_reauth_required")
     status, said = local_stack.subscribe_webhooks(stack, "check")
@@ -665,6 +689,8 @@ def main() -> int:
     existing = local_stack.Stack.load()
     if existing and local_stack._alive(existing):
         raise SystemExit("a local stack is already up: run `make down` first")
+    receiver = PlatformReceiver().__enter__()  # the platform's backend off AWS
+    os.environ["PLATFORM_WEBHOOK_URL"] = receiver.url
     stack = local_stack.up(log=s.show)
     s.show(f"API {stack.api_url} · Dwolla sandbox {stack.sandbox_url} · moto {stack.moto_url}")
     try:
@@ -672,6 +698,7 @@ def main() -> int:
         with launch_chromium() as browser:
             verifying = Verifying(s, stack, browser)
             run_flow(s, stack, browser)
+            run_platform_webhooks(s, stack, receiver)
             run_plaid(s, stack, browser)
             run_plaid_oauth(s, stack, browser)
             run_spanish(s, stack, browser)
@@ -687,6 +714,7 @@ def main() -> int:
     finally:
         s.step("Stopping the local stack")
         local_stack.down(stack, log=s.show)
+        receiver.__exit__(None, None, None)
     print(
         f"\n{GREEN}{BOLD}All {s.checks} checks passed{RESET} in {s.number} steps "
         f"({time.monotonic() - started:.0f} s)."

@@ -237,10 +237,16 @@ def subscribe_webhooks(stack: Stack, action: str = "create") -> tuple[int, str]:
 
 
 def _spawn(command: list[str], log_name: str, stack: Stack, **kwargs) -> int:
+    """A server of the stack, logging to `log_name`. `make up`'s own settings
+    (PLATFORM_WEBHOOK_URL) stay with `make up`: each function gets its environment from the
+    stack's state, and the relay's handler would read a stray PLATFORM_WEBHOOK_URL as its own."""
     stack.logs.mkdir(parents=True, exist_ok=True)
     log = open(stack.logs / log_name, "ab")  # noqa: SIM115 (the child keeps it)
+    env = kwargs.pop("env", None) or {
+        k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_WEBHOOK_")
+    }
     process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, **kwargs
     )
     return process.pid
 
