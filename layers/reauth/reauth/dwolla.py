@@ -428,10 +428,7 @@ class DwollaClient:
         response = self._call(
             "GET", f"/customers/{customer_id}/funding-sources?removed=false", template
         )
-        embedded = _json_object(response, what).get("_embedded")
-        items = embedded.get("funding-sources") if isinstance(embedded, dict) else None
-        if not isinstance(items, list):
-            raise DwollaBadResponse(f"{what}: the answer has no _embedded.funding-sources list")
+        items = _embedded_list(_json_object(response, what), "funding-sources", what)
         return [_funding_source_from(item, what) for item in items]
 
     def get_funding_source(self, funding_source_id: str) -> DwollaFundingSource:
@@ -452,11 +449,10 @@ class DwollaClient:
         what = f"GET {template}"
         response = self._call("GET", f"/events?limit={limit}&offset={offset}", template)
         payload = _json_object(response, what)
-        embedded = payload.get("_embedded")
-        items = embedded.get("events") if isinstance(embedded, dict) else None
+        items = _embedded_list(payload, "events", what)
         total = payload.get("total")
-        if not isinstance(items, list) or not isinstance(total, int) or isinstance(total, bool):
-            raise DwollaBadResponse(f"{what}: the answer has no _embedded.events list or total")
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise DwollaBadResponse(f"{what}: the answer has no total")
         events = []
         for raw in items:
             item = raw if isinstance(raw, dict) else {}
@@ -493,10 +489,7 @@ class DwollaClient:
         template = "/webhook-subscriptions"
         what = f"GET {template}"
         payload = _json_object(self._call("GET", template, template), what)
-        embedded = payload.get("_embedded")
-        items = embedded.get("webhook-subscriptions") if isinstance(embedded, dict) else None
-        if not isinstance(items, list):
-            raise DwollaBadResponse(f"{what}: the answer has no _embedded.webhook-subscriptions")
+        items = _embedded_list(payload, "webhook-subscriptions", what)
         return [_subscription_from(item, what) for item in items]
 
     def create_webhook_subscription(self, url: str, secret: str, idempotency_key: str) -> str:
@@ -538,10 +531,7 @@ class DwollaClient:
         what = f"GET {template}"
         path = f"/webhook-subscriptions/{subscription_id}/webhooks?limit={limit}"
         payload = _json_object(self._call("GET", path, template), what)
-        embedded = payload.get("_embedded")
-        items = embedded.get("webhooks") if isinstance(embedded, dict) else None
-        if not isinstance(items, list):
-            raise DwollaBadResponse(f"{what}: the answer has no _embedded.webhooks list")
+        items = _embedded_list(payload, "webhooks", what)
         return [_webhook_from(item) for item in items if isinstance(item, dict)]
 
     # One authenticated API call ----------------------------------------------------------
@@ -877,6 +867,15 @@ def _json_object(response: urllib3.BaseHTTPResponse, what: str) -> dict[str, Any
     if not isinstance(payload, dict):
         raise DwollaBadResponse(f"{what}: the answer is not a JSON object")
     return payload
+
+
+def _embedded_list(payload: dict[str, Any], key: str, what: str) -> list[Any]:
+    """A HAL list answer's `_embedded.<key>` (Dwolla's list shape), or DwollaBadResponse."""
+    embedded = payload.get("_embedded")
+    items = embedded.get(key) if isinstance(embedded, dict) else None
+    if not isinstance(items, list):
+        raise DwollaBadResponse(f"{what}: the answer has no _embedded.{key} list")
+    return items
 
 
 def _session_id_from_location(location: str | None) -> str:
