@@ -12,7 +12,6 @@ and leaves the failures to come back after the visibility timeout the handler se
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.provision import LocalResources, load_template
+from local.relay import load_function_handler
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,8 @@ class QueuePump:
 
 
 def load_handler(root: Path) -> Callable[[dict, object], dict]:
-    """functions/platform_webhook/app.py's handler."""
-    spec = importlib.util.spec_from_file_location(
-        "platform_webhook_function_app", root / "functions" / "platform_webhook" / "app.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    """PlatformWebhookFunction's handler (functions/platform_webhook/app.py)."""
+    return load_function_handler(root, "platform_webhook")
 
 
 def main(argv: list[str]) -> int:

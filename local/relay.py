@@ -103,14 +103,20 @@ class StreamPump:
         return found
 
 
-def load_handler(root: Path) -> Callable[[dict, object], dict]:
-    """functions/relay/app.py's handler (its module is "app", like the other functions')."""
+def load_function_handler(root: Path, folder: str) -> Callable[[dict, object], dict]:
+    """functions/<folder>/app.py's handler, loaded under a name of its own (every function's
+    module is "app"), as the local pumps run it in this process."""
     spec = importlib.util.spec_from_file_location(
-        "relay_function_app", root / "functions" / "relay" / "app.py"
+        f"{folder}_function_app", root / "functions" / folder / "app.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.handler
+
+
+def load_handler(root: Path) -> Callable[[dict, object], dict]:
+    """RelayFunction's handler (functions/relay/app.py)."""
+    return load_function_handler(root, "relay")
 
 
 def main(argv: list[str]) -> int:
