@@ -34,7 +34,13 @@ from .state import (
     SandboxState,
     SeedError,
 )
-from .webhooks import Subscription, SubscriptionRefused, Webhook, WebhookSubscriptions
+from .webhooks import (
+    Subscription,
+    SubscriptionRefused,
+    Webhook,
+    WebhookSubscriptions,
+    is_http_url,
+)
 
 ADMIN_JSON = "application/json"
 HTML = "text/html; charset=utf-8"
@@ -238,18 +244,6 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return (key, secret) if sep else None
 
 
-def is_valid_redirect_url(href: object) -> bool:
-    """An absolute http(s) URL with a host and no whitespace."""
-    if not isinstance(href, str) or not href or any(c.isspace() for c in href):
-        return False
-    try:
-        parts = urlsplit(href)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 def canonical_body(body: bytes) -> str:
     """The request body as compared for Idempotency-Key replays (JSON key order is ignored)."""
     text = body.decode("utf-8", "replace").strip()
@@ -435,7 +429,7 @@ class SandboxApp:
             if exchange.partner in REDIRECT_PARTNERS:
                 return _redirect_url_error("Required", errors.REDIRECT_URL_REQUIRED)
             return None
-        if not is_valid_redirect_url(href):
+        if not is_http_url(href):
             return _redirect_url_error("Invalid", errors.REDIRECT_URL_INVALID)
         if not self.state.redirect_url_configured(str(href)):
             return _redirect_url_error("Invalid", errors.REDIRECT_URL_NOT_CONFIGURED)

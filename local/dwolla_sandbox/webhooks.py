@@ -196,7 +196,7 @@ class WebhookSubscriptions:
             raise SubscriptionRefused("url_required")
         if secret is None:
             raise SubscriptionRefused("secret_required")
-        if not _is_url(url):
+        if not is_http_url(url):
             raise SubscriptionRefused("url")
         if not isinstance(secret, str) or not secret or len(secret) > MAX_SECRET_LENGTH:
             raise SubscriptionRefused("secret")
@@ -347,7 +347,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
         connection.close()
 
 
-def _is_url(value: object) -> bool:
+def is_http_url(value: object) -> bool:
+    """An absolute http(s) URL with a host and no whitespace (a redirect URL, a webhook URL)."""
     if not isinstance(value, str) or not value or any(c.isspace() for c in value):
         return False
     try:
