@@ -13,6 +13,7 @@ import requests
 
 from local import stack as local_stack
 from local.stack import EXCHANGES
+from tests.support.waiting import until
 
 MX = EXCHANGES["mx"]
 HAL = "application/vnd.dwolla.v1.hal+json"
@@ -34,15 +35,6 @@ def subscriptions(dwolla) -> list[dict]:
     return sandbox_call(dwolla, "GET", "/webhook-subscriptions").json()["_embedded"][
         "webhook-subscriptions"
     ]
-
-
-def until(read, done, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    answer = read()
-    while not done(answer) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        answer = read()
-    return answer
 
 
 def reauth_required_for(published, exchange_id: str, timeout: float = 90.0) -> list[dict]:
@@ -75,7 +67,8 @@ def test_the_stack_is_subscribed_and_a_delivered_webhook_marks_the_exchange(
     assert local_stack.subscribe_webhooks(stack, "check")[0] == 0
     dwolla.require_reauth(MX)  # Dwolla's news: the sandbox delivers the signed webhook
     assert reauth_required_for(published, MX), "no Exchange Reauth Required for the webhook"
-    assert until(lambda: attempts(dwolla, subscription), lambda s: 200 in s)[-1:] == [200]
+    tried = until(lambda: attempts(dwolla, subscription), lambda s: 200 in s, 90, every=0.5)
+    assert tried[-1:] == [200]
 
 
 def test_a_refused_delivery_is_retried_the_subscription_paused_and_check_says_so(
@@ -96,6 +89,8 @@ def test_a_refused_delivery_is_retried_the_subscription_paused_and_check_says_so
     paused = until(
         lambda: sandbox_call(dwolla, "GET", wrong.headers["Location"]).json(),
         lambda s: s["paused"],
+        timeout=90,
+        every=0.5,
     )
     assert paused["paused"] is True
     tries = attempts(dwolla, subscription)

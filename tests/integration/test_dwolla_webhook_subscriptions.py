@@ -24,6 +24,7 @@ from tests.integration.test_dwolla_sandbox_contract import (
     openapi_validator,  # noqa: F401
 )
 from tests.integration.test_dwolla_sandbox_contract import SECRET as SANDBOX_SECRET
+from tests.support.waiting import until
 
 SUBS = ("paths", "/webhook-subscriptions")
 SECRET = "a-webhook-secret"
@@ -106,16 +107,6 @@ def reauth_required(dwolla: Dwolla) -> dict:
     return dwolla.admin("POST", f"/exchanges/{exchange['id']}/reauth-required").json()
 
 
-def until(read, done, timeout: float = 30.0):
-    """read() again until done(answer) (the sandbox records an attempt after the answer)."""
-    deadline = time.monotonic() + timeout
-    answer = read()
-    while not done(answer) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        answer = read()
-    return answer
-
-
 def attempts(hooks: dict) -> list[int]:
     return [a["response"]["statusCode"] for a in hooks["_embedded"]["webhooks"][0]["attempts"]]
 
@@ -195,7 +186,9 @@ def test_a_failed_delivery_is_retried_and_the_webhook_lists_its_attempts(
     deliveries = receiver.wait_for(3)
     assert len({d["body"] for d in deliveries}) == 1  # the same bytes every time
     hooks = until(
-        lambda: dwolla.get(f"{location}/webhooks").json(), lambda h: attempts(h)[-1:] == [200]
+        lambda: dwolla.get(f"{location}/webhooks").json(),
+        lambda h: attempts(h)[-1:] == [200],
+        timeout=30,
     )
     assert hooks["total"] == 1
     statuses = attempts(hooks)
@@ -220,7 +213,7 @@ def test_a_failing_subscription_is_paused_and_unpausing_delivers_again(dwolla, r
     receiver.status = 503
     location = subscribe(dwolla, receiver.url).headers["Location"]
     reauth_required(dwolla)
-    read = until(lambda: dwolla.get(location).json(), lambda s: s["paused"])
+    read = until(lambda: dwolla.get(location).json(), lambda s: s["paused"], timeout=30)
     assert read["paused"] is True  # 3 failures and 24 (scaled) hours
     seen = len(receiver.received)
     reauth_required(dwolla)  # made while paused: never sent
@@ -273,7 +266,7 @@ def test_the_command_subscribes_once_checks_and_unpauses_what_dwolla_paused(dwol
     receiver.status = 500
     reauth_required(dwolla)
     location = f"{dwolla.base}/webhook-subscriptions/{made['id']}"
-    until(lambda: dwolla.get(location).json(), lambda s: s["paused"])
+    until(lambda: dwolla.get(location).json(), lambda s: s["paused"], timeout=30)
     status, report = command(dwolla, "check", base)
     assert status == 1 and report.startswith("PAUSED")
     assert "1 of its last 2 webhooks failed" in report
